@@ -1,0 +1,1 @@
+export { type IO, run } from "./program.js";

@@ -1,0 +1,448 @@
+/** Human renderings of the engine's answers: the tables and trees of the design document. */
+import type {
+  AlertRow,
+  AlertView,
+  ApplyResult,
+  AuditEvent,
+  GroupRow,
+  GroupView,
+  LabelRow,
+  LabelView,
+  PillarState,
+  Resolution,
+  SecretRow,
+  SecretView,
+  ServerDescription,
+  ServerDiff,
+  ServerRef,
+  ServerRow,
+  SizeRow,
+  Source,
+} from "@lab/core";
+import { describeTarget } from "@lab/core";
+import type { Style } from "./style.js";
+import { type Column, renderTable } from "./table.js";
+import { bracketList, treeLines } from "./tree.js";
+
+// ---------- lists (`lab get`) ----------
+
+export function pillar(p: PillarState, style: Style): string {
+  if (!style.tty) return p.text;
+  const symbol = {
+    ok: style.green("✓"),
+    warning: style.yellow("⚠"),
+    failed: style.red("✗"),
+    pending: "…",
+    unknown: style.dim("?"),
+  }[p.state];
+  return `${symbol} ${p.text}`;
+}
+
+export function serverTable(rows: ServerRow[], style: Style, wide: boolean): string {
+  const cols: Column<ServerRow>[] = [
+    { header: "NAME", value: (r) => r.name },
+    { header: "PROVIDER", value: (r) => r.provider },
+    { header: "LABELS", value: (r) => r.labels.join(","), shrink: true, min: 12 },
+    ...(wide
+      ? [
+          { header: "ENV", value: (r: ServerRow) => r.environment ?? "-" },
+          { header: "REGION", value: (r: ServerRow) => r.region ?? "-" },
+          { header: "HOST", value: (r: ServerRow) => r.host ?? "-" },
+          { header: "GROUPS", value: (r: ServerRow) => r.groups.join(",") || "-", shrink: true, min: 10 },
+        ]
+      : []),
+    { header: "SIZE", value: (r) => r.size ?? "-" },
+    { header: "SYNC", value: (r) => pillar(r.status.sync, style) },
+    { header: "PUPPET", value: (r) => pillar(r.status.puppet, style) },
+    { header: "HEALTH", value: (r) => pillar(r.status.health, style) },
+    { header: "IDENTITY", value: (r) => pillar(r.status.identity, style) },
+  ];
+  return renderTable(rows, cols, style);
+}
+
+export function labelTable(rows: LabelRow[], style: Style, wide: boolean): string {
+  const cols: Column<LabelRow>[] = [
+    { header: "LABEL", value: (r) => r.name },
+    { header: "PUPPET CLASSES", value: (r) => r.classes.join(", ") || "-", shrink: true, min: 16 },
+    { header: "SERVERS", value: (r) => String(r.servers) },
+    ...(wide
+      ? [
+          { header: "SIZE", value: (r: LabelRow) => r.size ?? "-" },
+          { header: "PORTS", value: (r: LabelRow) => r.ports.join(",") || "-", shrink: true },
+          { header: "ALERTS", value: (r: LabelRow) => r.alerts.join(",") || "-", shrink: true },
+          { header: "SECRETS", value: (r: LabelRow) => r.secrets.join(",") || "-", shrink: true },
+        ]
+      : []),
+  ];
+  return renderTable(rows, cols, style);
+}
+
+export function groupTable(rows: GroupRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "GROUP", value: (r) => r.name },
+      { header: "SERVERS", value: (r) => String(r.servers) },
+      { header: "EXCLUDED", value: (r) => String(r.excluded) },
+      { header: "SUBGROUPS", value: (r) => r.subgroups.join(",") || "-", shrink: true },
+      { header: "MATCH", value: (r) => (r.match ? describeTarget(r.match) : "-"), shrink: true, min: 12 },
+    ],
+    style,
+  );
+}
+
+export function alertTable(rows: AlertRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "ALERT", value: (r) => r.name },
+      { header: "SEVERITY", value: (r) => r.severity },
+      { header: "SERVERS", value: (r) => String(r.servers) },
+      { header: "EXCLUDED", value: (r) => String(r.excluded) },
+      { header: "TARGET", value: (r) => r.target || "-", shrink: true, min: 12 },
+      { header: "CONDITION", value: (r) => r.condition ?? `(${r.kind})`, shrink: true, min: 12 },
+    ],
+    style,
+  );
+}
+
+export function secretTable(rows: SecretRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "SECRET", value: (r) => r.name },
+      { header: "TYPE", value: (r) => r.type },
+      {
+        header: "USED BY",
+        value: (r) => `${r.labels.join(", ") || "-"} (${r.servers} srv)`,
+        shrink: true,
+        min: 12,
+      },
+      { header: "ROTATE", value: (r) => r.rotateEvery ?? "-" },
+      { header: "SET BY", value: (r) => r.setBy ?? "-" },
+    ],
+    style,
+  );
+}
+
+export function sizeTable(rows: SizeRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "SIZE", value: (r) => r.name },
+      { header: "CORES", value: (r) => (r.cores === null ? "-" : String(r.cores)) },
+      { header: "MEMORY", value: (r) => r.memory ?? "-" },
+      { header: "DISK", value: (r) => r.disk ?? "-" },
+      { header: "SERVERS", value: (r) => String(r.servers) },
+      { header: "PROVIDERS", value: (r) => r.providers.join(",") || "-", shrink: true },
+    ],
+    style,
+  );
+}
+
+export function eventTable(rows: AuditEvent[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "ID", value: (r) => String(r.id) },
+      { header: "TIME", value: (r) => r.time.replace("T", " ").slice(0, 19) },
+      { header: "ACTOR", value: (r) => r.actor, shrink: true, min: 10 },
+      { header: "ACTION", value: (r) => r.action },
+      { header: "RESULT", value: (r) => (r.result === "ok" ? "ok" : style.red("error")) },
+      { header: "SUMMARY", value: (r) => r.summary, shrink: true, min: 20 },
+    ],
+    style,
+  );
+}
+
+// ---------- detail views (`lab show`, `lab targets`, `lab describe`) ----------
+
+function sourceWord(s: Source): string {
+  return s.kind === "auto" ? "AUTO-GENERATED" : `${s.kind.toUpperCase()} ${s.name}`;
+}
+
+/** Items grouped under the sources they came from, as the design's "FROM LABEL x:" blocks. */
+function bySource<T extends { from: Source[] }>(items: T[], text: (item: T) => string): string[] {
+  const blocks = new Map<string, string[]>();
+  for (const item of items) {
+    const auto = item.from.every((s) => s.kind === "auto");
+    const key = auto ? "AUTO-GENERATED" : `FROM ${item.from.map(sourceWord).join(" + ")}`;
+    const reason = auto ? item.from.map((s) => s.reason ?? s.name).join(", ") : "";
+    const list = blocks.get(key) ?? [];
+    list.push(reason ? `${text(item)} (${reason})` : text(item));
+    blocks.set(key, list);
+  }
+  const out: string[] = [];
+  for (const [key, list] of blocks) out.push(`  ${key}:`, ...treeLines(list, "  "));
+  return out;
+}
+
+function excludedText(kind: string, name: string, by: Source): string {
+  const why =
+    by.kind === "server"
+      ? "explicitly excluded"
+      : `excluded by ${by.kind === "environment" || by.kind === "region" ? by.kind : by.kind} "${by.name}"`;
+  return `${kind} "${name}" (${why})`;
+}
+
+export function showServer(r: Resolution, style: Style): string {
+  const out: string[] = [];
+  const where = [r.provider, r.region].filter(Boolean).join(", ");
+  out.push(`${style.bold("Server:")} ${r.name} (${where})`);
+  out.push(`Labels: ${bracketList(r.labels)}`);
+  out.push(`Groups: ${bracketList(r.groups.map((g) => g.name))}`);
+  out.push(`Environment: ${r.environment ?? "-"}`);
+  out.push(`Size: ${r.size ? `${r.size.name} (from ${r.size.from.map(fromText).join(", ")})` : "-"}`);
+  for (const c of r.conflicts) out.push(style.yellow(`${style.tty ? "⚠ " : "warning: "}${c.message}`));
+  out.push("");
+  out.push(`${style.bold("Puppet Classes")} (${r.classes.length}):`);
+  out.push(...bySource(r.classes, (c) => c.name));
+  out.push(`${style.bold("Ports")} (${r.ports.length}):`);
+  out.push(...bySource(r.ports, (p) => String(p.port)));
+  out.push(`${style.bold("Alerts")} (${r.alerts.length}):`);
+  out.push(...bySource(r.alerts, (a) => a.name));
+  out.push(`${style.bold("Secrets")} (${r.secrets.length}):`);
+  out.push(...bySource(r.secrets, (s) => `${s.name} (${s.access})`));
+  if (r.excludedFrom.length) {
+    out.push(`${style.bold("Excluded From")}:`);
+    out.push(
+      ...treeLines(
+        r.excludedFrom.map((e) => excludedText(e.kind, e.name, e.by)),
+        "",
+      ),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function fromText(s: Source): string {
+  if (s.kind === "auto") return s.reason ?? "auto-generated";
+  return `${s.kind}: ${s.name}`;
+}
+
+export function showTargets(r: Resolution, style: Style): string {
+  const out: string[] = [`${style.bold(`Everything targeting ${r.name}:`)}`];
+  out.push(`Labels: ${bracketList(r.labels)}`);
+  out.push(`Groups: ${bracketList(r.groups.map((g) => `${g.name} (${g.from.map(fromText).join(", ")})`))}`);
+  out.push(`Environment: ${r.environment ?? "-"}`);
+  out.push(`Region: ${r.region ?? "-"}`);
+  const flat = <T extends { from: Source[] }>(title: string, items: T[], text: (i: T) => string) => {
+    out.push(`${style.bold(title)} (${items.length}):`);
+    out.push(
+      ...treeLines(
+        items.map((i) => `${text(i)} (from ${i.from.map(fromText).join(", ")})`),
+        "",
+      ),
+    );
+  };
+  flat("Alerts", r.alerts, (a) => a.name);
+  flat("Puppet Classes", r.classes, (c) => c.name);
+  flat("Secrets", r.secrets, (s) => s.name);
+  flat("Ports", r.ports, (p) => String(p.port));
+  if (r.size) out.push(`Size: ${r.size.name} (from ${r.size.from.map(fromText).join(", ")})`);
+  if (r.excludedFrom.length) {
+    out.push(`${style.bold("Excluded From")}:`);
+    out.push(
+      ...treeLines(
+        r.excludedFrom.map((e) => excludedText(e.kind, e.name, e.by)),
+        "",
+      ),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function serverLine(s: ServerRef): string {
+  return `${s.name} (${[s.provider, s.environment].filter(Boolean).join(", ")})`;
+}
+
+export function showLabel(v: LabelView, style: Style): string {
+  const out = [`${style.bold("Label:")} ${v.name}`];
+  if (v.description) out.push(`Description: ${v.description}`);
+  out.push(`Applied to: ${v.servers.length} server${v.servers.length === 1 ? "" : "s"}`);
+  out.push("Servers:", ...treeLines(v.servers.map(serverLine), ""));
+  const p = v.provides;
+  out.push("Provides:");
+  out.push(`  Puppet Classes: ${p.classes.join(", ") || "-"}`);
+  out.push(`  Alerts: ${p.alerts.join(", ") || "-"}`);
+  out.push(`  Secrets: ${p.secrets.join(", ") || "-"}`);
+  out.push(`  Ports: ${p.ports.join(", ") || "-"}`);
+  out.push(`  Size: ${p.size ?? "-"}`);
+  return `${out.join("\n")}\n`;
+}
+
+export function showGroup(v: GroupView, style: Style): string {
+  const out = [`${style.bold("Group:")} ${v.name}`];
+  if (v.description) out.push(`Description: ${v.description}`);
+  const subs = v.subgroups.length ? `${v.subgroups.length} subgroups, ` : "";
+  out.push(`Contains: ${subs}${v.servers.length} servers (${v.excluded.length} excluded)`);
+  if (v.match) out.push(`Match: ${describeTarget(v.match)}`);
+  if (v.explicit.length) out.push(`Explicit servers: ${bracketList(v.explicit)}`);
+  if (v.subgroups.length) {
+    out.push(
+      "Subgroups:",
+      ...treeLines(
+        v.subgroups.map((s) => `${s.name} (${s.servers} servers)`),
+        "",
+      ),
+    );
+  }
+  out.push(
+    "Servers:",
+    ...treeLines(
+      v.servers.map((s) => `${serverLine(s)} ← ${s.from.map(fromText).join(", ")}`),
+      "",
+    ),
+  );
+  if (v.excluded.length) {
+    const byName = v.excluded.filter((e) => e.by.kind === "server").map((e) => `${e.name} (by name)`);
+    const byOther = new Map<string, string[]>();
+    for (const e of v.excluded.filter((x) => x.by.kind !== "server")) {
+      const key = `${e.by.kind} "${e.by.name}"`;
+      byOther.set(key, [...(byOther.get(key) ?? []), e.name]);
+    }
+    const other = [...byOther].map(
+      ([key, names]) =>
+        `${names.length} server${names.length === 1 ? "" : "s"} with ${key}: ${names.join(", ")}`,
+    );
+    out.push("Excluded:", ...treeLines([...byName, ...other], ""));
+  } else out.push("Excluded: none");
+  if (v.alerts.length) {
+    out.push(
+      "Alerts targeting this group:",
+      ...treeLines(
+        v.alerts.map((a) => `${a.name} (${a.severity})`),
+        "",
+      ),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+export function showAlert(v: AlertView, style: Style): string {
+  const out = [`${style.bold("Alert:")} ${v.name}`];
+  out.push(`Severity: ${v.severity}`);
+  out.push(
+    `Condition: ${v.condition ?? `(${v.kind === "auto" ? "auto-generated" : "provided by its labels"})`}`,
+  );
+  if (v.for) out.push(`For: ${v.for}`);
+  if (v.description) out.push(`Description: ${v.description}`);
+  out.push(
+    `Target: ${v.target ? describeTarget(v.target) : v.kind === "auto" ? "auto-generated" : "its labels"}`,
+  );
+  out.push(`Excludes: ${v.exclude ? describeTarget(v.exclude) : "none"}`);
+  out.push(`Applies to ${v.servers.length} server${v.servers.length === 1 ? "" : "s"}:`);
+  out.push(
+    ...treeLines(
+      v.servers.map((s) => `${serverLine(s)} ← ${s.from.map(fromText).join(", ")}`),
+      "",
+    ),
+  );
+  if (v.excluded.length) {
+    out.push(
+      "Excluded:",
+      ...treeLines(
+        v.excluded.map((e) => excludedText("server", e.name, e.by)),
+        "",
+      ),
+    );
+  }
+  out.push("Rendered to: not rendered yet (monitoring backends are not configured)");
+  return `${out.join("\n")}\n`;
+}
+
+export function showSecret(v: SecretView, style: Style): string {
+  const out = [`${style.bold("Secret:")} ${v.name}`];
+  out.push(`Type: ${v.type ?? style.yellow("not defined under secrets:")}`);
+  if (v.generator) out.push(`Generator: ${v.generator}`);
+  if (v.rotateEvery) out.push(`Rotate every: ${v.rotateEvery}`);
+  if (v.perMachine) out.push("Per machine: yes");
+  if (v.setBy) out.push(`Set by: ${v.setBy}`);
+  out.push("Accessible by (derived from labels):");
+  out.push(
+    ...treeLines(
+      v.labels.map((l) => `label "${l}"`),
+      "",
+    ),
+  );
+  out.push(`Servers (${v.servers.length}):`, ...treeLines(v.servers.map(serverLine), ""));
+  if (v.excluded.length) {
+    out.push(
+      "Excluded:",
+      ...treeLines(
+        v.excluded.map((e) => excludedText("server", e.name, e.by)),
+        "",
+      ),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+export function describeServer(d: ServerDescription, style: Style): string {
+  const r = d.resolution;
+  const s = d.spec;
+  const size = d.sizeDetails?.abstract;
+  const sizeText = r.size
+    ? `${r.size.name}${size ? ` (${[size.cores && `${size.cores} cores`, size.memory, size.disk].filter(Boolean).join(", ")})` : ""} — from ${r.size.from.map(fromText).join(", ")}`
+    : "-";
+  const out = [
+    `${style.bold("Name:")} ${d.name}`,
+    `Provider: ${s.provider}`,
+    `Labels: ${bracketList(r.labels)}`,
+    `Groups: ${bracketList(r.groups.map((g) => g.name))}`,
+    `Environment: ${r.environment ?? "-"}`,
+    `Region: ${r.region ?? "-"}`,
+    `Host: ${s.host ?? "-"}`,
+    `MAC: ${s.mac ?? "-"}`,
+    `Size: ${sizeText}`,
+    "Status: unknown (no provider has reported this server's actual state yet)",
+    "Puppet:",
+    `  Environment: ${r.environment ?? "-"}`,
+    `  Classes: ${bracketList(r.classes.map((c) => c.name))}`,
+    "  Last run: unknown (not enrolled)",
+    "Health:",
+    `  Alerts configured: ${r.alerts.length}`,
+    "  Monitoring: unknown (no health source connected)",
+    "Identity: not enrolled",
+  ];
+  if (s.attributes && Object.keys(s.attributes).length) {
+    out.push("Attributes:");
+    for (const [k, v] of Object.entries(s.attributes)) out.push(`  ${k}: ${JSON.stringify(v)}`);
+  }
+  if (d.definedAt) out.push(`Defined at: ${d.definedAt}`);
+  return `${out.join("\n")}\n`;
+}
+
+export function showDiff(d: ServerDiff, style: Style): string {
+  const out = [`${style.bold("Diff:")} ${d.name} (spec ↔ observed)`];
+  for (const [k, v] of Object.entries(d.spec)) {
+    if (v === undefined || v === null) continue;
+    out.push(`  ${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}`);
+  }
+  out.push(d.observed ? "" : style.dim(`(${d.note})`));
+  for (const diff of d.differences) {
+    out.push(`- ${diff.field}: ${String(diff.spec)}`, `+ ${diff.field}: ${String(diff.observed)}`);
+  }
+  return `${out.join("\n").trimEnd()}\n`;
+}
+
+export function applySummary(res: ApplyResult, style: Style): string {
+  const out: string[] = [];
+  const verb = { create: "created", update: "configured", delete: "deleted" } as const;
+  const would = { create: "would create", update: "would configure", delete: "would delete" } as const;
+  const mark = { create: style.green("+"), update: style.yellow("~"), delete: style.red("-") } as const;
+  for (const c of res.changes) {
+    const fields = c.fields?.length ? ` (${c.fields.join(", ")})` : "";
+    out.push(
+      res.dryRun
+        ? `${mark[c.op]} ${c.kind}/${c.name} ${would[c.op]}${fields}`
+        : `${c.kind}/${c.name} ${verb[c.op]}${fields}`,
+    );
+  }
+  const count = (op: "create" | "update" | "delete") => res.changes.filter((c) => c.op === op).length;
+  const totals = `${count("create")} created, ${count("update")} configured, ${count("delete")} deleted, ${res.unchanged} unchanged`;
+  if (res.dryRun) out.push(`Dry run: ${totals}; nothing was written`);
+  else if (res.changes.length === 0) out.push(`No changes (${res.unchanged} unchanged)`);
+  else out.push(`Applied: ${totals} (event #${res.eventId})`);
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,375 @@
+/** The `lab` command line: commander definitions, output formats and exit codes. */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type ApplyResult,
+  CATALOGUE,
+  type Diagnostic,
+  EXIT,
+  formatLocation,
+  isLabError,
+  type Kind,
+  kindFromWord,
+  LabError,
+  type ListKind,
+  type ServerFilter,
+  type ShowKind,
+} from "@lab/core";
+import { backupSqlite, checkSqlite, restoreSqlite } from "@lab/store";
+import { Command, CommanderError, Option } from "commander";
+import { stringify as toYaml } from "yaml";
+import { completionScript, SHELLS } from "./completion.js";
+import { displayPath, labHome, openLocal, readSources, type Session, statePath } from "./context.js";
+import { makeStyle, type Style } from "./output/style.js";
+import * as views from "./output/views.js";
+
+export interface IO {
+  stdout: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  stdin: () => string;
+}
+
+type Format = "table" | "wide" | "json" | "yaml";
+const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
+const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
+const GET_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "events"];
+
+const VERSION = "0.1.0";
+
+/** Runs one `lab` invocation; resolves to its exit code. */
+export async function run(argv: string[], io: IO): Promise<number> {
+  const out = makeStyle(io.stdout, io.env);
+  const err = makeStyle(io.stderr, io.env);
+  let session: Session | undefined;
+  const engine = async () => {
+    if (!session) {
+      session = await openLocal(io.env);
+      if (io.stderr.isTTY) {
+        io.stderr.write(err.dim(`ⓘ Running locally (${displayPath(statePath(io.env))})\n`));
+      }
+    }
+    return session.engine;
+  };
+  const print = (s: string): void => {
+    io.stdout.write(s);
+  };
+  const emit = (format: Format, data: unknown, human: () => string) => {
+    if (format === "json") print(`${JSON.stringify(data, null, 2)}\n`);
+    else if (format === "yaml") print(toYaml(data, { lineWidth: 0 }));
+    else print(human());
+  };
+
+  const program = new Command("lab")
+    .description("Lab: from the first bare machine to a labelled, enrolled, monitored server")
+    .version(VERSION, "-v, --version")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+
+  const outputOption = () =>
+    new Option("-o, --output <format>", "output format").choices(FORMATS).default("table" as Format);
+  const filterOptions = (cmd: Command) =>
+    cmd
+      .option("-l, --label <labels...>", "servers with any of these labels (comma-separated or repeated)")
+      .option("--group <groups...>", "servers in any of these groups")
+      .option("--environment <envs...>", "servers in any of these environments")
+      .option("--region <regions...>", "servers in any of these regions")
+      .option("--exclude <servers...>", "leave these servers out");
+
+  program
+    .command("init")
+    .description("create the local state (LAB_HOME, default ~/.lab)")
+    .option("--local", "run the engine locally on this machine (the default)")
+    .action(async () => {
+      const home = labHome(io.env);
+      mkdirSync(home, { recursive: true });
+      const config = join(home, "config.yaml");
+      if (!existsSync(config)) {
+        writeFileSync(config, "# Lab CLI configuration. No server: commands run locally.\nmode: local\n");
+      }
+      await engine();
+      print(`Local state ready at ${displayPath(statePath(io.env))}\n`);
+      print("Next: lab apply -f <inventory dir>, then lab get servers\n");
+    });
+
+  program
+    .command("apply")
+    .description("create or update objects from YAML files or directories")
+    .requiredOption("-f, --filename <paths...>", "files or directories (- for stdin)")
+    .option("--dry-run", "print what would change; write nothing")
+    .option("--prune", "delete stored objects the files no longer define")
+    .addOption(outputOption())
+    .action(async (opts: { filename: string[]; dryRun?: boolean; prune?: boolean; output: Format }) => {
+      const files = readSources(opts.filename.flatMap(splitCommas), io.stdin);
+      let result: ApplyResult;
+      try {
+        result = await (await engine()).apply({ files, dryRun: opts.dryRun, prune: opts.prune });
+      } catch (e) {
+        if (isLabError(e) && e.code === "LAB_E_INVALID") {
+          printDiagnostics(io, err, e.diagnostics);
+        }
+        throw e;
+      }
+      printDiagnostics(io, err, result.warnings);
+      emit(opts.output, result, () => views.applySummary(result, out));
+    });
+
+  filterOptions(
+    program
+      .command("get")
+      .description(`list objects: ${GET_KINDS.join(", ")}`)
+      .argument("<kind>", GET_KINDS.join("|"))
+      .addOption(outputOption())
+      .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10)),
+  ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number }) => {
+    const kind = listKind(word);
+    const e = await engine();
+    const filter = toFilter(opts);
+    const wide = opts.output === "wide";
+    if (kind === "event") {
+      const rows = await e.list("event", { limit: opts.limit ?? 50 });
+      return emit(opts.output, rows, () => views.eventTable(rows, out));
+    }
+    const rows = await e.list(kind, { filter, wide });
+    const human = {
+      server: () => views.serverTable(rows as never, out, wide),
+      label: () => views.labelTable(rows as never, out, wide),
+      group: () => views.groupTable(rows as never, out),
+      alert: () => views.alertTable(rows as never, out),
+      secret: () => views.secretTable(rows as never, out),
+      size: () => views.sizeTable(rows as never, out),
+    }[kind];
+    if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
+      io.stderr.write(`No ${word} found.\n`);
+      return;
+    }
+    emit(opts.output, rows, human);
+  });
+
+  program
+    .command("show")
+    .description("everything about one object and where it came from")
+    .argument("<kind>", SHOW_KINDS.join("|"))
+    .argument("<name>")
+    .addOption(outputOption())
+    .action(async (word: string, name: string, opts: { output: Format }) => {
+      const kind = showKind(word);
+      const data = await (await engine()).show(kind, name);
+      const human = {
+        server: () => views.showServer(data as never, out),
+        label: () => views.showLabel(data as never, out),
+        group: () => views.showGroup(data as never, out),
+        alert: () => views.showAlert(data as never, out),
+        secret: () => views.showSecret(data as never, out),
+      }[kind];
+      emit(opts.output, data, human);
+    });
+
+  program
+    .command("targets")
+    .description("reverse query: everything that targets a server")
+    .argument("<kind>", "server")
+    .argument("<name>")
+    .addOption(outputOption())
+    .action(async (word: string, name: string, opts: { output: Format }) => {
+      serverOnly(word);
+      const data = await (await engine()).targets(name);
+      emit(opts.output, data, () => views.showTargets(data, out));
+    });
+
+  program
+    .command("describe")
+    .description("a server's spec, resolution and status")
+    .argument("<kind>", "server")
+    .argument("<name>")
+    .addOption(outputOption())
+    .action(async (word: string, name: string, opts: { output: Format }) => {
+      serverOnly(word);
+      const data = await (await engine()).describe(name);
+      emit(opts.output, data, () => views.describeServer(data, out));
+    });
+
+  program
+    .command("diff")
+    .description("a server's spec against what is observed")
+    .argument("<kind>", "server")
+    .argument("<name>")
+    .addOption(outputOption())
+    .action(async (word: string, name: string, opts: { output: Format }) => {
+      serverOnly(word);
+      const data = await (await engine()).diff(name);
+      emit(opts.output, data, () => views.showDiff(data, out));
+    });
+
+  program
+    .command("delete")
+    .description("delete one object (refused while others refer to it)")
+    .argument("<kind>", "server|label|group|alert|secret|size")
+    .argument("<name>")
+    .action(async (word: string, name: string) => {
+      const kind = anyKind(word);
+      try {
+        const change = await (await engine()).delete(kind, name);
+        print(`${change.kind}/${change.name} deleted\n`);
+      } catch (e) {
+        if (isLabError(e) && e.code === "LAB_E_CONFLICT") printDiagnostics(io, err, e.diagnostics);
+        throw e;
+      }
+    });
+
+  const state = program.command("state").description("the state database: check, back up, restore");
+  state
+    .command("path")
+    .description("print where the state lives")
+    .action(() => print(`${statePath(io.env)}\n`));
+  state
+    .command("check")
+    .description("check the database's integrity and schema")
+    .addOption(outputOption())
+    .action((opts: { output: Format }) => {
+      const report = checkSqlite(statePath(io.env));
+      emit(opts.output, report, () =>
+        [
+          `Database: ${report.path} (${report.sizeBytes} bytes)`,
+          `Integrity: ${report.integrity.join("; ")}`,
+          `Migrations: ${report.migrations.applied.length} applied, ${report.migrations.known.length} known`,
+          `Objects: ${report.objects}, events: ${report.events}`,
+          report.ok ? "OK\n" : `DAMAGED: ${CATALOGUE.LAB_E_STORE_CORRUPT.hint}\n`,
+        ].join("\n"),
+      );
+      if (!report.ok) throw new LabError("LAB_E_STORE_CORRUPT", `${report.path} failed the check`);
+    });
+  state
+    .command("backup")
+    .description("copy the database safely while it is in use (SQLite online backup)")
+    .argument("[file]", "destination (default: LAB_HOME/backups/state-<time>.db)")
+    .action(async (file?: string) => {
+      const dest =
+        file ??
+        join(labHome(io.env), "backups", `state-${new Date().toISOString().replace(/[:.]/g, "-")}.db`);
+      const { bytes } = await backupSqlite(statePath(io.env), dest);
+      print(`Backed up ${displayPath(statePath(io.env))} to ${dest} (${bytes} bytes)\n`);
+    });
+  state
+    .command("restore")
+    .description("replace the database with a checked backup (the current one is kept aside)")
+    .argument("<file>")
+    .action((file: string) => {
+      const { previous } = restoreSqlite(statePath(io.env), file);
+      print(`Restored ${file} to ${displayPath(statePath(io.env))}\n`);
+      if (previous) print(`The previous database was kept at ${previous}\n`);
+    });
+
+  program
+    .command("completion")
+    .description("print a shell completion script")
+    .argument("<shell>", SHELLS.join("|"))
+    .action((shell: string) => {
+      print(completionScript(shell, program));
+    });
+
+  program
+    .command("__complete", { hidden: true })
+    .argument("<kind>")
+    .action(async (word: string) => {
+      const kind = kindFromWord(word);
+      if (!kind) return;
+      print(`${(await (await engine()).names(kind)).join("\n")}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return EXIT.ok;
+  } catch (e) {
+    return reportError(e, io, err);
+  } finally {
+    await session?.close();
+  }
+}
+
+type FilterOpts = {
+  label?: string[];
+  group?: string[];
+  environment?: string[];
+  region?: string[];
+  exclude?: string[];
+};
+
+function toFilter(o: FilterOpts): ServerFilter {
+  return {
+    labels: o.label?.flatMap(splitCommas),
+    groups: o.group?.flatMap(splitCommas),
+    environments: o.environment?.flatMap(splitCommas),
+    regions: o.region?.flatMap(splitCommas),
+    exclude: o.exclude?.flatMap(splitCommas),
+  };
+}
+
+function splitCommas(s: string): string[] {
+  return s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+function listKind(word: string): ListKind {
+  const w = word.toLowerCase();
+  if (w === "event" || w === "events") return "event";
+  const kind = kindFromWord(w);
+  if (!kind) throw usage(`unknown kind "${word}": expected one of ${GET_KINDS.join(", ")}`);
+  return kind;
+}
+
+function showKind(word: string): ShowKind {
+  const kind = kindFromWord(word);
+  if (!kind || !(SHOW_KINDS as string[]).includes(kind)) {
+    throw usage(`cannot show "${word}": expected one of ${SHOW_KINDS.join(", ")}`);
+  }
+  return kind as ShowKind;
+}
+
+function anyKind(word: string): Kind {
+  const kind = kindFromWord(word);
+  if (!kind) throw usage(`unknown kind "${word}"`);
+  return kind;
+}
+
+function serverOnly(word: string): void {
+  if (kindFromWord(word) !== "server") throw usage(`expected "server", got "${word}"`);
+}
+
+function usage(message: string): LabError {
+  return new LabError("LAB_E_USAGE", message);
+}
+
+/** `file:line:col: error LAB_E_…: message`, then what to do, like a compiler. */
+export function printDiagnostics(io: IO, style: Style, diagnostics: Diagnostic[]): void {
+  for (const d of diagnostics) {
+    const where = d.location ? `${formatLocation(d.location)}: ` : "";
+    const level = d.severity === "error" ? style.red("error") : style.yellow("warning");
+    io.stderr.write(`${where}${level} ${d.code}: ${d.message}\n`);
+    for (const r of d.related ?? []) io.stderr.write(`  see also ${formatLocation(r)}\n`);
+    io.stderr.write(style.dim(`  → ${CATALOGUE[d.code].hint}\n`));
+  }
+}
+
+function reportError(e: unknown, io: IO, style: Style): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) {
+      return EXIT.ok;
+    }
+    return EXIT.usage; // commander already printed the message
+  }
+  if (isLabError(e)) {
+    io.stderr.write(`${style.red("error")} ${e.code}: ${e.message}\n`);
+    if (!e.message.includes(e.hint)) io.stderr.write(style.dim(`  → ${e.hint}\n`));
+    return e.exitCode;
+  }
+  const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  io.stderr.write(`${style.red("error")} LAB_E_INTERNAL: ${message}\n  → ${CATALOGUE.LAB_E_INTERNAL.hint}\n`);
+  return EXIT.error;
+}

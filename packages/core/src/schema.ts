@@ -1,0 +1,219 @@
+/**
+ * The declarative model's one schema source. YAML files, HTTP bodies and the stored state are
+ * all checked against these shapes; the TypeScript types are inferred from them.
+ */
+import { z } from "zod";
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SECRET_PATH = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+/** Prometheus-style durations: 30s, 5m, 1h30m, 90d. */
+const DURATION = /^(\d+(ms|s|m|h|d|w|y))+$/;
+
+export const nameSchema = z
+  .string({ error: "expected a name (text)" })
+  .regex(NAME, { error: "names start with a letter or digit and use only letters, digits, . _ -" });
+
+const secretPath = z
+  .string({ error: "expected a secret path (text)" })
+  .regex(SECRET_PATH, { error: "secret paths use letters, digits, . _ - and /" });
+
+const duration = z
+  .string({ error: "expected a duration such as 5m" })
+  .regex(DURATION, { error: "expected a duration such as 30s, 5m, 1h or 90d" });
+
+/** `prod` and `[prod, dev]` both mean "any of these". */
+const oneOrMany = <T extends z.ZodType<string>>(item: T) =>
+  z
+    .union([item, z.array(item)], { error: "expected a name or a list of names" })
+    .transform((v): string[] => (Array.isArray(v) ? v : [v]));
+
+const nameList = z.array(nameSchema, { error: "expected a list of names" });
+
+/**
+ * A targeting selector: a list inside one key is any-of, different keys are all-of.
+ * Used by group `match:`, alert `target:` and every `exclude:`.
+ */
+export const selectorSchema = z.strictObject(
+  {
+    labels: oneOrMany(nameSchema).optional(),
+    groups: oneOrMany(nameSchema).optional(),
+    servers: oneOrMany(nameSchema).optional(),
+    environment: oneOrMany(nameSchema).optional(),
+    region: oneOrMany(nameSchema).optional(),
+  },
+  { error: "expected a selector (labels, groups, servers, environment, region)" },
+);
+
+export const labelSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    puppet_classes: z.array(z.string({ error: "expected a class name" })).optional(),
+    ports: z
+      .array(
+        z
+          .number({ error: "expected a port number" })
+          .int()
+          .min(1, { error: "ports are 1–65535" })
+          .max(65535, { error: "ports are 1–65535" }),
+        { error: "expected a list of port numbers" },
+      )
+      .optional(),
+    size: nameSchema.optional(),
+    alerts: nameList.optional(),
+    secrets: z.array(secretPath, { error: "expected a list of secret paths" }).optional(),
+  },
+  { error: "expected a label definition (a map; `{}` for a plain tag)" },
+);
+
+export const groupSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    match: selectorSchema.optional(),
+    groups: nameList.optional(),
+    servers: nameList.optional(),
+    exclude: selectorSchema.optional(),
+  },
+  { error: "expected a group definition (match, groups, servers, exclude)" },
+);
+
+const quantity = z.union([z.number(), z.string()], { error: "expected a number or 8GB-style text" });
+
+export const sizeSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    abstract: z
+      .strictObject({
+        cores: z.number({ error: "expected a number of cores" }).int().positive().optional(),
+        memory: quantity.optional(),
+        disk: quantity.optional(),
+        gpus: z.number().int().nonnegative().optional(),
+      })
+      .optional(),
+    providers: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+  },
+  { error: "expected a size definition (abstract, providers)" },
+);
+
+export const SEVERITIES = ["info", "warning", "critical"] as const;
+
+export const alertSchema = z.strictObject(
+  {
+    name: nameSchema,
+    description: z.string().optional(),
+    target: selectorSchema,
+    exclude: selectorSchema.optional(),
+    condition: z.string({ error: "expected a condition such as disk_usage_percent > 85" }),
+    for: duration.optional(),
+    severity: z.enum(SEVERITIES, { error: "severity is one of info, warning, critical" }).optional(),
+  },
+  { error: "expected an alert (name, target, condition, severity)" },
+);
+
+export const secretSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    type: z.enum(["static", "dynamic"], { error: "type is static or dynamic" }),
+    generator: z.string().optional(),
+    rotate_every: duration.optional(),
+    set_by: z.string().optional(),
+    per_machine: z.boolean({ error: "expected true or false" }).optional(),
+    exclude: selectorSchema.optional(),
+  },
+  { error: "expected a secret definition (type, generator, rotate_every, …)" },
+);
+
+export const serverSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    provider: nameSchema,
+    labels: nameList.optional(),
+    environment: nameSchema.optional(),
+    region: nameSchema.optional(),
+    size: nameSchema.optional(),
+    host: z.string({ error: "expected a host name or address" }).optional(),
+    mac: z
+      .string()
+      .regex(/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/, { error: "expected a MAC such as aa:bb:cc:dd:ee:ff" })
+      .optional(),
+    attributes: z.record(z.string(), z.unknown()).optional(),
+  },
+  { error: "expected a server definition (provider, labels, environment, …)" },
+);
+
+/** One YAML document. Every top-level key is optional; several documents and files merge. */
+export const documentSchema = z.strictObject(
+  {
+    labels: z
+      .record(
+        nameSchema,
+        z.union([labelSchema, z.null()]).transform((v) => v ?? {}),
+      )
+      .optional(),
+    groups: z.record(nameSchema, groupSchema).optional(),
+    sizes: z.record(nameSchema, sizeSchema).optional(),
+    alerts: z.array(alertSchema, { error: "expected a list of alerts" }).optional(),
+    secrets: z.record(secretPath, secretSchema).optional(),
+    servers: z.record(nameSchema, serverSchema).optional(),
+  },
+  { error: "expected a map with labels, groups, sizes, alerts, secrets or servers" },
+);
+
+export type SelectorSpec = z.infer<typeof selectorSchema>;
+export type LabelSpec = z.infer<typeof labelSchema>;
+export type GroupSpec = z.infer<typeof groupSchema>;
+export type SizeSpec = z.infer<typeof sizeSchema>;
+export type AlertSpec = z.infer<typeof alertSchema>;
+export type SecretSpec = z.infer<typeof secretSchema>;
+export type ServerSpec = z.infer<typeof serverSchema>;
+export type DocumentSpec = z.infer<typeof documentSchema>;
+
+/** The kinds of object the model holds, in the order they are listed and applied. */
+export const KINDS = ["size", "label", "secret", "server", "group", "alert"] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** Spec type per kind. Alerts keep their name inside the spec, as the YAML has it. */
+export interface SpecOf {
+  label: LabelSpec;
+  group: GroupSpec;
+  size: SizeSpec;
+  alert: AlertSpec;
+  secret: SecretSpec;
+  server: ServerSpec;
+}
+
+/** The top-level YAML key that holds each kind. */
+export const SECTION: Record<Kind, keyof DocumentSpec> = {
+  label: "labels",
+  group: "groups",
+  size: "sizes",
+  alert: "alerts",
+  secret: "secrets",
+  server: "servers",
+};
+
+const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
+  KINDS.flatMap((k) => [
+    [k, k],
+    [`${k}s`, k],
+  ]),
+);
+
+export function kindFromWord(word: string): Kind | undefined {
+  return KIND_ALIASES[word.toLowerCase()];
+}
+
+/** Per-kind schema, for checking one object at a time (HTTP bodies, stored rows). */
+export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
+  label: labelSchema as z.ZodType<LabelSpec>,
+  group: groupSchema as z.ZodType<GroupSpec>,
+  size: sizeSchema,
+  alert: alertSchema as z.ZodType<AlertSpec>,
+  secret: secretSchema as z.ZodType<SecretSpec>,
+  server: serverSchema,
+};
+
+/** Known keys of each object shape, for "did you mean" on unknown keys. */
+export function knownKeys(schema: z.ZodType): string[] {
+  const def = (schema as unknown as { shape?: Record<string, unknown> }).shape;
+  return def ? Object.keys(def) : [];
+}

@@ -1,0 +1,325 @@
+/**
+ * The `Engine`: everything the CLI (and later the API) can ask of Lab, as data. Local mode
+ * runs `LabService` in-process over a `StateStore`; client mode implements the same interface
+ * over HTTP. Formatting happens in the caller, so both modes print the same bytes.
+ */
+import { Fleet, type Resolution } from "./engine.js";
+import { type Diagnostic, LabError, notFound } from "./errors.js";
+import { type Model, modelFromResources, type Resource } from "./model.js";
+import { parseSources, type SourceFile } from "./parse.js";
+import { type Change, planApply, withoutResource } from "./plan.js";
+import type { Kind, SpecOf } from "./schema.js";
+import { validateModel } from "./validate.js";
+import {
+  type AlertRow,
+  type AlertView,
+  FleetViews,
+  type GroupRow,
+  type GroupView,
+  type LabelRow,
+  type LabelView,
+  type SecretRow,
+  type SecretView,
+  type ServerFilter,
+  type ServerRow,
+  type SizeRow,
+} from "./views.js";
+
+/** One audit record: who did what, when, and how it ended. */
+export interface AuditEvent {
+  id: number;
+  time: string;
+  actor: string;
+  action: string;
+  result: "ok" | "error";
+  summary: string;
+  changes: ChangeSummary[];
+}
+
+export type NewAuditEvent = Omit<AuditEvent, "id" | "time">;
+
+export interface ChangeSummary {
+  op: Change["op"];
+  kind: Kind;
+  name: string;
+  fields?: string[];
+}
+
+export interface EventQuery {
+  limit?: number;
+  /** Only events with a larger id. */
+  after?: number;
+}
+
+/** The persistence port. SQLite and PostgreSQL implement it; one contract suite tests both. */
+export interface StateStore {
+  /** Every stored object. */
+  load(): Promise<Resource[]>;
+  /** A number that changes whenever the stored objects change (cache invalidation). */
+  revision(): Promise<number>;
+  /**
+   * Runs `decide` inside one serialised write transaction with the current objects. The
+   * changes and the audit event it returns are committed together, or not at all.
+   */
+  transact<T>(
+    decide: (current: Resource[]) => { changes: Change[]; event: NewAuditEvent | null; value: T },
+  ): Promise<T>;
+  /** Records an event on its own (e.g. a refused apply). */
+  record(event: NewAuditEvent): Promise<AuditEvent>;
+  events(query?: EventQuery): Promise<AuditEvent[]>;
+  close(): Promise<void>;
+}
+
+export interface ApplyRequest {
+  files: SourceFile[];
+  dryRun?: boolean;
+  prune?: boolean;
+}
+
+export interface ApplyResult {
+  dryRun: boolean;
+  changes: ChangeSummary[];
+  unchanged: number;
+  warnings: Diagnostic[];
+  eventId: number | null;
+}
+
+export interface ServerDescription {
+  name: string;
+  spec: SpecOf["server"];
+  resolution: Resolution;
+  sizeDetails: SpecOf["size"] | null;
+  definedAt: string | null;
+}
+
+export interface ServerDiff {
+  name: string;
+  spec: Record<string, unknown>;
+  observed: Record<string, unknown> | null;
+  differences: { field: string; spec: unknown; observed: unknown }[];
+  note: string;
+}
+
+export type ListKind = Kind | "event";
+export interface ListResultMap {
+  server: ServerRow;
+  label: LabelRow;
+  group: GroupRow;
+  alert: AlertRow;
+  secret: SecretRow;
+  size: SizeRow;
+  event: AuditEvent;
+}
+export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
+export interface ShowResultMap {
+  server: Resolution;
+  label: LabelView;
+  group: GroupView;
+  alert: AlertView;
+  secret: SecretView;
+}
+
+export interface ListOptions {
+  filter?: ServerFilter;
+  /** Include each server's groups (costs a full resolution). */
+  wide?: boolean;
+  limit?: number;
+}
+
+export interface Engine {
+  apply(req: ApplyRequest): Promise<ApplyResult>;
+  list<K extends ListKind>(kind: K, opts?: ListOptions): Promise<ListResultMap[K][]>;
+  show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]>;
+  targets(server: string): Promise<Resolution>;
+  describe(server: string): Promise<ServerDescription>;
+  diff(server: string): Promise<ServerDiff>;
+  delete(kind: Kind, name: string): Promise<ChangeSummary>;
+  names(kind: Kind): Promise<string[]>;
+}
+
+/** The engine over a store, used in-process by local mode and by the server. */
+export class LabService implements Engine {
+  private cache?: { revision: number; model: Model; views: FleetViews };
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly actor: string,
+  ) {}
+
+  async apply(req: ApplyRequest): Promise<ApplyResult> {
+    const parsed = parseSources(req.files);
+    if (req.files.length === 0) throw new LabError("LAB_E_NO_DOCUMENTS", "no files to apply");
+    const attempt = (current: Resource[]) => {
+      const currentModel = modelFromResources(current);
+      const plan = planApply(currentModel, parsed.model, { prune: req.prune });
+      const locate = (r: Resource, path: (string | number)[]) =>
+        parsed.model[r.kind].get(r.name) === r ? parsed.locate(r, path) : r.origin;
+      const diagnostics = [...parsed.diagnostics, ...validateModel(plan.result, locate)];
+      const errors = diagnostics.filter((d) => d.severity === "error");
+      const warnings = diagnostics.filter((d) => d.severity === "warning");
+      const changes = plan.changes.map(summarise);
+      return { plan, errors, warnings, changes };
+    };
+
+    if (req.dryRun) {
+      const { plan, errors, warnings, changes } = attempt(await this.store.load());
+      if (errors.length) throw invalid(errors, warnings);
+      return { dryRun: true, changes, unchanged: plan.unchanged, warnings, eventId: null };
+    }
+
+    const outcome = await this.store.transact((current) => {
+      const { plan, errors, warnings, changes } = attempt(current);
+      if (errors.length) return { changes: [], event: null, value: { errors, warnings, plan, changes } };
+      const event: NewAuditEvent | null = changes.length
+        ? {
+            actor: this.actor,
+            action: "apply",
+            result: "ok",
+            summary: summaryLine(changes, plan.unchanged),
+            changes,
+          }
+        : null;
+      return { changes: plan.changes, event, value: { errors, warnings, plan, changes } };
+    });
+    if (outcome.errors.length) {
+      await this.store.record({
+        actor: this.actor,
+        action: "apply",
+        result: "error",
+        summary: `refused: ${outcome.errors.length} error(s), first ${outcome.errors[0]?.code}`,
+        changes: [],
+      });
+      throw invalid(outcome.errors, outcome.warnings);
+    }
+    this.cache = undefined;
+    const events = outcome.changes.length ? await this.store.events({ limit: 1 }) : [];
+    return {
+      dryRun: false,
+      changes: outcome.changes,
+      unchanged: outcome.plan.unchanged,
+      warnings: outcome.warnings,
+      eventId: events[0]?.id ?? null,
+    };
+  }
+
+  async list<K extends ListKind>(kind: K, opts: ListOptions = {}): Promise<ListResultMap[K][]> {
+    if (kind === "event") return (await this.store.events({ limit: opts.limit })) as ListResultMap[K][];
+    const views = await this.views();
+    const f = opts.filter ?? {};
+    const rows: Record<Kind, () => unknown[]> = {
+      server: () => views.serverRows(f, opts.wide),
+      label: () => views.labelRows(f),
+      group: () => views.groupRows(f),
+      alert: () => views.alertRows(f),
+      secret: () => views.secretRows(f),
+      size: () => views.sizeRows(f),
+    };
+    return rows[kind as Kind]() as ListResultMap[K][];
+  }
+
+  async show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]> {
+    const views = await this.views();
+    const show: { [S in ShowKind]: (n: string) => ShowResultMap[S] } = {
+      server: (n) => views.server(n),
+      label: (n) => views.label(n),
+      group: (n) => views.group(n),
+      alert: (n) => views.alert(n),
+      secret: (n) => views.secret(n),
+    };
+    return show[kind](name);
+  }
+
+  async targets(server: string): Promise<Resolution> {
+    return (await this.views()).server(server);
+  }
+
+  async describe(server: string): Promise<ServerDescription> {
+    const views = await this.views();
+    const resolution = views.server(server);
+    const resource = views.fleet.model.server.get(server) as Resource<"server">;
+    const size = resolution.size ? (views.fleet.model.size.get(resolution.size.name)?.spec ?? null) : null;
+    const o = resource.origin;
+    return {
+      name: server,
+      spec: resource.spec,
+      resolution,
+      sizeDetails: size,
+      definedAt: o ? `${o.file}:${o.line}:${o.column}` : null,
+    };
+  }
+
+  async diff(server: string): Promise<ServerDiff> {
+    const d = await this.describe(server);
+    const { provider, labels, environment, region, host, mac } = d.spec;
+    const declared = { provider, labels, environment, region, host, mac, size: d.resolution.size?.name };
+    return {
+      name: server,
+      spec: declared,
+      observed: null,
+      differences: [],
+      note: `nothing observed yet: provider "${d.spec.provider}" has not reported this server's actual state`,
+    };
+  }
+
+  async delete(kind: Kind, name: string): Promise<ChangeSummary> {
+    const summary: ChangeSummary = { op: "delete", kind, name };
+    const result = await this.store.transact((current) => {
+      const model = modelFromResources(current);
+      if (!(model[kind] as Map<string, Resource>).has(name)) {
+        throw notFound(kind, name, model[kind].keys());
+      }
+      const after = withoutResource(model, kind, name);
+      const errors = validateModel(after).filter((d) => d.severity === "error");
+      if (errors.length) {
+        throw new LabError(
+          "LAB_E_CONFLICT",
+          `cannot delete ${kind} "${name}": ${errors.length} object(s) still refer to it`,
+          errors,
+        );
+      }
+      return {
+        changes: [{ op: "delete", kind, name }],
+        event: {
+          actor: this.actor,
+          action: "delete",
+          result: "ok",
+          summary: `deleted ${kind} ${name}`,
+          changes: [summary],
+        },
+        value: summary,
+      };
+    });
+    this.cache = undefined;
+    return result;
+  }
+
+  async names(kind: Kind): Promise<string[]> {
+    return (await this.views()).names(kind);
+  }
+
+  /** The compiled fleet, rebuilt only when the store's revision moved. */
+  private async views(): Promise<FleetViews> {
+    const revision = await this.store.revision();
+    if (this.cache?.revision !== revision) {
+      const model = modelFromResources(await this.store.load());
+      this.cache = { revision, model, views: new FleetViews(new Fleet(model)) };
+    }
+    return this.cache.views;
+  }
+}
+
+function summarise(c: Change): ChangeSummary {
+  return { op: c.op, kind: c.kind, name: c.name, ...(c.fields ? { fields: c.fields } : {}) };
+}
+
+function summaryLine(changes: ChangeSummary[], unchanged: number): string {
+  const count = (op: Change["op"]) => changes.filter((c) => c.op === op).length;
+  return `${count("create")} created, ${count("update")} updated, ${count("delete")} deleted, ${unchanged} unchanged`;
+}
+
+function invalid(errors: Diagnostic[], warnings: Diagnostic[]): LabError {
+  return new LabError("LAB_E_INVALID", `${errors.length} error(s) in the model; nothing was applied`, [
+    ...errors,
+    ...warnings,
+  ]);
+}

@@ -1,0 +1,175 @@
+/**
+ * Whole-model checks that a schema cannot express: references between objects, cycles among
+ * groups, and warnings that need the engine (alerts that target nothing, size conflicts).
+ */
+import { Fleet } from "./engine.js";
+import { type Diagnostic, diagnostic, didYouMean, type LabCode, type Location } from "./errors.js";
+import type { Model, Resource } from "./model.js";
+import type { Kind, SelectorSpec } from "./schema.js";
+
+/** Finds the location of a value inside an object: `(resource, ["labels", 2])`. */
+export type Locator = (resource: Resource, path: (string | number)[]) => Location | undefined;
+
+const REF_CODE: Partial<Record<Kind, LabCode>> = {
+  label: "LAB_E_REF_LABEL",
+  group: "LAB_E_REF_GROUP",
+  size: "LAB_E_REF_SIZE",
+  server: "LAB_E_REF_SERVER",
+};
+
+export function validateModel(model: Model, locate: Locator = (r) => r.origin): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at = (r: Resource, path: (string | number)[]) => locate(r, path) ?? r.origin;
+
+  const ref = (r: Resource, kind: Kind, name: string, path: (string | number)[]) => {
+    if ((model[kind] as Map<string, unknown>).has(name)) return;
+    const hint = didYouMean(name, model[kind].keys());
+    const code = REF_CODE[kind] ?? "LAB_E_REF_LABEL";
+    out.push(
+      diagnostic(
+        code,
+        `${r.kind} "${r.name}" refers to ${kind} "${name}", which is not defined${hint ? ` (did you mean "${hint}"?)` : ""}`,
+        at(r, path),
+      ),
+    );
+  };
+  const selectorRefs = (r: Resource, sel: SelectorSpec | undefined, base: string) => {
+    if (!sel) return;
+    const each = (key: "labels" | "groups" | "servers", kind: Kind) =>
+      sel[key]?.forEach((n, i) => {
+        ref(r, kind, n, [base, key, i]);
+      });
+    each("labels", "label");
+    each("groups", "group");
+    each("servers", "server");
+  };
+
+  for (const r of model.server.values()) {
+    r.spec.labels?.forEach((l, i) => {
+      ref(r, "label", l, ["labels", i]);
+    });
+    if (r.spec.size) ref(r, "size", r.spec.size, ["size"]);
+  }
+  for (const r of model.label.values()) {
+    if (r.spec.size) ref(r, "size", r.spec.size, ["size"]);
+    r.spec.secrets?.forEach((s, i) => {
+      if (!model.secret.has(s)) {
+        out.push(
+          diagnostic(
+            "LAB_W_SECRET_UNDEFINED",
+            `label "${r.name}" uses secret "${s}", which is not defined under secrets:`,
+            at(r, ["secrets", i]),
+          ),
+        );
+      }
+    });
+  }
+  for (const r of model.group.values()) {
+    r.spec.groups?.forEach((g, i) => {
+      ref(r, "group", g, ["groups", i]);
+    });
+    r.spec.servers?.forEach((s, i) => {
+      ref(r, "server", s, ["servers", i]);
+    });
+    selectorRefs(r, r.spec.match, "match");
+    selectorRefs(r, r.spec.exclude, "exclude");
+  }
+  for (const r of model.alert.values()) {
+    selectorRefs(r, r.spec.target, "target");
+    selectorRefs(r, r.spec.exclude, "exclude");
+  }
+  for (const r of model.secret.values()) selectorRefs(r, r.spec.exclude, "exclude");
+
+  out.push(...groupCycles(model));
+  if (out.some((d) => d.severity === "error")) return out;
+  return [...out, ...engineWarnings(model)];
+}
+
+/** Every cycle among groups (through subgroups, `match.groups` or `exclude.groups`), once. */
+function groupCycles(model: Model): Diagnostic[] {
+  const edges = (name: string): string[] => {
+    const spec = model.group.get(name)?.spec;
+    if (!spec) return [];
+    return [...(spec.groups ?? []), ...(spec.match?.groups ?? []), ...(spec.exclude?.groups ?? [])];
+  };
+  const out: Diagnostic[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const seen = new Set<string>();
+  const visit = (g: string) => {
+    state.set(g, "visiting");
+    stack.push(g);
+    for (const next of edges(g)) {
+      if (!model.group.has(next)) continue;
+      const s = state.get(next);
+      if (s === "visiting") {
+        const cycle = [...stack.slice(stack.indexOf(next)), next];
+        const key = [...cycle.slice(0, -1)].sort().join(",");
+        if (!seen.has(key)) {
+          seen.add(key);
+          const origin = model.group.get(next)?.origin;
+          out.push(
+            diagnostic(
+              "LAB_E_GROUP_CYCLE",
+              `groups form a cycle: ${cycle.join(" → ")}`,
+              origin,
+              cycle.slice(1, -1).flatMap((c) => model.group.get(c)?.origin ?? []),
+            ),
+          );
+        }
+      } else if (s === undefined) visit(next);
+    }
+    stack.pop();
+    state.set(g, "done");
+  };
+  for (const g of model.group.keys()) if (!state.has(g)) visit(g);
+  return out;
+}
+
+function engineWarnings(model: Model): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const fleet = new Fleet(model);
+  const all = fleet.resolveAll();
+  const targeted = new Set<string>();
+  for (const r of all) {
+    for (const a of r.alerts) targeted.add(a.name);
+    for (const e of r.excludedFrom) if (e.kind === "alert") targeted.add(e.name);
+  }
+  for (const alert of model.alert.values()) {
+    if (!targeted.has(alert.name)) {
+      out.push(
+        diagnostic(
+          "LAB_W_TARGET_EMPTY",
+          `alert "${alert.name}" matches no server (target: ${describeSelector(alert.spec.target)})`,
+          alert.origin,
+        ),
+      );
+    }
+  }
+  const conflicts = new Set<string>();
+  for (const r of all) {
+    for (const c of r.conflicts) {
+      if (conflicts.has(c.message)) continue;
+      conflicts.add(c.message);
+      out.push(
+        diagnostic(
+          "LAB_W_SIZE_CONFLICT",
+          `server "${r.name}": ${c.message}`,
+          model.server.get(r.name)?.origin,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+export function describeSelector(sel: SelectorSpec | undefined): string {
+  if (!sel) return "none";
+  const parts: string[] = [];
+  if (sel.labels) parts.push(`label ${sel.labels.join("|")}`);
+  if (sel.groups) parts.push(`group ${sel.groups.join("|")}`);
+  if (sel.servers) parts.push(`server ${sel.servers.join("|")}`);
+  if (sel.environment) parts.push(`environment ${sel.environment.join("|")}`);
+  if (sel.region) parts.push(`region ${sel.region.join("|")}`);
+  return parts.length ? parts.join(" and ") : "all servers";
+}

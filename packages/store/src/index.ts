@@ -1,0 +1,13 @@
+export { KyselyStore } from "./kysely-store.js";
+export { MIGRATION_NAMES } from "./migrations.js";
+export { openPostgresStore } from "./postgres.js";
+export type { Database, Dialect } from "./schema.js";
+export { backupSqlite, type CheckReport, checkSqlite, openSqliteStore, restoreSqlite } from "./sqlite.js";
+
+import { openPostgresStore } from "./postgres.js";
+import { openSqliteStore } from "./sqlite.js";
+
+/** Opens the store a location names: a `postgres://` URL or a SQLite file path. */
+export function openStore(location: string) {
+  return /^postgres(ql)?:\/\//.test(location) ? openPostgresStore(location) : openSqliteStore(location);
+}

@@ -1,0 +1,49 @@
+/**
+ * Versioned schema migrations, the same list for both dialects. A migration never changes
+ * once released; add a new one instead.
+ */
+import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
+import type { Dialect } from "./schema.js";
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    "0001_initial": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("resources")
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("spec", "text", (c) => c.notNull())
+          .addColumn("origin", "text")
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .addColumn("position", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("resources_pk", ["kind", "name"])
+          .execute();
+        await db.schema
+          .createTable("events")
+          .addColumn("id", dialect === "postgres" ? "serial" : "integer", (c) =>
+            dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("time", "text", (c) => c.notNull())
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("result", "text", (c) => c.notNull())
+          .addColumn("summary", "text", (c) => c.notNull())
+          .addColumn("changes", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("meta")
+          .addColumn("key", "text", (c) => c.primaryKey())
+          .addColumn("value", "bigint", (c) => c.notNull())
+          .execute();
+        await sql`insert into meta (key, value) values ('revision', 0)`.execute(db);
+      },
+    },
+  };
+}
+
+export const MIGRATION_NAMES = Object.keys(migrations("sqlite"));
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

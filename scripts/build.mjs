@@ -1,0 +1,19 @@
+// Bundles the CLI into dist/lab.js: one file that starts fast. Native and driver packages
+// stay external and are resolved from node_modules at run time.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: ["packages/cli/src/bin.ts"],
+  outfile: "dist/lab.js",
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  sourcemap: "linked",
+  external: ["better-sqlite3", "pg", "pg-native"],
+  // CommonJS dependencies bundled into ESM still call require().
+  banner: {
+    js: "import { createRequire as __labRequire } from 'node:module'; const require = __labRequire(import.meta.url);",
+  },
+  logLevel: "warning",
+});
