@@ -39,14 +39,14 @@ export function parseSources(files: SourceFile[]): ParseResult {
         return { file: file.path, line: pos.line, column: pos.col };
       };
       const yamlErrors = doc.errors as { message: string; pos: [number, number] }[];
-      if (yamlErrors.length > 0) {
-        for (const err of yamlErrors) {
-          diagnostics.push(diagnostic("LAB_E_YAML_SYNTAX", firstLine(err.message), at(err.pos[0])));
-        }
+      const first = yamlErrors[0];
+      if (first) {
+        // Later syntax errors in a document are usually echoes of the first.
+        diagnostics.push(diagnostic("LAB_E_YAML_SYNTAX", firstLine(first.message), at(first.pos[0])));
         continue;
       }
-      if (doc.contents === null) continue; // an empty document (e.g. a trailing ---)
       const raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+      if (raw === null || raw === undefined) continue; // an empty document (e.g. a trailing ---)
       const result = documentSchema.safeParse(raw);
       if (!result.success) {
         for (const issue of result.error.issues) {
@@ -231,7 +231,7 @@ function unwrap(schema: unknown): unknown {
     const def = defOf(schema);
     if (!def) return schema;
     if (def.type === "optional" || def.type === "nullable") schema = def.innerType;
-    else if (def.type === "pipe") schema = def.in;
+    else if (def.type === "pipe") schema = defOf(def.in)?.type === "transform" ? def.out : def.in;
     else if (def.type === "union") {
       const options = def.options as unknown[];
       schema = options.find((o) => defOf(o)?.type === "object") ?? options[0];

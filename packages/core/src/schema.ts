@@ -143,10 +143,11 @@ export const serverSchema = z.strictObject(
 /** One YAML document. Every top-level key is optional; several documents and files merge. */
 export const documentSchema = z.strictObject(
   {
+    // `arm:` with no value is a plain tag, the same as `arm: {}`.
     labels: z
       .record(
         nameSchema,
-        z.union([labelSchema, z.null()]).transform((v) => v ?? {}),
+        z.preprocess((v) => v ?? {}, labelSchema),
       )
       .optional(),
     groups: z.record(nameSchema, groupSchema).optional(),
