@@ -38,26 +38,28 @@ export function pillar(p: PillarState, style: Style): string {
   return `${symbol} ${p.text}`;
 }
 
+/** Table: identity, labels, size and the four pillars. Wide: where it is and its groups instead. */
 export function serverTable(rows: ServerRow[], style: Style, wide: boolean): string {
-  const cols: Column<ServerRow>[] = [
+  const head: Column<ServerRow>[] = [
     { header: "NAME", value: (r) => r.name },
     { header: "PROVIDER", value: (r) => r.provider },
     { header: "LABELS", value: (r) => r.labels.join(","), shrink: true, min: 12 },
-    ...(wide
-      ? [
-          { header: "ENV", value: (r: ServerRow) => r.environment ?? "-" },
-          { header: "REGION", value: (r: ServerRow) => r.region ?? "-" },
-          { header: "HOST", value: (r: ServerRow) => r.host ?? "-" },
-          { header: "GROUPS", value: (r: ServerRow) => r.groups.join(",") || "-", shrink: true, min: 10 },
-        ]
-      : []),
     { header: "SIZE", value: (r) => r.size ?? "-" },
-    { header: "SYNC", value: (r) => pillar(r.status.sync, style) },
-    { header: "PUPPET", value: (r) => pillar(r.status.puppet, style) },
-    { header: "HEALTH", value: (r) => pillar(r.status.health, style) },
-    { header: "IDENTITY", value: (r) => pillar(r.status.identity, style) },
   ];
-  return renderTable(rows, cols, style);
+  const tail: Column<ServerRow>[] = wide
+    ? [
+        { header: "ENV", value: (r) => r.environment ?? "-" },
+        { header: "REGION", value: (r) => r.region ?? "-" },
+        { header: "HOST", value: (r) => r.host ?? "-" },
+        { header: "GROUPS", value: (r) => r.groups.join(",") || "-", shrink: true, min: 10 },
+      ]
+    : [
+        { header: "SYNC", value: (r) => pillar(r.status.sync, style) },
+        { header: "PUPPET", value: (r) => pillar(r.status.puppet, style) },
+        { header: "HEALTH", value: (r) => pillar(r.status.health, style) },
+        { header: "IDENTITY", value: (r) => pillar(r.status.identity, style) },
+      ];
+  return renderTable(rows, [...head, ...tail], style);
 }
 
 export function labelTable(rows: LabelRow[], style: Style, wide: boolean): string {
