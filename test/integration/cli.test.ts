@@ -79,7 +79,7 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
 
   it("shows an alert's exclusions and a group's excluded servers", () => {
     const alert = lab(["show", "alert", "memory_pressure"]);
-    expect(alert.stdout).toContain("Excluded:\n└── server \"batch-worker-1\" (explicitly excluded)");
+    expect(alert.stdout).toContain('Excluded:\n└── server "batch-worker-1" (explicitly excluded)');
     expect(alert.stdout).toMatch(/Target: label "k8s-worker"/);
     const group = lab(["show", "group", "eu-infrastructure"]);
     expect(group.stdout).toContain("Contains: 3 subgroups, 8 servers (2 excluded)");
@@ -106,9 +106,9 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     const names = (args: string[]) =>
       JSON.parse(lab(["get", "servers", "-o", "json", ...args]).stdout).map((s: { name: string }) => s.name);
     expect(names(["-l", "mailserver"])).toEqual(["mail-1", "mail-2"]);
-    expect(names(["--label", "k8s-worker", "--environment", "prod", "--exclude", "worker-6,batch-worker-1"])).toEqual(
-      ["worker-5", "legacy-node-3", "beelink-ser9-max"],
-    );
+    expect(
+      names(["--label", "k8s-worker", "--environment", "prod", "--exclude", "worker-6,batch-worker-1"]),
+    ).toEqual(["worker-5", "legacy-node-3", "beelink-ser9-max"]);
     expect(names(["--group", "database-tier"])).toEqual(["db-1", "db-2", "db-3"]);
     expect(names(["--region", "home"])).toEqual(["dgx-spark", "beelink-ser9-max"]);
     const alerts = JSON.parse(lab(["get", "alerts", "-l", "mailserver", "-o", "json"]).stdout);
@@ -168,10 +168,9 @@ describe("changing the model", () => {
         "",
       ].join("\n"),
     );
-    expect(JSON.parse(lab(["get", "labels", "-o", "json"]).stdout).map((l: { name: string }) => l.name)).toEqual([
-      "web",
-      "db",
-    ]);
+    expect(
+      JSON.parse(lab(["get", "labels", "-o", "json"]).stdout).map((l: { name: string }) => l.name),
+    ).toEqual(["web", "db"]);
 
     const kept = lab(["apply", "-f", dir]);
     expect(kept.stdout).toContain("label/web configured (puppet_classes)");
@@ -206,13 +205,18 @@ describe("changing the model", () => {
 describe("bad input gets a located error and changes nothing", () => {
   const home = tempHome();
   const lab = labIn(home);
-  const snapshot = () => lab(["get", "servers", "-o", "json"]).stdout + lab(["get", "labels", "-o", "json"]).stdout;
+  const snapshot = () =>
+    lab(["get", "servers", "-o", "json"]).stdout + lab(["get", "labels", "-o", "json"]).stdout;
   beforeAll(() => {
     expect(lab(["apply", "-f", EXAMPLE]).code).toBe(0);
   });
 
   const cases: { name: string; yaml: string; expected: RegExp[] }[] = [
-    { name: "YAML syntax", yaml: "servers:\n  x: {provider: aws\n", expected: [/^bad\.yaml:\d+:\d+: error LAB_E_YAML_SYNTAX/m] },
+    {
+      name: "YAML syntax",
+      yaml: "servers:\n  x: {provider: aws\n",
+      expected: [/^bad\.yaml:\d+:\d+: error LAB_E_YAML_SYNTAX/m],
+    },
     {
       name: "a wrong type",
       yaml: "servers:\n  x:\n    provider: aws\n    labels: app\n",
@@ -221,12 +225,13 @@ describe("bad input gets a located error and changes nothing", () => {
     {
       name: "an unknown key",
       yaml: "servers:\n  x:\n    provider: aws\n    lables: [app]\n",
-      expected: [/^bad\.yaml:4:5: error LAB_E_SCHEMA_UNKNOWN_KEY: unknown key "lables" in servers\.x \(did you mean "labels"\?\)/m],
+      expected: [
+        /^bad\.yaml:4:5: error LAB_E_SCHEMA_UNKNOWN_KEY: unknown key "lables" in servers\.x \(did you mean "labels"\?\)/m,
+      ],
     },
     {
       name: "a reference to an undefined label, group, size and server",
-      yaml:
-        "servers:\n  x: {provider: aws, labels: [mailservr], size: jumbo}\ngroups:\n  g: {groups: [nope], servers: [ghost]}\n",
+      yaml: "servers:\n  x: {provider: aws, labels: [mailservr], size: jumbo}\ngroups:\n  g: {groups: [nope], servers: [ghost]}\n",
       expected: [
         /^bad\.yaml:2:31: error LAB_E_REF_LABEL: .*"mailservr".*did you mean "mailserver"/m,
         /^bad\.yaml:2:49: error LAB_E_REF_SIZE/m,
@@ -237,7 +242,9 @@ describe("bad input gets a located error and changes nothing", () => {
     {
       name: "a duplicate of an object in the same apply",
       yaml: "labels: {dup: {}}\n---\nlabels: {dup: {}}\n",
-      expected: [/^bad\.yaml:3:10: error LAB_E_DUPLICATE_NAME: label "dup" is defined twice: here and at bad\.yaml:1:10/m],
+      expected: [
+        /^bad\.yaml:3:10: error LAB_E_DUPLICATE_NAME: label "dup" is defined twice: here and at bad\.yaml:1:10/m,
+      ],
     },
     {
       name: "a cycle among groups",
@@ -265,7 +272,9 @@ describe("bad input gets a located error and changes nothing", () => {
 
   it("records refused applies in the audit log", () => {
     const events = JSON.parse(lab(["get", "events", "-o", "json"]).stdout);
-    expect(events.filter((e: { result: string }) => e.result === "error").length).toBeGreaterThanOrEqual(cases.length);
+    expect(events.filter((e: { result: string }) => e.result === "error").length).toBeGreaterThanOrEqual(
+      cases.length,
+    );
   });
 
   it("a missing file, an unknown kind, an unknown command and an unknown name", () => {
@@ -310,7 +319,9 @@ describe("the state database", () => {
     const restored = lab(["state", "restore", backup]);
     expect(restored.code).toBe(0);
     expect(restored.stdout).toContain("The previous database was kept at");
-    const alerts = JSON.parse(lab(["get", "alerts", "-o", "json"]).stdout).map((a: { name: string }) => a.name);
+    const alerts = JSON.parse(lab(["get", "alerts", "-o", "json"]).stdout).map(
+      (a: { name: string }) => a.name,
+    );
     expect(alerts).toContain("storage_iops");
     expect(readFileSync(state).subarray(0, 15).toString()).toBe("SQLite format 3");
   });
@@ -346,7 +357,17 @@ describe("the shell around it", () => {
     expect(lab(["--version"])).toMatchObject({ code: 0, stdout: "0.1.0\n" });
     const help = lab(["--help"]);
     expect(help.code).toBe(0);
-    for (const cmd of ["apply", "get", "show", "targets", "describe", "diff", "delete", "state", "completion"]) {
+    for (const cmd of [
+      "apply",
+      "get",
+      "show",
+      "targets",
+      "describe",
+      "diff",
+      "delete",
+      "state",
+      "completion",
+    ]) {
       expect(help.stdout).toContain(cmd);
     }
   });
