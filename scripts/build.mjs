@@ -4,7 +4,11 @@ import { build } from "esbuild";
 
 await build({
   entryPoints: ["packages/cli/src/bin.ts"],
-  outfile: "dist/lab.js",
+  outdir: "dist",
+  entryNames: "lab",
+  chunkNames: "chunks/[name]-[hash]",
+  // The daemon (Fastify, X.509) is a separate chunk, loaded only by `lab server`.
+  splitting: true,
   bundle: true,
   platform: "node",
   target: "node20",

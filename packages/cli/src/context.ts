@@ -2,8 +2,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir, hostname, userInfo } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { type Engine, LabError, LabService, type SourceFile, type StateStore } from "@lab/core";
-import { openSqliteStore } from "@lab/store";
+import { type Engine, LabError, LabService, type SourceFile } from "@lab/core";
+import { type KyselyStore, openSqliteStore } from "@lab/store";
+import { HttpClient, HttpEngine, type ServerTarget } from "./http-engine.js";
 
 export function labHome(env = process.env): string {
   return resolve(env.LAB_HOME ?? join(homedir(), ".lab"));
@@ -32,14 +33,23 @@ export function actor(env = process.env): string {
 
 export interface Session {
   engine: Engine;
-  store: StateStore;
+  /** The local store (local mode only). */
+  store: KyselyStore | null;
+  /** The API client (client mode only). */
+  remote: HttpClient | null;
   close(): Promise<void>;
 }
 
 /** Local mode: the engine in-process over the SQLite file in LAB_HOME. */
-export async function openLocal(env = process.env): Promise<Session> {
+export async function openLocal(env = process.env): Promise<Session & { store: KyselyStore }> {
   const store = await openSqliteStore(statePath(env));
-  return { engine: new LabService(store, actor(env)), store, close: () => store.close() };
+  return { engine: new LabService(store, actor(env)), store, remote: null, close: () => store.close() };
+}
+
+/** Client mode: the same Engine over HTTP. */
+export function openRemote(target: ServerTarget): Session {
+  const client = new HttpClient(target);
+  return { engine: new HttpEngine(client), store: null, remote: client, close: async () => client.close() };
 }
 
 const YAML_FILE = /\.ya?ml$/i;

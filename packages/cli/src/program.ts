@@ -15,11 +15,21 @@ import {
   type ServerFilter,
   type ShowKind,
 } from "@lab/core";
-import { backupSqlite, checkSqlite, restoreSqlite } from "@lab/store";
+import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/store";
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
+import { registerRemoteCommands } from "./commands/remote.js";
 import { completionScript, SHELLS } from "./completion.js";
-import { displayPath, labHome, openLocal, readSources, type Session, statePath } from "./context.js";
+import { remoteTarget } from "./config.js";
+import {
+  displayPath,
+  labHome,
+  openLocal,
+  openRemote,
+  readSources,
+  type Session,
+  statePath,
+} from "./context.js";
 import { makeStyle, type Style } from "./output/style.js";
 import * as views from "./output/views.js";
 
@@ -30,7 +40,7 @@ export interface IO {
   stdin: () => string;
 }
 
-type Format = "table" | "wide" | "json" | "yaml";
+export type Format = "table" | "wide" | "json" | "yaml";
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
 const GET_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "events"];
@@ -42,15 +52,20 @@ export async function run(argv: string[], io: IO): Promise<number> {
   const out = makeStyle(io.stdout, io.env);
   const err = makeStyle(io.stderr, io.env);
   let session: Session | undefined;
-  const engine = async () => {
+  const open = async (): Promise<Session> => {
     if (!session) {
-      session = await openLocal(io.env);
-      if (io.stderr.isTTY) {
-        io.stderr.write(err.dim(`ⓘ Running locally (${displayPath(statePath(io.env))})\n`));
+      const target = remoteTarget(io.env, program.opts().server as string | undefined);
+      if (target) session = openRemote(target);
+      else {
+        session = await openLocal(io.env);
+        if (io.stderr.isTTY) {
+          io.stderr.write(err.dim(`ⓘ Running locally (${displayPath(statePath(io.env))})\n`));
+        }
       }
     }
-    return session.engine;
+    return session;
   };
+  const engine = async () => (await open()).engine;
   const print = (s: string): void => {
     io.stdout.write(s);
   };
@@ -63,6 +78,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   const program = new Command("lab")
     .description("Lab: from the first bare machine to a labelled, enrolled, monitored server")
     .version(VERSION, "-v, --version")
+    .option("--server <url>", "talk to this Lab server (default: LAB_SERVER, then ~/.lab/config.yaml)")
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -263,6 +279,18 @@ export async function run(argv: string[], io: IO): Promise<number> {
       print(`Restored ${file} to ${displayPath(statePath(io.env))}\n`);
       if (previous) print(`The previous database was kept at ${previous}\n`);
     });
+
+  state
+    .command("migrate")
+    .description("copy the local SQLite state into PostgreSQL, verified table by table")
+    .requiredOption("--to <url>", "postgres://user@host:5432/database (empty, or Lab's schema only)")
+    .action(async (opts: { to: string }) => {
+      const report = await migrateState(statePath(io.env), opts.to, (line) => print(`${line}\n`));
+      print(`Migrated and verified: ${report.map((t) => `${t.table} ${t.rows}`).join(", ")}\n`);
+      print(`Point the server at it: lab server --db ${opts.to.replace(/\/\/[^@/]*@/, "//…@")}\n`);
+    });
+
+  registerRemoteCommands(program, { io, print, emit, out, open });
 
   program
     .command("completion")

@@ -76,6 +76,38 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "the object is still in use: remove the references first",
   },
+  LAB_E_BAD_REQUEST: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "fix the request field named in the message (see /api/v1/openapi.json)",
+  },
+  LAB_E_BAD_JSON: { http: 400, exit: EXIT.error, hint: "send a valid JSON body" },
+  LAB_E_TOO_LARGE: {
+    http: 413,
+    exit: EXIT.error,
+    hint: "send less at once (split the files into several applies)",
+  },
+  LAB_E_UNAUTHENTICATED: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "log in with `lab login SERVER --token TOKEN` (tokens come from `lab token create`)",
+  },
+  LAB_E_FORBIDDEN: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "use a token with the needed scope (`lab token create --scope write|admin`)",
+  },
+  LAB_E_UNREACHABLE: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "check that `lab server` runs and the address is right, or `lab logout` to work locally",
+  },
+  LAB_E_TLS_UNTRUSTED: {
+    http: 495,
+    exit: EXIT.error,
+    hint: "trust the server's CA: copy the ca.crt the server printed and run `lab login URL --ca-file ca.crt`",
+  },
+  LAB_E_NOT_READY: { http: 503, exit: EXIT.error, hint: "the server is starting or stopping: retry shortly" },
   LAB_E_INTERNAL: { http: 500, exit: EXIT.error, hint: "this is a bug in lab: please report it" },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {

@@ -34,9 +34,12 @@ export interface AuditEvent {
   result: "ok" | "error";
   summary: string;
   changes: ChangeSummary[];
+  /** What the event touched, as `kind/name` (for filtered event streams). */
+  subjects: string[];
 }
 
-export type NewAuditEvent = Omit<AuditEvent, "id" | "time">;
+/** An event to record; `subjects` defaults to the objects in `changes`. */
+export type NewAuditEvent = Omit<AuditEvent, "id" | "time" | "subjects"> & { subjects?: string[] };
 
 export interface ChangeSummary {
   op: Change["op"];
@@ -49,6 +52,31 @@ export interface EventQuery {
   limit?: number;
   /** Only events with a larger id. */
   after?: number;
+}
+
+export type Scope = "read" | "write" | "admin";
+export const SCOPES: Scope[] = ["read", "write", "admin"];
+
+/** An API token as stored: the secret itself is never kept, only its hash. */
+export interface ApiToken {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** Token persistence, next to the state it guards (so every replica sees the same tokens). */
+export interface TokenStore {
+  createToken(token: ApiToken, hash: string): Promise<void>;
+  findTokenByHash(hash: string): Promise<ApiToken | undefined>;
+  listTokens(): Promise<ApiToken[]>;
+  /** Marks a token revoked; false when there is no such token. */
+  revokeToken(id: string, at: string): Promise<boolean>;
+  touchToken(id: string, at: string): Promise<void>;
 }
 
 /** The persistence port. SQLite and PostgreSQL implement it; one contract suite tests both. */
@@ -67,6 +95,11 @@ export interface StateStore {
   /** Records an event on its own (e.g. a refused apply). */
   record(event: NewAuditEvent): Promise<AuditEvent>;
   events(query?: EventQuery): Promise<AuditEvent[]>;
+  /**
+   * Calls `onChange` when another process or replica may have recorded events (PostgreSQL
+   * LISTEN/NOTIFY). Stores that cannot tell return false, and callers poll instead.
+   */
+  watch(onChange: () => void): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -11,3 +11,4 @@ import { openSqliteStore } from "./sqlite.js";
 export function openStore(location: string) {
   return /^postgres(ql)?:\/\//.test(location) ? openPostgresStore(location) : openSqliteStore(location);
 }
+export { migrateState, type TableReport } from "./migrate-state.js";

@@ -4,6 +4,7 @@
  * PostgreSQL row lock alike, so concurrent applies (other processes, other replicas) queue.
  */
 import {
+  type ApiToken,
   type AuditEvent,
   type Change,
   type EventQuery,
@@ -12,17 +13,24 @@ import {
   type Resource,
   SPEC_SCHEMA,
   type StateStore,
+  type TokenStore,
 } from "@lab/core";
 import { type Kysely, Migrator, sql, type Transaction } from "kysely";
 import { MIGRATION_NAMES, migrationProvider } from "./migrations.js";
 import type { Database, Dialect } from "./schema.js";
 
-export class KyselyStore implements StateStore {
+/** Starts listening for other writers' events; resolves to a function that stops it. */
+export type Listener = (onChange: () => void) => Promise<() => Promise<void>>;
+
+export class KyselyStore implements StateStore, TokenStore {
+  private stopListening?: () => Promise<void>;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     /** Maps driver errors to LabErrors with a way out. */
     private readonly translate: (e: unknown) => unknown = (e) => e,
+    private readonly listener?: Listener,
   ) {}
 
   /** Brings the schema up to date; refuses a database written by a newer Lab. */
@@ -87,7 +95,7 @@ export class KyselyStore implements StateStore {
   ): Promise<T> {
     return this.run(() =>
       this.db.transaction().execute(async (trx) => {
-        await trx.updateTable("meta").set({ value: sql`value` }).where("key", "=", "revision").execute();
+        await lockRevision(trx);
         const current = await new KyselyStore(trx, this.dialect).load();
         const { changes, event, value } = decide(current);
         if (changes.length) {
@@ -98,14 +106,73 @@ export class KyselyStore implements StateStore {
             .where("key", "=", "revision")
             .execute();
         }
-        if (event) await insertEvent(trx, event);
+        if (event) await insertEvent(trx, event, this.dialect);
         return value;
       }),
     );
   }
 
   async record(event: NewAuditEvent): Promise<AuditEvent> {
-    return this.run(() => insertEvent(this.db, event));
+    // Under the same lock as applies, so event ids commit in order and a reader that
+    // resumes "after id N" can never skip an event that commits late.
+    return this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        await lockRevision(trx);
+        return insertEvent(trx, event, this.dialect);
+      }),
+    );
+  }
+
+  async watch(onChange: () => void): Promise<boolean> {
+    if (!this.listener) return false;
+    this.stopListening = await this.listener(onChange);
+    return true;
+  }
+
+  async createToken(token: ApiToken, hash: string): Promise<void> {
+    await this.run(() =>
+      this.db
+        .insertInto("tokens")
+        .values({
+          id: token.id,
+          name: token.name,
+          hash,
+          scopes: JSON.stringify(token.scopes),
+          created_at: token.createdAt,
+          created_by: token.createdBy,
+          expires_at: token.expiresAt,
+          last_used_at: null,
+          revoked_at: null,
+        })
+        .execute(),
+    );
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
+    const row = await this.run(() =>
+      this.db.selectFrom("tokens").selectAll().where("hash", "=", hash).executeTakeFirst(),
+    );
+    return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(): Promise<ApiToken[]> {
+    const rows = await this.run(() =>
+      this.db.selectFrom("tokens").selectAll().orderBy("created_at").execute(),
+    );
+    return rows.map(toToken);
+  }
+
+  async revokeToken(id: string, at: string): Promise<boolean> {
+    const r = await this.run(() =>
+      this.db.updateTable("tokens").set({ revoked_at: at }).where("id", "=", id).executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.run(() =>
+      this.db.updateTable("tokens").set({ last_used_at: at }).where("id", "=", id).execute(),
+    );
   }
 
   async events(query: EventQuery = {}): Promise<AuditEvent[]> {
@@ -121,6 +188,7 @@ export class KyselyStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    await this.stopListening?.();
     await this.db.destroy();
   }
 
@@ -166,7 +234,19 @@ async function writeChanges(trx: Transaction<Database>, changes: Change[]): Prom
   }
 }
 
-async function insertEvent(db: Kysely<Database>, event: NewAuditEvent): Promise<AuditEvent> {
+/** Takes the write lock: SQLite's database lock, a PostgreSQL row lock. */
+async function lockRevision(trx: Transaction<Database>): Promise<void> {
+  await trx.updateTable("meta").set({ value: sql`value` }).where("key", "=", "revision").execute();
+}
+
+export const EVENT_CHANNEL = "lab_events";
+
+async function insertEvent(
+  db: Kysely<Database>,
+  event: NewAuditEvent,
+  dialect: Dialect,
+): Promise<AuditEvent> {
+  const subjects = event.subjects ?? event.changes.map((c) => `${c.kind}/${c.name}`);
   const row = await db
     .insertInto("events")
     .values({
@@ -176,10 +256,35 @@ async function insertEvent(db: Kysely<Database>, event: NewAuditEvent): Promise<
       result: event.result,
       summary: event.summary,
       changes: JSON.stringify(event.changes),
+      subjects: JSON.stringify(subjects),
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+  // Delivered to every listening replica when (and only if) the transaction commits.
+  if (dialect === "postgres") await sql`select pg_notify(${EVENT_CHANNEL}, ${String(row.id)})`.execute(db);
   return toEvent(row);
+}
+
+function toToken(row: {
+  id: string;
+  name: string;
+  scopes: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: parseJson(row.scopes, `token ${row.id} scopes`),
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
 }
 
 function toEvent(row: {
@@ -190,6 +295,7 @@ function toEvent(row: {
   result: string;
   summary: string;
   changes: string;
+  subjects: string;
 }): AuditEvent {
   return {
     id: Number(row.id),
@@ -199,6 +305,7 @@ function toEvent(row: {
     result: row.result === "error" ? "error" : "ok",
     summary: row.summary,
     changes: parseJson(row.changes, `event ${row.id}`),
+    subjects: parseJson(row.subjects, `event ${row.id} subjects`),
   };
 }
 

@@ -39,6 +39,27 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`insert into meta (key, value) values ('revision', 0)`.execute(db);
       },
     },
+    "0002_tokens_and_event_subjects": {
+      async up(db: Kysely<unknown>) {
+        // What each event touched ("server/db-1", "label/web"), for filtered event streams.
+        await db.schema
+          .alterTable("events")
+          .addColumn("subjects", "text", (c) => c.notNull().defaultTo("[]"))
+          .execute();
+        await db.schema
+          .createTable("tokens")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("hash", "text", (c) => c.notNull().unique())
+          .addColumn("scopes", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("created_by", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text")
+          .addColumn("last_used_at", "text")
+          .addColumn("revoked_at", "text")
+          .execute();
+      },
+    },
   };
 }
 

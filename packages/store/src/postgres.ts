@@ -2,13 +2,13 @@
 import { LabError } from "@lab/core";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import { KyselyStore } from "./kysely-store.js";
+import { EVENT_CHANNEL, KyselyStore, type Listener } from "./kysely-store.js";
 import type { Database } from "./schema.js";
 
 export async function openPostgresStore(url: string): Promise<KyselyStore> {
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const store = new KyselyStore(db, "postgres", postgresErrors(url));
+  const store = new KyselyStore(db, "postgres", postgresErrors(url), listen(url));
   try {
     await store.migrate();
   } catch (e) {
@@ -30,5 +30,38 @@ function postgresErrors(url: string): (e: unknown) => unknown {
       return new LabError("LAB_E_STORE_IO", `PostgreSQL at ${where} refused: ${(e as Error).message}`);
     }
     return e;
+  };
+}
+
+/**
+ * LISTEN on a dedicated connection; a lost connection is re-established with backoff and
+ * reported as a change (the caller re-reads from its last event id, so nothing is missed).
+ */
+function listen(url: string): Listener {
+  return async (onChange) => {
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let delay = 250;
+    const connect = async (): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: url });
+      c.on("notification", () => onChange());
+      c.on("error", () => {
+        void c.end().catch(() => undefined);
+        if (client === c) client = undefined;
+        setTimeout(() => void connect().catch(() => undefined), delay);
+        delay = Math.min(delay * 2, 5000);
+      });
+      await c.connect();
+      await c.query(`LISTEN ${EVENT_CHANNEL}`);
+      client = c;
+      delay = 250;
+      onChange();
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      await client?.end().catch(() => undefined);
+    };
   };
 }

@@ -19,6 +19,19 @@ export interface EventTable {
   result: string;
   summary: string;
   changes: string;
+  subjects: Generated<string>;
+}
+
+export interface TokenTable {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
 }
 
 export interface MetaTable {
@@ -30,6 +43,7 @@ export interface Database {
   resources: ResourceTable;
   events: EventTable;
   meta: MetaTable;
+  tokens: TokenTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

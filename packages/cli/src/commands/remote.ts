@@ -1,0 +1,232 @@
+/** `lab server`, `lab login`, `lab logout` and `lab token …`. */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type ApiToken, LabError, SCOPES, type Scope } from "@lab/core";
+import { type Command, Option } from "commander";
+import { configPath, readConfig, writeConfig } from "../config.js";
+import { actor, displayPath, labHome, type Session } from "../context.js";
+import { HttpClient } from "../http-engine.js";
+import type { Style } from "../output/style.js";
+import { renderTable } from "../output/table.js";
+import type { Format, IO } from "../program.js";
+
+interface Ctx {
+  io: IO;
+  print: (s: string) => void;
+  emit: (format: Format, data: unknown, human: () => string) => void;
+  out: Style;
+  open: () => Promise<Session>;
+}
+
+const DURATION = /^(\d+)(s|m|h|d)$/;
+function parseDuration(text: string): number {
+  const m = DURATION.exec(text);
+  if (!m) throw new LabError("LAB_E_USAGE", `"${text}" is not a duration such as 30s, 15m, 1h or 1d`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+export function registerRemoteCommands(program: Command, ctx: Ctx): void {
+  const { io, print } = ctx;
+
+  program
+    .command("server")
+    .description("run the Lab daemon: REST + WebSocket API on 7443 (TLS), events, metrics")
+    .option("--listen <host:port>", "address to listen on", "0.0.0.0:7443")
+    .option("--db <location>", "postgres://… or a SQLite file (default: LAB_HOME/state.db)")
+    .option("--insecure-http", "plain HTTP, for loopback development only")
+    .option("--san <names...>", "extra names or addresses for the server certificate")
+    .option("--snapshot-interval <duration>", "automatic SQLite snapshots every …", "1h")
+    .option("--snapshot-keep <n>", "snapshots to keep", "24")
+    .action(
+      async (opts: {
+        listen: string;
+        db?: string;
+        insecureHttp?: boolean;
+        san?: string[];
+        snapshotInterval: string;
+        snapshotKeep: string;
+      }) => {
+        const at = opts.listen.lastIndexOf(":");
+        const host = opts.listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
+        const port = Number(opts.listen.slice(at + 1));
+        if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+          throw new LabError("LAB_E_USAGE", `--listen wants HOST:PORT, got "${opts.listen}"`);
+        }
+        const home = labHome(io.env);
+        // The daemon's code loads only for this command: every other command starts faster.
+        const { startServer } = await import("@lab/server");
+        const server = await startServer({
+          home,
+          db: opts.db,
+          host,
+          port,
+          tls: !opts.insecureHttp,
+          san: opts.san,
+          snapshots: { intervalMs: parseDuration(opts.snapshotInterval), keep: Number(opts.snapshotKeep) },
+          log: (line) => print(`${line}\n`),
+        });
+        if (server.caPem) {
+          print(`\nClients trust this CA (also at ${server.caPath}):\n${server.caPem}`);
+        }
+        const token = server.adminTokenPath ? `$(cat ${server.adminTokenPath})` : "<token>";
+        const ca = server.caPath ? ` --ca-file ${server.caPath}` : "";
+        print(
+          `\nPoint the CLI at it:  lab login ${server.url.replace("0.0.0.0", "127.0.0.1")} --token ${token}${ca}\n`,
+        );
+        print("Ready.\n");
+        await new Promise<void>((done) => {
+          const stop = (signal: string) => {
+            print(`${signal}: stopping (in-flight requests finish first)\n`);
+            void server.close().then(done);
+          };
+          process.once("SIGTERM", () => stop("SIGTERM"));
+          process.once("SIGINT", () => stop("SIGINT"));
+        });
+        print("Stopped.\n");
+      },
+    );
+
+  program
+    .command("login")
+    .description("point this CLI at a Lab server (checks the token and the certificate first)")
+    .argument("<url>", "https://host:7443")
+    .requiredOption("--token <token>", "an API token (from `lab token create`, or the server's admin.token)")
+    .option("--ca-file <file>", "the server's CA certificate (LAB_HOME/server/ca.crt on the server)")
+    .action(async (url: string, opts: { token: string; caFile?: string }) => {
+      const ca = opts.caFile ? resolve(opts.caFile) : undefined;
+      if (ca && !existsSync(ca)) throw new LabError("LAB_E_FILE_NOT_FOUND", `no CA file at ${ca}`);
+      const client = new HttpClient({
+        url,
+        token: opts.token,
+        caPem: ca ? readFileSync(ca, "utf8") : undefined,
+      });
+      try {
+        const who = await client.request<{ name: string; scopes: string[] }>("GET", "/api/v1/whoami");
+        const path = writeConfig(
+          { mode: "remote", server: url, token: opts.token, ...(ca ? { ca } : {}) },
+          io.env,
+        );
+        print(
+          `Logged in to ${url} as token "${who.name}" (${who.scopes.join(",")}); saved in ${displayPath(path)}\n`,
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  program
+    .command("logout")
+    .description("forget the server: commands run locally again")
+    .action(() => {
+      const config = readConfig(io.env);
+      if (!config.server) {
+        print("Not logged in: commands already run locally\n");
+        return;
+      }
+      writeConfig({ mode: "local" }, io.env);
+      print(`Logged out of ${config.server}; commands run locally (${displayPath(configPath(io.env))})\n`);
+    });
+
+  const token = program.command("token").description("API tokens: create, list, revoke");
+  token
+    .command("create")
+    .description("create a token; its secret is printed once")
+    .requiredOption("--name <name>", "who or what it is for")
+    .addOption(new Option("--scope <scopes...>", "read, write or admin").choices(SCOPES).default(["read"]))
+    .option("--ttl-days <days>", "expire after this many days", (v) => Number.parseInt(v, 10))
+    .action(async (opts: { name: string; scope: Scope[]; ttlDays?: number }) => {
+      const session = await ctx.open();
+      const created = session.remote
+        ? await session.remote.request<{ token: string; record: ApiToken }>("POST", "/api/v1/tokens", {
+            name: opts.name,
+            scopes: opts.scope,
+            ...(opts.ttlDays ? { ttlDays: opts.ttlDays } : {}),
+          })
+        : await createLocally(session, { ...opts, createdBy: actor(io.env) });
+      print(`${created.token}\n`);
+      io.stderr.write(
+        `token ${created.record.id} "${opts.name}" (${opts.scope.join(",")}): store it now, it is not shown again\n`,
+      );
+    });
+  token
+    .command("list")
+    .description("list tokens (never their secrets)")
+    .addOption(
+      new Option("-o, --output <format>").choices(["table", "wide", "json", "yaml"]).default("table"),
+    )
+    .action(async (opts: { output: Format }) => {
+      const session = await ctx.open();
+      const tokens = session.remote
+        ? await session.remote.request<ApiToken[]>("GET", "/api/v1/tokens")
+        : await (session.store as NonNullable<Session["store"]>).listTokens();
+      ctx.emit(opts.output, tokens, () =>
+        renderTable(
+          tokens,
+          [
+            { header: "ID", value: (t) => t.id },
+            { header: "NAME", value: (t) => t.name, shrink: true },
+            { header: "SCOPES", value: (t) => t.scopes.join(",") },
+            { header: "CREATED", value: (t) => t.createdAt.slice(0, 19).replace("T", " ") },
+            { header: "LAST USED", value: (t) => t.lastUsedAt?.slice(0, 19).replace("T", " ") ?? "never" },
+            {
+              header: "STATE",
+              value: (t) =>
+                t.revokedAt
+                  ? "revoked"
+                  : t.expiresAt && Date.parse(t.expiresAt) < Date.now()
+                    ? "expired"
+                    : "active",
+            },
+          ],
+          ctx.out,
+        ),
+      );
+    });
+  token
+    .command("revoke")
+    .description("revoke a token: it is refused from then on")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const session = await ctx.open();
+      if (session.remote) await session.remote.request("DELETE", `/api/v1/tokens/${encodeURIComponent(id)}`);
+      else {
+        const store = session.store as NonNullable<Session["store"]>;
+        if (!(await store.revokeToken(id, new Date().toISOString()))) {
+          throw new LabError("LAB_E_NOT_FOUND", `token "${id}" not found`);
+        }
+        await store.record({
+          actor: actor(io.env),
+          action: "token.revoke",
+          result: "ok",
+          summary: `revoked token ${id}`,
+          changes: [],
+          subjects: [`token/${id}`],
+        });
+      }
+      print(`token ${id} revoked\n`);
+    });
+}
+
+async function createLocally(
+  session: Session,
+  opts: { name: string; scope: Scope[]; ttlDays?: number; createdBy: string },
+): Promise<{ token: string; record: ApiToken }> {
+  const store = session.store as NonNullable<Session["store"]>;
+  const { createToken } = await import("@lab/server");
+  const created = await createToken(store, {
+    name: opts.name,
+    scopes: opts.scope,
+    createdBy: opts.createdBy,
+    ttlDays: opts.ttlDays,
+  });
+  await store.record({
+    actor: opts.createdBy,
+    action: "token.create",
+    result: "ok",
+    summary: `created token ${created.record.id} "${opts.name}" (${opts.scope.join(",")})`,
+    changes: [],
+    subjects: [`token/${created.record.id}`],
+  });
+  return created;
+}

@@ -1,0 +1,65 @@
+/**
+ * API tokens: `lab_<id>_<secret>`, 32 random bytes of secret. Only a SHA-256 hash is stored
+ * (the secret has full entropy, so a slow hash adds nothing). Scopes nest:
+ * admin ⊃ write ⊃ read.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { type ApiToken, LabError, type Scope, type TokenStore } from "@lab/core";
+
+const TOKEN = /^lab_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
+const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
+
+export interface Principal {
+  tokenId: string;
+  name: string;
+  scopes: Scope[];
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+export async function createToken(
+  store: TokenStore,
+  opts: { name: string; scopes: Scope[]; createdBy: string; ttlDays?: number },
+): Promise<{ token: string; record: ApiToken }> {
+  const id = randomBytes(4).toString("hex");
+  const token = `lab_${id}_${randomBytes(32).toString("base64url")}`;
+  const now = new Date();
+  const record: ApiToken = {
+    id,
+    name: opts.name,
+    scopes: opts.scopes,
+    createdAt: now.toISOString(),
+    createdBy: opts.createdBy,
+    expiresAt: opts.ttlDays ? new Date(now.getTime() + opts.ttlDays * 86_400_000).toISOString() : null,
+    lastUsedAt: null,
+    revokedAt: null,
+  };
+  await store.createToken(record, hashToken(token));
+  return { token, record };
+}
+
+/** The principal a bearer token stands for, or a 401 that says why. */
+export async function authenticate(store: TokenStore, header: string | undefined): Promise<Principal> {
+  if (!header) throw new LabError("LAB_E_UNAUTHENTICATED", "no token: send `Authorization: Bearer lab_…`");
+  const token = header.replace(/^Bearer\s+/i, "").trim();
+  if (!TOKEN.test(token)) throw new LabError("LAB_E_UNAUTHENTICATED", "the token is malformed");
+  const record = await store.findTokenByHash(hashToken(token));
+  if (!record) throw new LabError("LAB_E_UNAUTHENTICATED", "the token is not known to this server");
+  if (record.revokedAt) throw new LabError("LAB_E_UNAUTHENTICATED", `token ${record.id} was revoked`);
+  if (record.expiresAt && Date.parse(record.expiresAt) < Date.now()) {
+    throw new LabError("LAB_E_UNAUTHENTICATED", `token ${record.id} expired at ${record.expiresAt}`);
+  }
+  return { tokenId: record.id, name: record.name, scopes: record.scopes };
+}
+
+export function requireScope(p: Principal, needed: Scope): void {
+  const best = Math.max(0, ...p.scopes.map((s) => RANK[s]));
+  if (best < RANK[needed]) {
+    throw new LabError(
+      "LAB_E_FORBIDDEN",
+      `token ${p.tokenId} (${p.scopes.join(",")}) lacks the ${needed} scope`,
+    );
+  }
+}

@@ -1,0 +1,74 @@
+/** Prometheus metrics: requests, latencies, the event bus and the database. */
+import type { StateStore } from "@lab/core";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { EventBus } from "./bus.js";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "lab_http_requests_total",
+    help: "HTTP requests by method, route and status",
+    labelNames: ["method", "route", "status"],
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: "lab_http_request_duration_seconds",
+    help: "HTTP request latency",
+    labelNames: ["method", "route"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly db = new Histogram({
+    name: "lab_db_operation_duration_seconds",
+    help: "State store operations by name",
+    labelNames: ["operation"],
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  constructor(bus: EventBus) {
+    collectDefaultMetrics({ register: this.registry, prefix: "lab_process_" });
+    new Gauge({
+      name: "lab_event_bus_subscribers",
+      help: "Live event stream subscribers",
+      registers: [this.registry],
+      collect() {
+        this.set(bus.size);
+      },
+    });
+    new Gauge({
+      name: "lab_event_bus_queued",
+      help: "Event messages queued for subscribers (the bus depth)",
+      registers: [this.registry],
+      collect() {
+        this.set(bus.depth);
+      },
+    });
+    new Gauge({
+      name: "lab_events_published",
+      help: "Events published on the bus since start",
+      registers: [this.registry],
+      collect() {
+        this.set(bus.published);
+      },
+    });
+  }
+
+  /** The store with every async method timed. */
+  timed<T extends StateStore>(store: T): T {
+    const db = this.db;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== "function" || prop === "constructor") return value;
+        return (...args: unknown[]) => {
+          const end = db.startTimer({ operation: String(prop) });
+          const result = value.apply(target, args);
+          if (result instanceof Promise) return result.finally(() => end());
+          end();
+          return result;
+        };
+      },
+    });
+  }
+}

@@ -1,0 +1,200 @@
+/** The OpenAPI 3.1 document, generated from the same zod schemas the routes validate with. */
+import { z } from "zod";
+import {
+  applyRequestSchema,
+  applyResultSchema,
+  errorSchema,
+  eventQuerySchema,
+  eventSchema,
+  filterQuerySchema,
+  labelRowSchema,
+  resolutionSchema,
+  serverRowSchema,
+  streamQuerySchema,
+  tokenCreateSchema,
+  tokenSchema,
+} from "./api-schema.js";
+
+type Json = Record<string, unknown>;
+
+const schema = (s: z.ZodType, io: "input" | "output" = "output"): Json =>
+  z.toJSONSchema(s, { io, unrepresentable: "any" }) as Json;
+
+function queryParams(s: z.ZodObject): Json[] {
+  return Object.entries(s.shape).map(([name, field]) => ({
+    name,
+    in: "query",
+    required: false,
+    schema: schema(field as z.ZodType, "input"),
+  }));
+}
+
+const errors = {
+  "400": { $ref: "#/components/responses/Error" },
+  "401": { $ref: "#/components/responses/Error" },
+  "403": { $ref: "#/components/responses/Error" },
+  "404": { $ref: "#/components/responses/Error" },
+};
+
+const ok = (ref: Json) => ({
+  "200": { description: "OK", content: { "application/json": { schema: ref } } },
+  ...errors,
+});
+const nameParam = { name: "name", in: "path", required: true, schema: { type: "string" } };
+const list = (item: Json) => ({ type: "array", items: item });
+
+export function openApiDocument(): Json {
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const paths: Json = {
+    "/api/v1/apply": {
+      post: {
+        summary: "Apply YAML documents (all-or-nothing; dryRun and prune as in `lab apply`)",
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: schema(applyRequestSchema, "input") } },
+        },
+        responses: ok(ref("ApplyResult")),
+      },
+    },
+    "/api/v1/servers": {
+      get: {
+        summary: "List servers",
+        parameters: queryParams(filterQuerySchema),
+        responses: ok(list(ref("ServerRow"))),
+      },
+    },
+    "/api/v1/servers/{name}": {
+      get: {
+        summary: "Everything a server gets, with provenance (the `show server -o json` contract)",
+        parameters: [nameParam],
+        responses: ok(ref("Resolution")),
+      },
+      delete: { summary: "Delete a server", parameters: [nameParam], responses: ok({ type: "object" }) },
+    },
+    "/api/v1/servers/{name}/targets": {
+      get: {
+        summary: "Reverse query: what targets a server",
+        parameters: [nameParam],
+        responses: ok(ref("Resolution")),
+      },
+    },
+    "/api/v1/servers/{name}/describe": {
+      get: {
+        summary: "Spec, size details and resolution",
+        parameters: [nameParam],
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/servers/{name}/diff": {
+      get: {
+        summary: "Spec against what is observed",
+        parameters: [nameParam],
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/labels": {
+      get: {
+        summary: "List labels",
+        parameters: queryParams(filterQuerySchema),
+        responses: ok(list(ref("LabelRow"))),
+      },
+    },
+    "/api/v1/events": {
+      get: {
+        summary: "The audit log",
+        parameters: queryParams(eventQuerySchema),
+        responses: ok(list(ref("Event"))),
+      },
+    },
+    "/api/v1/events/stream": {
+      get: {
+        summary: "Live events as Server-Sent Events (resumes from Last-Event-ID or ?after=)",
+        parameters: queryParams(streamQuerySchema),
+        responses: { "200": { description: "text/event-stream of Event objects" }, ...errors },
+      },
+    },
+    "/api/v1/events/ws": {
+      get: {
+        summary: "Live events over WebSocket: {type:'event',event} and {type:'missed',missed,resumeAfter}",
+        parameters: queryParams(streamQuerySchema),
+        responses: { "101": { description: "Switching protocols" }, ...errors },
+      },
+    },
+    "/api/v1/tokens": {
+      get: { summary: "List API tokens (admin)", responses: ok(list(ref("Token"))) },
+      post: {
+        summary: "Create an API token (admin); the secret is returned once",
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: schema(tokenCreateSchema, "input") } },
+        },
+        responses: ok({ type: "object", properties: { token: { type: "string" }, record: ref("Token") } }),
+      },
+    },
+    "/api/v1/tokens/{id}": {
+      delete: {
+        summary: "Revoke a token (admin)",
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        responses: ok({ type: "object" }),
+      },
+    },
+  };
+  for (const plural of ["groups", "alerts", "secrets", "sizes"]) {
+    paths[`/api/v1/${plural}`] = {
+      get: {
+        summary: `List ${plural}`,
+        parameters: queryParams(filterQuerySchema),
+        responses: ok(list({ type: "object" })),
+      },
+    };
+  }
+  for (const plural of ["labels", "groups", "alerts", "secrets"]) {
+    paths[`/api/v1/${plural}/{name}`] = {
+      get: {
+        summary: `One ${plural.slice(0, -1)} and where it applies (names with / are URL-encoded)`,
+        parameters: [nameParam],
+        responses: ok({ type: "object" }),
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Lab API",
+      version: "1",
+      description:
+        "Everything the `lab` CLI does, over HTTP. Authenticate with `Authorization: Bearer lab_…`.",
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Resolution: schema(resolutionSchema),
+        ServerRow: schema(serverRowSchema),
+        LabelRow: schema(labelRowSchema),
+        Event: schema(eventSchema),
+        ApplyResult: schema(applyResultSchema),
+        Token: schema(tokenSchema),
+        Error: schema(errorSchema),
+      },
+      responses: {
+        Error: {
+          description: "An error with a stable LAB_E_ code and what to do",
+          content: { "application/json": { schema: ref("Error") } },
+        },
+      },
+    },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}
+
+/** The browsable page: Swagger UI from the swagger-ui-dist package, served locally. */
+export function swaggerPage(): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lab API</title>
+<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({ url: "/api/v1/openapi.json", dom_id: "#ui", persistAuthorization: true });</script>
+</body></html>`;
+}

@@ -1,0 +1,275 @@
+/**
+ * REST under /api/v1: everything the CLI can do, as the `Engine` interface's methods. Bodies
+ * and queries are checked against the zod schemas in api-schema.ts; every error answers
+ * `{error: {code, message, hint, path?, diagnostics?}}` with the code's HTTP status.
+ */
+import {
+  type Engine,
+  isLabError,
+  type Kind,
+  kindFromWord,
+  LabError,
+  type ListKind,
+  type ServerFilter,
+  type ShowKind,
+  type StateStore,
+  type TokenStore,
+} from "@lab/core";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ZodError, z } from "zod";
+import {
+  applyRequestSchema,
+  eventQuerySchema,
+  filterQuerySchema,
+  streamQuerySchema,
+  tokenCreateSchema,
+} from "./api-schema.js";
+import { authenticate, createToken, type Principal, requireScope } from "./auth.js";
+import type { EventBus } from "./bus.js";
+import { attach, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
+
+export interface RouteDeps {
+  engine: Engine;
+  store: StateStore & TokenStore;
+  bus: EventBus;
+  targets: TargetIndex;
+  /** Tells the event feed that this process just recorded something. */
+  recorded: () => void;
+  /** The engine for one request, acting as the token's holder (for the audit log). */
+  engineAs: (actor: string) => Engine;
+  maxQueue: number;
+}
+
+const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes"] as const;
+const SHOW_KINDS = ["servers", "labels", "groups", "alerts", "secrets"] as const;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  throw badRequest(r.error);
+}
+
+function badRequest(error: ZodError): LabError {
+  const issue = error.issues[0];
+  const path = issue?.path.length ? `$.${issue.path.join(".")}` : "$";
+  const e = new LabError("LAB_E_BAD_REQUEST", `${path}: ${issue?.message ?? "invalid request"}`);
+  (e as LabError & { path?: string }).path = path;
+  return e;
+}
+
+function toFilter(q: z.infer<typeof filterQuerySchema> | z.infer<typeof streamQuerySchema>): ServerFilter {
+  return {
+    labels: q.label,
+    groups: q.group,
+    environments: q.environment,
+    regions: q.region,
+    exclude: q.exclude,
+  };
+}
+
+export function errorBody(e: LabError) {
+  return {
+    error: {
+      code: e.code,
+      message: e.message,
+      hint: e.hint,
+      ...((e as LabError & { path?: string }).path ? { path: (e as LabError & { path?: string }).path } : {}),
+      ...(e.diagnostics.length ? { diagnostics: e.diagnostics } : {}),
+    },
+  };
+}
+
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { store } = deps;
+  const auth = (scope: "read" | "write" | "admin") => async (req: FastifyRequest) => {
+    const principal = await authenticate(store, req.headers.authorization);
+    requireScope(principal, scope);
+    req.principal = principal;
+    void store.touchToken(principal.tokenId, new Date().toISOString()).catch(() => undefined);
+  };
+  const actorOf = (req: FastifyRequest) =>
+    `token:${req.principal?.name ?? "?"}(${req.principal?.tokenId ?? "?"})`;
+  const engineFor = (req: FastifyRequest) => deps.engineAs(actorOf(req));
+
+  app.get("/api/v1/whoami", { preHandler: auth("read") }, async (req) => req.principal);
+
+  app.post("/api/v1/apply", { preHandler: auth("write") }, async (req) => {
+    const body = parse(applyRequestSchema, req.body);
+    try {
+      return await engineFor(req).apply(body);
+    } finally {
+      deps.recorded();
+    }
+  });
+
+  for (const plural of LIST_KINDS) {
+    const kind = kindFromWord(plural) as Kind;
+    app.get(`/api/v1/${plural}`, { preHandler: auth("read") }, async (req) => {
+      const q = parse(filterQuerySchema, req.query);
+      return deps.engine.list(kind as ListKind, { filter: toFilter(q), wide: q.wide === "true" });
+    });
+    app.delete(`/api/v1/${plural}/:name`, { preHandler: auth("write") }, async (req) => {
+      const { name } = req.params as { name: string };
+      try {
+        return await engineFor(req).delete(kind, name);
+      } finally {
+        deps.recorded();
+      }
+    });
+  }
+
+  for (const plural of SHOW_KINDS) {
+    const kind = kindFromWord(plural) as ShowKind;
+    app.get(`/api/v1/${plural}/:name`, { preHandler: auth("read") }, async (req) => {
+      const { name } = req.params as { name: string };
+      return deps.engine.show(kind, name);
+    });
+  }
+  app.get("/api/v1/servers/:name/targets", { preHandler: auth("read") }, async (req) =>
+    deps.engine.targets((req.params as { name: string }).name),
+  );
+  app.get("/api/v1/servers/:name/describe", { preHandler: auth("read") }, async (req) =>
+    deps.engine.describe((req.params as { name: string }).name),
+  );
+  app.get("/api/v1/servers/:name/diff", { preHandler: auth("read") }, async (req) =>
+    deps.engine.diff((req.params as { name: string }).name),
+  );
+  app.get("/api/v1/names/:kind", { preHandler: auth("read") }, async (req) => {
+    const kind = kindFromWord((req.params as { kind: string }).kind);
+    if (!kind) throw new LabError("LAB_E_NOT_FOUND", "no such kind");
+    return deps.engine.names(kind);
+  });
+
+  app.get("/api/v1/events", { preHandler: auth("read") }, async (req) => {
+    const q = parse(eventQuerySchema, req.query);
+    const events = await store.events({
+      after: q.after,
+      limit: q.limit ?? (q.after === undefined ? 50 : 1000),
+    });
+    return q.kind?.length ? events.filter((e) => q.kind?.includes(e.action)) : events;
+  });
+
+  app.get("/api/v1/tokens", { preHandler: auth("admin") }, async () => store.listTokens());
+  app.post("/api/v1/tokens", { preHandler: auth("admin") }, async (req, reply) => {
+    const body = parse(tokenCreateSchema, req.body);
+    const created = await createToken(store, { ...body, createdBy: actorOf(req) });
+    await store.record({
+      actor: actorOf(req),
+      action: "token.create",
+      result: "ok",
+      summary: `created token ${created.record.id} "${body.name}" (${body.scopes.join(",")})`,
+      changes: [],
+      subjects: [`token/${created.record.id}`],
+    });
+    deps.recorded();
+    reply.code(201);
+    return created;
+  });
+  app.delete("/api/v1/tokens/:id", { preHandler: auth("admin") }, async (req) => {
+    const { id } = req.params as { id: string };
+    if (!(await store.revokeToken(id, new Date().toISOString()))) {
+      throw new LabError("LAB_E_NOT_FOUND", `token "${id}" not found`);
+    }
+    await store.record({
+      actor: actorOf(req),
+      action: "token.revoke",
+      result: "ok",
+      summary: `revoked token ${id}`,
+      changes: [],
+      subjects: [`token/${id}`],
+    });
+    deps.recorded();
+    return { id, revoked: true };
+  });
+
+  // ---------- live events ----------
+
+  const streamFilter = (q: z.infer<typeof streamQuerySchema>) => ({
+    kinds: q.kind,
+    servers: q.server,
+    target: toFilter(q),
+  });
+
+  app.get("/api/v1/events/stream", { preHandler: auth("read") }, async (req, reply) => {
+    const q = parse(streamQuerySchema, req.query);
+    const lastEventId = Number(req.headers["last-event-id"]);
+    const after = Number.isFinite(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write(": lab event stream\n\n");
+    const detach = await attach(
+      deps,
+      sseTransport(res),
+      streamFilter(q),
+      after,
+      {
+        event: (e, json) => `id: ${e.id}\nevent: ${e.action}\ndata: ${json}\n\n`,
+        missed: (n, from) => `event: missed\ndata: ${JSON.stringify({ missed: n, resumeAfter: from })}\n\n`,
+      },
+      deps.maxQueue,
+    );
+    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+    req.raw.on("close", () => {
+      clearInterval(keepAlive);
+      detach();
+    });
+  });
+
+  app.get("/api/v1/events/ws", { websocket: true, preHandler: auth("read") }, async (socket, req) => {
+    const q = parse(streamQuerySchema, req.query);
+    const detach = await attach(
+      deps,
+      wsTransport(socket),
+      streamFilter(q),
+      q.after,
+      {
+        event: (_e, json) => `{"type":"event","event":${json}}`,
+        missed: (n, from) => JSON.stringify({ type: "missed", missed: n, resumeAfter: from }),
+      },
+      deps.maxQueue,
+    );
+    socket.on("close", detach);
+  });
+}
+
+/** Maps anything thrown in a route to the API's error body. */
+export function errorHandler(error: unknown, _req: FastifyRequest, reply: FastifyReply) {
+  const e = toLabError(error);
+  if (e.code === "LAB_E_INTERNAL") reply.log.error(error);
+  return reply.code(e.httpStatus).send(errorBody(e));
+}
+
+export function toLabError(error: unknown): LabError {
+  if (isLabError(error)) return error;
+  const code = (error as { code?: string }).code;
+  const status = (error as { statusCode?: number }).statusCode;
+  if (code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) {
+    return new LabError("LAB_E_TOO_LARGE", "the request body is larger than the server accepts");
+  }
+  if (code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return new LabError("LAB_E_BAD_REQUEST", "send the body as application/json");
+  }
+  if (
+    code === "FST_ERR_CTP_EMPTY_JSON_BODY" ||
+    error instanceof SyntaxError ||
+    code?.startsWith("FST_ERR_CTP")
+  ) {
+    return new LabError("LAB_E_BAD_JSON", `the body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (status && status >= 400 && status < 500) {
+    return new LabError("LAB_E_BAD_REQUEST", (error as Error).message);
+  }
+  return new LabError("LAB_E_INTERNAL", (error as Error).message ?? String(error));
+}

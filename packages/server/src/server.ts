@@ -1,0 +1,238 @@
+/**
+ * `lab server`: the composition root. It opens the store, starts every listener together
+ * (HTTPS API, WebSocket and SSE events, metrics) and stops them together: on close, in-flight
+ * requests finish, streams are told to go, and the store closes last.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { hostname, networkInterfaces } from "node:os";
+import { dirname, join } from "node:path";
+import websocket from "@fastify/websocket";
+import { type Engine, LabError, LabService } from "@lab/core";
+import { ensureServerCert, fingerprint, loadOrCreateCa } from "@lab/identity";
+import { type KyselyStore, openStore } from "@lab/store";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { createToken } from "./auth.js";
+import { EventBus } from "./bus.js";
+import { EventFeed } from "./feed.js";
+import { Metrics } from "./metrics.js";
+import { openApiDocument, swaggerPage } from "./openapi.js";
+import { errorBody, errorHandler, registerRoutes } from "./routes.js";
+import { Snapshots } from "./snapshots.js";
+import { TargetIndex } from "./streams.js";
+
+export interface ServerOptions {
+  /** LAB_HOME: state.db, server/ (CA, certificate, admin token), backups/. */
+  home: string;
+  /** `postgres://…`, or a SQLite path (default: home/state.db). */
+  db?: string;
+  host: string;
+  port: number;
+  /** false: plain HTTP (loopback development only). */
+  tls: boolean;
+  /** Extra names and addresses for the server certificate. */
+  san?: string[];
+  /** How often to look for events written by other processes when the store cannot notify. */
+  pollMs?: number;
+  /** Automatic SQLite snapshots: every `intervalMs`, keeping the newest `keep`. */
+  snapshots?: { intervalMs: number; keep: number };
+  bodyLimit?: number;
+  /** Messages queued per stream subscriber before it starts missing events. */
+  maxQueue?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  caPem: string | null;
+  caPath: string | null;
+  adminTokenPath: string | null;
+  store: KyselyStore;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log ?? (() => undefined);
+  if (!opts.tls && !LOOPBACK.has(opts.host)) {
+    throw new LabError(
+      "LAB_E_USAGE",
+      `--insecure-http is for loopback development only; listen on 127.0.0.1 or drop the flag (got ${opts.host})`,
+    );
+  }
+  const serverDir = join(opts.home, "server");
+  mkdirSync(serverDir, { recursive: true, mode: 0o700 });
+  const dbLocation = opts.db ?? join(opts.home, "state.db");
+
+  const bus = new EventBus();
+  const metrics = new Metrics(bus);
+  const store = metrics.timed(await openStore(dbLocation));
+  const adminTokenPath = await bootstrapAdmin(store, serverDir, log);
+
+  const engineAs = (actor: string): Engine => new LabService(store, actor);
+  const engine = engineAs("server");
+  const targets = new TargetIndex(engine);
+  // Stream filters that select by label or group must see the model as of each event.
+  const feed = new EventFeed(
+    store,
+    bus,
+    (e) => log(`event feed: ${(e as Error).message}`),
+    () => targets.refresh(),
+  );
+  const recorded = () => void feed.poke();
+
+  let tlsOptions: { key: string; cert: string } | undefined;
+  let caPem: string | null = null;
+  let caPath: string | null = null;
+  if (opts.tls) {
+    const ca = await loadOrCreateCa(serverDir);
+    const names = certificateNames(opts.host, opts.san ?? []);
+    const cert = await ensureServerCert(ca, serverDir, names);
+    tlsOptions = { key: cert.keyPem, cert: `${cert.certPem}${ca.certPem}` };
+    caPem = ca.certPem;
+    caPath = join(serverDir, "ca.crt");
+    if (cert.issued) log(`issued a server certificate for ${names.join(", ")}`);
+  }
+
+  let shuttingDown = false;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 32 * 1024 * 1024,
+    ...(tlsOptions ? { https: tlsOptions } : {}),
+    forceCloseConnections: false,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 500 },
+    // HTTPS when tlsOptions is set; both are the same FastifyInstance to the routes.
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send(errorBody(new LabError("LAB_E_NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}`))),
+  );
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    if (shuttingDown) return reply.code(503).send({ status: "stopping" });
+    try {
+      await store.revision();
+      return { status: "ready", events: feed.position };
+    } catch (e) {
+      return reply.code(503).send({ status: "store unavailable", error: (e as Error).message });
+    }
+  });
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  const openapi = openApiDocument();
+  app.get("/api/v1/openapi.json", async () => openapi);
+  app.get("/api/v1/docs", async (_req, reply) => reply.type("text/html").send(swaggerPage()));
+  app.get("/api/v1/docs/:file", async (req, reply) => {
+    const file = (req.params as { file: string }).file;
+    const asset = swaggerAsset(file);
+    if (!asset) throw new LabError("LAB_E_NOT_FOUND", `no file ${file}`);
+    return reply.type(asset.type).send(asset.body);
+  });
+
+  registerRoutes(app, { engine, store, bus, targets, recorded, engineAs, maxQueue: opts.maxQueue ?? 1024 });
+
+  await feed.start(opts.pollMs ?? 1000);
+  const snapshots =
+    opts.snapshots && !/^postgres/.test(dbLocation)
+      ? new Snapshots(dbLocation, join(opts.home, "backups"), opts.snapshots, log)
+      : undefined;
+  snapshots?.start();
+
+  await app.listen({ host: opts.host, port: opts.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : opts.port;
+  const scheme = opts.tls ? "https" : "http";
+  const shownHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  const url = `${scheme}://${shownHost}:${port}`;
+  log(`Lab server listening on ${url} (state: ${dbLocation.replace(/\/\/[^@/]*@/, "//***@")})`);
+  if (caPem) log(`CA certificate: ${caPath} (SHA256 ${fingerprint(caPem)})`);
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      feed.stop();
+      snapshots?.stop();
+      for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
+      await app.close();
+      await store.close();
+    })();
+    return closing;
+  };
+  return { url, port, caPem, caPath, adminTokenPath, store, close };
+}
+
+/**
+ * On first start (no token exists) an admin token is created and written to a 0600 file
+ * next to the CA, never printed: logs are not a place for credentials.
+ */
+async function bootstrapAdmin(
+  store: KyselyStore,
+  dir: string,
+  log: (l: string) => void,
+): Promise<string | null> {
+  const path = join(dir, "admin.token");
+  if ((await store.listTokens()).length > 0) return existsSync(path) ? path : null;
+  const { token } = await createToken(store, {
+    name: "bootstrap-admin",
+    scopes: ["admin"],
+    createdBy: "lab server",
+  });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  log(`First start: an admin token was written to ${path}`);
+  return path;
+}
+
+function certificateNames(host: string, extra: string[]): string[] {
+  const names = new Set<string>(["localhost", "127.0.0.1", "::1", hostname()]);
+  if (host !== "0.0.0.0" && host !== "::") names.add(host);
+  else {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) if (!a.internal) names.add(a.address);
+    }
+  }
+  for (const n of extra) names.add(n);
+  return [...names];
+}
+
+const SWAGGER_FILES: Record<string, string> = {
+  "swagger-ui.css": "text/css",
+  "swagger-ui-bundle.js": "application/javascript",
+  "swagger-ui-standalone-preset.js": "application/javascript",
+};
+
+function swaggerAsset(file: string): { type: string; body: Buffer } | undefined {
+  const type = SWAGGER_FILES[file];
+  if (!type) return undefined;
+  const dir = swaggerDir();
+  return dir ? { type, body: readFileSync(join(dir, file)) } : undefined;
+}
+
+const requireHere = createRequire(import.meta.url);
+let swaggerDirCache: string | null | undefined;
+
+/** The swagger-ui-dist package's folder (static assets for the browsable API page). */
+function swaggerDir(): string | null {
+  if (swaggerDirCache === undefined) {
+    try {
+      swaggerDirCache = dirname(requireHere.resolve("swagger-ui-dist/package.json"));
+    } catch {
+      swaggerDirCache = null;
+    }
+  }
+  return swaggerDirCache;
+}
