@@ -90,7 +90,10 @@ export class Subscriber {
     if (this.waiting) return;
     while (this.queue.length > 0) {
       const message = this.queue.shift() as string;
-      if (!this.transport.send(message)) return this.wait();
+      if (!this.transport.send(message)) {
+        this.wait();
+        return;
+      }
     }
     if (this.missed > 0) {
       const notice = this.opts.formatMissed(this.missed, this.gapAfter);
