@@ -1,5 +1,5 @@
 /** Runs the built `lab` binary as a user would, in its own LAB_HOME. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,4 +30,29 @@ export function labIn(home: string, extraEnv: Record<string, string> = {}) {
     });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
+}
+
+/**
+ * Like `labIn`, but without blocking the event loop: use it when the server under test runs
+ * in this same process (a synchronous spawn would stop it from answering).
+ */
+export function labAsyncIn(home: string, extraEnv: Record<string, string> = {}) {
+  return (args: string[]): Promise<Run> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: home, LAB_HOME: home, LAB_ACTOR: "tester", ...extraEnv },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c) => {
+        stdout += String(c);
+      });
+      child.stderr.on("data", (c) => {
+        stderr += String(c);
+      });
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
 }

@@ -71,7 +71,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   };
   const emit = (format: Format, data: unknown, human: () => string) => {
     if (format === "json") print(`${JSON.stringify(data, null, 2)}\n`);
-    else if (format === "yaml") print(toYaml(data, { lineWidth: 0 }));
+    else if (format === "yaml") print(toYaml(data, { lineWidth: 0, aliasDuplicateObjects: false }));
     else print(human());
   };
 

@@ -7,6 +7,9 @@ import type { Database } from "./schema.js";
 
 export async function openPostgresStore(url: string): Promise<KyselyStore> {
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  // An idle connection the server ends (restart, failover) must not crash the process: the
+  // pool drops it and the next query opens a new one.
+  pool.on("error", () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const store = new KyselyStore(db, "postgres", postgresErrors(url), listen(url));
   try {

@@ -26,12 +26,56 @@ export async function openSqliteStore(path: string): Promise<KyselyStore> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   const store = new KyselyStore(db, "sqlite", translate);
   try {
-    await store.migrate();
+    if (!isMigrated(raw)) {
+      // Kysely runs SQLite migrations without a transaction or a lock: take the write lock
+      // ourselves, so concurrent first opens migrate once and a crash mid-way leaves nothing.
+      await beginImmediate(raw);
+      try {
+        if (!isMigrated(raw)) await store.migrate();
+        raw.exec("COMMIT");
+      } catch (e) {
+        if (raw.inTransaction) raw.exec("ROLLBACK");
+        throw e;
+      }
+    }
   } catch (e) {
     await store.close().catch(() => undefined);
-    throw e;
+    throw translate(e);
   }
   return store;
+}
+
+/**
+ * BEGIN IMMEDIATE without blocking the event loop: better-sqlite3 waits for locks
+ * synchronously, which would freeze another store in this process that holds the lock.
+ */
+async function beginImmediate(raw: BetterSqlite3.Database): Promise<void> {
+  raw.pragma("busy_timeout = 0");
+  try {
+    for (let waited = 0; ; waited += 20) {
+      try {
+        raw.exec("BEGIN IMMEDIATE");
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "SQLITE_BUSY" || waited >= BUSY_TIMEOUT_MS) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  } finally {
+    raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
+}
+
+/** Every known migration is applied (the common case: no lock needed). */
+function isMigrated(raw: BetterSqlite3.Database): boolean {
+  const table = raw
+    .prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'")
+    .get();
+  if (!table) return false;
+  const applied = new Set(
+    (raw.prepare("select name from kysely_migration").all() as { name: string }[]).map((r) => r.name),
+  );
+  return MIGRATION_NAMES.every((m) => applied.has(m)) && applied.size === MIGRATION_NAMES.length;
 }
 
 /** Maps SQLite failures to errors that say what to do. */
