@@ -97,7 +97,9 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     expect(JSON.parse(secret.stdout).labels).toEqual(["k8s-worker", "k8s-server"]);
     const targets = lab(["targets", "server", "db-1"]);
     expect(targets.stdout).toContain("Everything targeting db-1:");
-    expect(targets.stdout).toContain("├── postgres_replication_lag (from label: postgres)");
+    expect(targets.stdout).toContain(
+      "├── postgres_replication_lag (from label: postgres, class postgresql::server)",
+    );
     expect(targets.stdout).toContain("├── disk_space_low (from group: production)");
     expect(targets.stdout).toContain("├── storage_iops (from group: eu-west-storage)");
   });

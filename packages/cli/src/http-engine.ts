@@ -38,6 +38,7 @@ const PLURAL: Record<Kind, string> = {
   alert: "alerts",
   secret: "secrets",
   size: "sizes",
+  class: "classes",
 };
 
 const TLS_TRUST_ERRORS = new Set([

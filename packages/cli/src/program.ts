@@ -43,7 +43,7 @@ export interface IO {
 export type Format = "table" | "wide" | "json" | "yaml";
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
-const GET_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "events"];
+const GET_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes", "events"];
 
 const VERSION = "0.1.0";
 
@@ -158,6 +158,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       alert: () => views.alertTable(rows as never, out),
       secret: () => views.secretTable(rows as never, out),
       size: () => views.sizeTable(rows as never, out),
+      class: () => views.classTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);

@@ -243,19 +243,32 @@ describe("resolution of one server", () => {
     expect(r.conflicts[0]?.message).toContain("db: large");
   });
 
-  it("auto-generates size alerts with the reason", () => {
-    const r = resolveIn(BASE, "db-1");
-    expect(r.alerts.filter((a) => a.from[0]?.kind === "auto")).toEqual([
-      {
-        name: "cpu_threshold",
-        severity: "warning",
-        from: [{ kind: "auto", name: "size", reason: "from size: large" }],
-      },
-      {
-        name: "memory_threshold",
-        severity: "warning",
-        from: [{ kind: "auto", name: "size", reason: "from size: large" }],
-      },
+  it("auto-generates alerts from size, ports, classes, identity and enrolment, with reasons", () => {
+    const auto = (server: string) =>
+      resolveIn(BASE, server)
+        .alerts.filter((a) => a.from.every((f) => f.kind === "auto"))
+        .map((a) => `${a.name} ${a.severity} (${a.from.map((f) => f.reason).join(", ")})`);
+    expect(auto("db-1")).toEqual([
+      "cpu_threshold warning (from size: large)",
+      "memory_threshold warning (from size: large)",
+      "postgres_process critical (from class postgresql::server)",
+      "postgres_replication_lag warning (from class postgresql::server)",
+      "cert_expiry warning (from identity)",
+      "puppet_run_failed warning (from enrollment)",
+    ]);
+    expect(auto("web-1")).toContain("http_80 critical (from port 80)");
+    expect(auto("web-1")).toContain("https_443 critical (from port 443)");
+    expect(auto("web-1")).toContain("nginx_process critical (from class nginx)");
+  });
+
+  it("lets the model's classes: extend and replace the built-in class table", () => {
+    const yaml = `${BASE}\nclasses:\n  nginx: {alerts: [http_up]}\n  base: {alerts: [load_high]}\nalerts:\n  - name: load_high\n    condition: load1 > 8\n`;
+    const names = resolveIn(yaml, "web-1").alerts.map((a) => a.name);
+    expect(names).toContain("load_high");
+    expect(names).not.toContain("nginx_process");
+    expect(resolveIn(yaml, "web-1").alerts.find((a) => a.name === "http_up")?.from).toEqual([
+      { kind: "label", name: "web" },
+      { kind: "auto", name: "class", reason: "from class nginx" },
     ]);
   });
 
@@ -340,7 +353,8 @@ describe("the indexed engine agrees with a brute-force reference", () => {
           server,
           groups: ref.groups,
         });
-        expect({ seed, server, alerts: names(r?.alerts ?? []).sort() }).toEqual({
+        const targeted = (r?.alerts ?? []).filter((a) => model.alert.has(a.name));
+        expect({ seed, server, alerts: names(targeted).sort() }).toEqual({
           seed,
           server,
           alerts: ref.alerts.sort(),
@@ -449,7 +463,7 @@ function reference(model: Model, server: string): { groups: string[]; alerts: st
   }
   const groups = [...model.group.keys()].filter(member);
   const alerts = [...model.alert.values()]
-    .filter((a) => matchAll(a.spec.target) && !(a.spec.exclude && matchAny(a.spec.exclude)))
+    .filter((a) => a.spec.target && matchAll(a.spec.target) && !(a.spec.exclude && matchAny(a.spec.exclude)))
     .map((a) => a.name);
   return { groups, alerts };
 }

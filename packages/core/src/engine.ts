@@ -6,6 +6,8 @@
  * Semantics: inside one selector key a list is any-of, different keys are all-of; an
  * `exclude:` removes a server if any of its keys matches; exclusion always wins.
  */
+import { alertDefinition, classAlerts } from "./alert-defs.js";
+import { portCheck } from "./conditions.js";
 import type { Model } from "./model.js";
 import type { GroupSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
@@ -92,7 +94,9 @@ export class Fleet {
       for (const sub of spec.groups ?? []) push(this.parents, sub, name);
       for (const g of spec.match?.groups ?? []) push(this.parents, g, name);
     }
-    for (const [name, { spec }] of model.alert) this.index(this.alertIndex, spec.target, name);
+    for (const [name, { spec }] of model.alert) {
+      if (spec.target) this.index(this.alertIndex, spec.target, name);
+    }
   }
 
   /** Everything `name` gets, with provenance; undefined when there is no such server. */
@@ -160,9 +164,28 @@ export class Fleet {
     for (const g of groups) lookup(`groups:${g.name}`);
     for (const name of this.model.alert.keys()) {
       if (!candidates.has(name)) continue;
-      const target = this.model.alert.get(name)?.spec.target ?? {};
-      const from = this.matchSelector(target, server, memberOf, "target");
+      const target = this.model.alert.get(name)?.spec.target;
+      const from = target && this.matchSelector(target, server, memberOf, "target");
       if (from) for (const s of from) alerts.add(name, s);
+    }
+
+    // Auto-generated alerts, each with the reason it was generated.
+    const { size, conflicts } = this.sizeOf(server);
+    if (size) {
+      for (const a of SIZE_ALERTS)
+        alerts.add(a, { kind: "auto", name: "size", reason: `from size: ${size.name}` });
+    }
+    for (const port of ports.keys()) {
+      alerts.add(portCheck(port).name, { kind: "auto", name: "port", reason: `from port ${port}` });
+    }
+    for (const cls of classes.keys()) {
+      for (const a of classAlerts(this.model, cls)) {
+        alerts.add(a, { kind: "auto", name: "class", reason: `from class ${cls}` });
+      }
+    }
+    alerts.add("cert_expiry", { kind: "auto", name: "identity", reason: "from identity" });
+    if (classes.keys().length > 0) {
+      alerts.add("puppet_run_failed", { kind: "auto", name: "enrollment", reason: "from enrollment" });
     }
 
     // Exclusion always wins, however the alert or secret arrived.
@@ -180,13 +203,6 @@ export class Fleet {
       if (by) {
         secrets.delete(name);
         excludedFrom.push({ kind: "secret", name, by });
-      }
-    }
-
-    const { size, conflicts } = this.sizeOf(server);
-    if (size) {
-      for (const a of SIZE_ALERTS) {
-        alerts.add(a, { kind: "auto", name: "size", reason: `from size: ${size.name}` });
       }
     }
 
@@ -216,7 +232,7 @@ export class Fleet {
   }
 
   private severityOf(alert: string): string {
-    return this.model.alert.get(alert)?.spec.severity ?? DEFAULT_SEVERITY;
+    return alertDefinition(this.model, alert)?.severity ?? DEFAULT_SEVERITY;
   }
 
   private sizeOf(server: ServerFacts): { size: Resolution["size"]; conflicts: Conflict[] } {

@@ -55,6 +55,11 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "break the cycle: a group cannot contain or exclude itself through other groups",
   },
+  LAB_E_ALERT_CONDITION: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "write METRIC OP NUMBER with a metric from `lab get metrics` (docs/alerts.md)",
+  },
   LAB_E_STORE_CORRUPT: {
     http: 500,
     exit: EXIT.error,
@@ -95,7 +100,7 @@ export const CATALOGUE = {
   LAB_E_FORBIDDEN: {
     http: 403,
     exit: EXIT.error,
-    hint: "use a token with the needed scope (`lab token create --scope write|admin`)",
+    hint: "use a token with the needed scope (`lab token create --scope write` or `admin`)",
   },
   LAB_E_UNREACHABLE: {
     http: 503,
@@ -114,6 +119,11 @@ export const CATALOGUE = {
     http: 200,
     exit: EXIT.ok,
     hint: "set `size:` on the server to choose one explicitly",
+  },
+  LAB_W_ALERT_UNDEFINED: {
+    http: 200,
+    exit: EXIT.ok,
+    hint: "define it under `alerts:` with a condition (a target is optional) or use a built-in name",
   },
   LAB_W_SECRET_UNDEFINED: {
     http: 200,

@@ -20,6 +20,7 @@ export function emptyModel(): Model {
     alert: new Map(),
     secret: new Map(),
     server: new Map(),
+    class: new Map(),
   };
 }
 

@@ -129,10 +129,31 @@ describe("warnings", () => {
   it("an alert target that matches nothing", () => {
     const found = check({
       "a.yaml":
-        "labels: {web: {}}\nservers: {s: {provider: p, labels: [web]}}\nalerts:\n  - name: lonely\n    condition: x > 1\n    target: {environment: prod}\n",
+        "labels: {web: {}}\nservers: {s: {provider: p, labels: [web]}}\nalerts:\n  - name: lonely\n    condition: load1 > 1\n    target: {environment: prod}\n",
     });
     expect(found).toHaveLength(1);
     expect(found.map(brief)[0]).toMatch(/^a\.yaml:4:5 LAB_W_TARGET_EMPTY alert "lonely" matches no server/);
+  });
+
+  it("an unknown metric in a condition is a located error with a suggestion", () => {
+    const found = check({
+      "a.yaml": "alerts:\n  - name: disk\n    target: {}\n    condition: disk_usage_percnt > 85\n",
+    });
+    expect(found.map(brief)).toEqual([
+      'a.yaml:4:16 LAB_E_ALERT_CONDITION alert "disk": unknown metric "disk_usage_percnt" (did you mean "disk_usage_percent"?)',
+    ]);
+  });
+
+  it("a condition that is not METRIC OP NUMBER", () => {
+    const found = check({ "a.yaml": "alerts:\n  - name: x\n    condition: when the disk is full\n" });
+    expect(found.map((d) => d.code)).toEqual(["LAB_E_ALERT_CONDITION"]);
+  });
+
+  it("a label attaching an alert that has no condition anywhere", () => {
+    const found = check({ "a.yaml": "labels:\n  web: {alerts: [smtp_connect, made_up]}\n" });
+    expect(found.map(brief)).toEqual([
+      'a.yaml:2:32 LAB_W_ALERT_UNDEFINED label "web" attaches alert "made_up", which has no condition and will not be rendered',
+    ]);
   });
 
   it("labels that disagree on a size, and a secret that is not defined", () => {

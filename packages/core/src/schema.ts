@@ -60,6 +60,10 @@ export const labelSchema = z.strictObject(
       .optional(),
     size: nameSchema.optional(),
     alerts: nameList.optional(),
+    /** Which monitoring backend renders the alerts this label attaches. */
+    alert_backend: z
+      .enum(["prometheus", "naemon"], { error: "alert_backend is prometheus or naemon" })
+      .optional(),
     secrets: z.array(secretPath, { error: "expected a list of secret paths" }).optional(),
   },
   { error: "expected a label definition (a map; `{}` for a plain tag)" },
@@ -100,11 +104,13 @@ export const alertSchema = z.strictObject(
   {
     name: nameSchema,
     description: z.string().optional(),
-    target: selectorSchema,
+    /** Without a target, the alert applies only where labels or classes attach it by name. */
+    target: selectorSchema.optional(),
     exclude: selectorSchema.optional(),
     condition: z.string({ error: "expected a condition such as disk_usage_percent > 85" }),
     for: duration.optional(),
     severity: z.enum(SEVERITIES, { error: "severity is one of info, warning, critical" }).optional(),
+    backend: z.enum(["prometheus", "naemon"], { error: "backend is prometheus or naemon" }).optional(),
   },
   { error: "expected an alert (name, target, condition, severity)" },
 );
@@ -140,6 +146,18 @@ export const serverSchema = z.strictObject(
   { error: "expected a server definition (provider, labels, environment, …)" },
 );
 
+/** A Puppet class's monitoring: the alerts it brings wherever it is applied. */
+export const classSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    alerts: nameList.optional(),
+  },
+  { error: "expected a class definition (alerts, description)" },
+);
+
+const CLASS_NAME = /^[a-z][a-z0-9_]*(::[a-z0-9_]+)*$/;
+const className = z.string().regex(CLASS_NAME, { error: "class names look like postgresql::server" });
+
 /** One YAML document. Every top-level key is optional; several documents and files merge. */
 export const documentSchema = z.strictObject(
   {
@@ -155,8 +173,9 @@ export const documentSchema = z.strictObject(
     alerts: z.array(alertSchema, { error: "expected a list of alerts" }).optional(),
     secrets: z.record(secretPath, secretSchema).optional(),
     servers: z.record(nameSchema, serverSchema).optional(),
+    classes: z.record(className, classSchema).optional(),
   },
-  { error: "expected a map with labels, groups, sizes, alerts, secrets or servers" },
+  { error: "expected a map with labels, groups, sizes, alerts, secrets, servers or classes" },
 );
 
 export type SelectorSpec = z.infer<typeof selectorSchema>;
@@ -166,10 +185,11 @@ export type SizeSpec = z.infer<typeof sizeSchema>;
 export type AlertSpec = z.infer<typeof alertSchema>;
 export type SecretSpec = z.infer<typeof secretSchema>;
 export type ServerSpec = z.infer<typeof serverSchema>;
+export type ClassSpec = z.infer<typeof classSchema>;
 export type DocumentSpec = z.infer<typeof documentSchema>;
 
 /** The kinds of object the model holds, in the order they are listed and applied. */
-export const KINDS = ["size", "label", "secret", "server", "group", "alert"] as const;
+export const KINDS = ["size", "class", "label", "secret", "server", "group", "alert"] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Spec type per kind. Alerts keep their name inside the spec, as the YAML has it. */
@@ -180,6 +200,7 @@ export interface SpecOf {
   alert: AlertSpec;
   secret: SecretSpec;
   server: ServerSpec;
+  class: ClassSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -190,6 +211,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   alert: "alerts",
   secret: "secrets",
   server: "servers",
+  class: "classes",
 };
 
 const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
@@ -211,6 +233,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   alert: alertSchema as z.ZodType<AlertSpec>,
   secret: secretSchema as z.ZodType<SecretSpec>,
   server: serverSchema,
+  class: classSchema,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

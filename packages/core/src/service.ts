@@ -13,6 +13,7 @@ import { validateModel } from "./validate.js";
 import {
   type AlertRow,
   type AlertView,
+  type ClassRow,
   FleetViews,
   type GroupRow,
   type GroupView,
@@ -141,6 +142,7 @@ export interface ListResultMap {
   alert: AlertRow;
   secret: SecretRow;
   size: SizeRow;
+  class: ClassRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -246,6 +248,7 @@ export class LabService implements Engine {
       alert: () => views.alertRows(f),
       secret: () => views.secretRows(f),
       size: () => views.sizeRows(f),
+      class: () => views.classRows(f),
     };
     return rows[kind as Kind]() as ListResultMap[K][];
   }

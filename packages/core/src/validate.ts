@@ -2,6 +2,8 @@
  * Whole-model checks that a schema cannot express: references between objects, cycles among
  * groups, and warnings that need the engine (alerts that target nothing, size conflicts).
  */
+import { alertDefinition } from "./alert-defs.js";
+import { METRICS, parseCondition } from "./conditions.js";
 import { Fleet } from "./engine.js";
 import { type Diagnostic, diagnostic, didYouMean, type LabCode, type Location } from "./errors.js";
 import type { Model, Resource } from "./model.js";
@@ -77,7 +79,33 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
   for (const r of model.alert.values()) {
     selectorRefs(r, r.spec.target, "target");
     selectorRefs(r, r.spec.exclude, "exclude");
+    const parsed = parseCondition(r.spec.condition);
+    if (!parsed.ok) {
+      const hint = parsed.message.startsWith("unknown metric")
+        ? didYouMean(r.spec.condition.trim().split(/\s/)[0] ?? "", Object.keys(METRICS))
+        : undefined;
+      out.push(
+        diagnostic(
+          "LAB_E_ALERT_CONDITION",
+          `alert "${r.name}": ${parsed.message}${hint ? ` (did you mean "${hint}"?)` : ""}`,
+          at(r, ["condition"]),
+        ),
+      );
+    }
   }
+  // Names that labels and classes attach must mean something renderable.
+  const undefinedAlert = (r: Resource, name: string, path: (string | number)[]) => {
+    if (alertDefinition(model, name)) return;
+    out.push(
+      diagnostic(
+        "LAB_W_ALERT_UNDEFINED",
+        `${r.kind} "${r.name}" attaches alert "${name}", which has no condition and will not be rendered`,
+        at(r, path),
+      ),
+    );
+  };
+  for (const r of model.label.values()) r.spec.alerts?.forEach((a, i) => undefinedAlert(r, a, ["alerts", i]));
+  for (const r of model.class.values()) r.spec.alerts?.forEach((a, i) => undefinedAlert(r, a, ["alerts", i]));
   for (const r of model.secret.values()) selectorRefs(r, r.spec.exclude, "exclude");
 
   out.push(...groupCycles(model));
@@ -136,7 +164,7 @@ function engineWarnings(model: Model): Diagnostic[] {
     for (const e of r.excludedFrom) if (e.kind === "alert") targeted.add(e.name);
   }
   for (const alert of model.alert.values()) {
-    if (!targeted.has(alert.name)) {
+    if (alert.spec.target && !targeted.has(alert.name)) {
       out.push(
         diagnostic(
           "LAB_W_TARGET_EMPTY",

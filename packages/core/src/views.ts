@@ -3,7 +3,9 @@
  * Every membership, count and exclusion here is read from `Fleet.resolve*`; nothing re-derives
  * targeting.
  */
-import { type Exclusion, type Fleet, type Resolution, SIZE_ALERTS, type Source } from "./engine.js";
+import { alertDefinition, backendFor } from "./alert-defs.js";
+import { CLASS_ALERTS } from "./conditions.js";
+import type { Exclusion, Fleet, Resolution, Source } from "./engine.js";
 import { notFound } from "./errors.js";
 import type { Kind, SelectorSpec } from "./schema.js";
 
@@ -65,6 +67,8 @@ export interface AlertRow {
   severity: string;
   kind: "user" | "label" | "auto";
   condition: string | null;
+  /** The monitoring backend that renders it; null when it has no usable condition. */
+  backend: "prometheus" | "naemon" | null;
   target: string;
   servers: number;
   excluded: number;
@@ -85,6 +89,14 @@ export interface SizeRow {
   memory: string | null;
   disk: string | null;
   providers: string[];
+  servers: number;
+}
+
+export interface ClassRow {
+  name: string;
+  alerts: string[];
+  /** "model" when `classes:` defines it, "built-in" for Lab's own table. */
+  source: "model" | "built-in";
   servers: number;
 }
 
@@ -130,6 +142,7 @@ export interface AlertView {
   kind: "user" | "label" | "auto";
   severity: string;
   condition: string | null;
+  backend: "prometheus" | "naemon" | null;
   for: string | null;
   description: string | null;
   target: SelectorSpec | null;
@@ -251,6 +264,7 @@ export class FleetViews {
           severity: v.severity,
           kind: v.kind,
           condition: v.condition,
+          backend: v.backend,
           target: v.targetText,
           servers: applies.get(name) ?? 0,
           excluded: excluded.get(name) ?? 0,
@@ -275,6 +289,21 @@ export class FleetViews {
           setBy: spec?.set_by ?? null,
         };
       });
+  }
+
+  classRows(filter: ServerFilter = {}): ClassRow[] {
+    const servers = this.select(filter);
+    const uses = countBy(servers, (r) => r.classes.map((c) => c.name));
+    const filtered = isFiltered(filter);
+    const names = new Set([...this.model.class.keys(), ...Object.keys(CLASS_ALERTS), ...uses.keys()]);
+    return [...names]
+      .filter((n) => !filtered || uses.has(n))
+      .map((name) => ({
+        name,
+        alerts: this.model.class.get(name)?.spec.alerts ?? CLASS_ALERTS[name] ?? [],
+        source: this.model.class.has(name) ? ("model" as const) : ("built-in" as const),
+        servers: uses.get(name) ?? 0,
+      }));
   }
 
   sizeRows(filter: ServerFilter = {}): SizeRow[] {
@@ -343,7 +372,7 @@ export class FleetViews {
       }),
       excluded: excludedFrom(all, "group", name),
       alerts: [...this.model.alert.values()]
-        .filter((a) => a.spec.target.groups?.includes(name))
+        .filter((a) => a.spec.target?.groups?.includes(name))
         .map((a) => ({ name: a.name, severity: a.spec.severity ?? "warning" })),
     };
   }
@@ -360,8 +389,9 @@ export class FleetViews {
       kind: basics.kind,
       severity: basics.severity,
       condition: basics.condition,
-      for: spec?.for ?? null,
-      description: spec?.description ?? null,
+      backend: basics.backend,
+      for: spec?.for ?? alertDefinition(this.model, name)?.for ?? null,
+      description: spec?.description ?? alertDefinition(this.model, name)?.description ?? null,
       target: spec?.target ?? null,
       exclude: spec?.exclude ?? null,
       servers: all.flatMap((r) => {
@@ -408,28 +438,24 @@ export class FleetViews {
     return [...names];
   }
 
-  private alertBasics(name: string, servers: Resolution[]) {
+  private alertBasics(name: string, _servers: Resolution[]) {
+    const def = alertDefinition(this.model, name);
     const spec = this.model.alert.get(name)?.spec;
-    if (spec) {
-      return {
-        kind: "user" as const,
-        severity: spec.severity ?? "warning",
-        condition: spec.condition,
-        targetText: describeTarget(spec.target),
-      };
-    }
-    if ((SIZE_ALERTS as readonly string[]).includes(name)) {
-      return { kind: "auto" as const, severity: "warning", condition: null, targetText: "auto: size" };
-    }
-    const labels = [...this.model.label.values()]
+    const attachedBy = [...this.model.label.values()]
       .filter((l) => l.spec.alerts?.includes(name))
       .map((l) => l.name);
-    const sample = servers.flatMap((r) => r.alerts).find((a) => a.name === name);
+    const kind: AlertRow["kind"] = spec ? "user" : attachedBy.length ? "label" : "auto";
+    const targetText = spec?.target
+      ? describeTarget(spec.target)
+      : attachedBy.length
+        ? attachedBy.map((l) => `label "${l}"`).join(" or ")
+        : "auto-generated";
     return {
-      kind: "label" as const,
-      severity: sample?.severity ?? "warning",
-      condition: null,
-      targetText: labels.map((l) => `label ${l}`).join(", "),
+      kind,
+      severity: def?.severity ?? "warning",
+      condition: def?.conditionText ?? null,
+      targetText,
+      backend: def ? backendFor(this.model, def, attachedBy) : null,
     };
   }
 

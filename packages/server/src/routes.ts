@@ -40,7 +40,7 @@ export interface RouteDeps {
   maxQueue: number;
 }
 
-const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes"] as const;
+const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes"] as const;
 const SHOW_KINDS = ["servers", "labels", "groups", "alerts", "secrets"] as const;
 
 declare module "fastify" {

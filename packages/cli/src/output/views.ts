@@ -4,6 +4,7 @@ import type {
   AlertView,
   ApplyResult,
   AuditEvent,
+  ClassRow,
   GroupRow,
   GroupView,
   LabelRow,
@@ -99,6 +100,7 @@ export function alertTable(rows: AlertRow[], style: Style): string {
     [
       { header: "ALERT", value: (r) => r.name },
       { header: "SEVERITY", value: (r) => r.severity },
+      { header: "BACKEND", value: (r) => r.backend ?? "-" },
       { header: "SERVERS", value: (r) => String(r.servers) },
       { header: "EXCLUDED", value: (r) => String(r.excluded) },
       { header: "TARGET", value: (r) => r.target || "-", shrink: true, min: 12 },
@@ -137,6 +139,19 @@ export function sizeTable(rows: SizeRow[], style: Style): string {
       { header: "DISK", value: (r) => r.disk ?? "-" },
       { header: "SERVERS", value: (r) => String(r.servers) },
       { header: "PROVIDERS", value: (r) => r.providers.join(",") || "-", shrink: true },
+    ],
+    style,
+  );
+}
+
+export function classTable(rows: ClassRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "CLASS", value: (r) => r.name },
+      { header: "SERVERS", value: (r) => String(r.servers) },
+      { header: "SOURCE", value: (r) => r.source },
+      { header: "ALERTS", value: (r) => r.alerts.join(", ") || "-", shrink: true, min: 12 },
     ],
     style,
   );
@@ -217,8 +232,9 @@ export function showServer(r: Resolution, style: Style): string {
   return `${out.join("\n")}\n`;
 }
 
+/** `label: postgres`, `group: production`, `class postgresql::server` (for "(from …)"). */
 function fromText(s: Source): string {
-  if (s.kind === "auto") return s.reason ?? "auto-generated";
+  if (s.kind === "auto") return (s.reason ?? "auto-generated").replace(/^from /, "");
   return `${s.kind}: ${s.name}`;
 }
 
