@@ -9,3 +9,4 @@ export * from "./schema.js";
 export * from "./service.js";
 export * from "./validate.js";
 export * from "./views.js";
+export * from "./placement.js";

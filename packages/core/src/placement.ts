@@ -1,0 +1,74 @@
+/**
+ * Where each (alert, server) pair is rendered: one backend, one file, decided by the model
+ * alone, so rendering is deterministic, `lab show alert` can say where an alert went, and a
+ * change to one label touches one rule file.
+ *
+ * A pair goes to the file of the first source that brought the alert to the server:
+ * `label-<name>`, `group-<name>`, `environment-<name>`, `region-<name>`, `servers`, or
+ * `auto-<size|port|class|identity|enrollment>`.
+ */
+import { type AlertDefinition, alertDefinition, backendFor } from "./alert-defs.js";
+import type { Backend } from "./conditions.js";
+import type { Fleet, Resolution, Source } from "./engine.js";
+
+export interface Placement {
+  alert: string;
+  backend: Backend;
+  /** File stem, e.g. `label-mailserver` (renderers add their extension and folder). */
+  file: string;
+  definition: AlertDefinition;
+  servers: Resolution[];
+}
+
+export interface Unrenderable {
+  alert: string;
+  reason: string;
+  servers: string[];
+}
+
+export function fileFor(source: Source): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_");
+  if (source.kind === "auto") return `auto-${safe(source.name)}`;
+  if (source.kind === "server") return "servers";
+  return `${source.kind}-${safe(source.name)}`;
+}
+
+/**
+ * Every renderable alert placement for the fleet, in a stable order (backend, file, alert),
+ * plus the alerts that cannot be rendered and why.
+ */
+export function placeAlerts(fleet: Fleet): { placements: Placement[]; unrenderable: Unrenderable[] } {
+  const model = fleet.model;
+  const byKey = new Map<string, Placement>();
+  const skipped = new Map<string, Unrenderable>();
+  const definitions = new Map<string, AlertDefinition | undefined>();
+  for (const r of fleet.resolveAll()) {
+    for (const a of r.alerts) {
+      if (!definitions.has(a.name)) definitions.set(a.name, alertDefinition(model, a.name));
+      const def = definitions.get(a.name);
+      const attachedBy = a.from.filter((f) => f.kind === "label").map((f) => f.name);
+      const backend = def ? backendFor(model, def, attachedBy) : null;
+      if (!def?.condition || !backend) {
+        const why = !def
+          ? "no condition: define it under alerts:"
+          : !def.condition
+            ? `its condition does not parse: ${def.conditionText}`
+            : "no backend can check its metric";
+        const entry = skipped.get(a.name) ?? { alert: a.name, reason: why, servers: [] };
+        entry.servers.push(r.name);
+        skipped.set(a.name, entry);
+        continue;
+      }
+      const file = fileFor(a.from[0] as Source);
+      const key = `${backend}\u0000${file}\u0000${a.name}`;
+      const p = byKey.get(key) ?? { alert: a.name, backend, file, definition: def, servers: [] };
+      p.servers.push(r);
+      byKey.set(key, p);
+    }
+  }
+  const placements = [...byKey.values()].sort(
+    (a, b) =>
+      a.backend.localeCompare(b.backend) || a.file.localeCompare(b.file) || a.alert.localeCompare(b.alert),
+  );
+  return { placements, unrenderable: [...skipped.values()].sort((a, b) => a.alert.localeCompare(b.alert)) };
+}

@@ -1,0 +1,32 @@
+/** What renderers produce and how health is read back. */
+import type { Backend, Fleet } from "@lab/core";
+
+export interface RenderedFile {
+  /** Relative path inside the output folder, e.g. `rules/label-mailserver.yaml`. */
+  path: string;
+  content: string;
+}
+
+/** A renderer: the fleet in, deterministic files out (same model → byte-identical files). */
+export type Renderer = (fleet: Fleet) => RenderedFile[];
+
+export interface RenderOptions {
+  backend: Backend;
+}
+
+/** One server's health as one source sees it. */
+export interface HealthReport {
+  server: string;
+  state: "ok" | "warning" | "failed" | "unknown";
+  /** Short text for the HEALTH column: `ok`, `2 alrt`, `down`, `unknown`. */
+  summary: string;
+  /** Firing alerts, failing checks, with the values behind them where known. */
+  findings: { alert: string; state: "firing" | "pending" | "ok"; value?: number; detail?: string }[];
+}
+
+/** A monitoring system Lab reads verdicts from. Never throws: a broken source reports unknown. */
+export interface HealthSource {
+  readonly name: string;
+  /** Reports for the given servers; every server gets a report (unknown with the reason if needed). */
+  check(servers: string[], signal: AbortSignal): Promise<HealthReport[]>;
+}
