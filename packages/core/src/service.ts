@@ -70,6 +70,23 @@ export interface ApiToken {
   revokedAt: string | null;
 }
 
+/** One health source's latest verdict on one server. */
+export interface HealthRecord {
+  source: string;
+  server: string;
+  state: "ok" | "warning" | "failed" | "unknown";
+  summary: string;
+  findings: { alert: string; state: "firing" | "pending" | "ok"; value?: number; detail?: string }[];
+  updatedAt: string;
+}
+
+/** Health verdicts, shared by every replica and by local mode. */
+export interface HealthStore {
+  /** Replaces everything `source` said with `records` (one transaction). */
+  putHealth(source: string, records: Omit<HealthRecord, "source" | "updatedAt">[]): Promise<void>;
+  health(): Promise<HealthRecord[]>;
+}
+
 /** Token persistence, next to the state it guards (so every replica sees the same tokens). */
 export interface TokenStore {
   createToken(token: ApiToken, hash: string): Promise<void>;

@@ -21,9 +21,9 @@ export function hashToken(token: string): string {
 
 export async function createToken(
   store: TokenStore,
-  opts: { name: string; scopes: Scope[]; createdBy: string; ttlDays?: number },
+  opts: { name: string; scopes: Scope[]; createdBy: string; ttlDays?: number; id?: string },
 ): Promise<{ token: string; record: ApiToken }> {
-  const id = randomBytes(4).toString("hex");
+  const id = opts.id ?? randomBytes(4).toString("hex");
   const token = `lab_${id}_${randomBytes(32).toString("base64url")}`;
   const now = new Date();
   const record: ApiToken = {

@@ -38,6 +38,8 @@ export interface RouteDeps {
   /** The engine for one request, acting as the token's holder (for the audit log). */
   engineAs: (actor: string) => Engine;
   maxQueue: number;
+  /** Open SSE streams: each entry ends its stream (the server calls them on shutdown). */
+  sseStreams: Set<() => void>;
 }
 
 const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes"] as const;
@@ -221,8 +223,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       deps.maxQueue,
     );
     const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+    const end = () => {
+      res.write("event: shutdown\ndata: {}\n\n");
+      res.end();
+    };
+    deps.sseStreams.add(end);
     req.raw.on("close", () => {
       clearInterval(keepAlive);
+      deps.sseStreams.delete(end);
       detach();
     });
   });

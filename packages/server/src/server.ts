@@ -101,7 +101,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger: false,
     bodyLimit: opts.bodyLimit ?? 32 * 1024 * 1024,
     ...(tlsOptions ? { https: tlsOptions } : {}),
-    forceCloseConnections: false,
+    // On close: idle keep-alive connections are closed at once, busy ones after their reply.
+    forceCloseConnections: "idle",
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
     // HTTPS when tlsOptions is set; both are the same FastifyInstance to the routes.
@@ -113,6 +114,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       .code(404)
       .send(errorBody(new LabError("LAB_E_NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}`))),
   );
+  // Replies sent while stopping tell keep-alive clients not to reuse the connection.
+  app.addHook("onSend", async (_req, reply) => {
+    if (shuttingDown) reply.header("connection", "close");
+  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
@@ -143,7 +148,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return reply.type(asset.type).send(asset.body);
   });
 
-  registerRoutes(app, { engine, store, bus, targets, recorded, engineAs, maxQueue: opts.maxQueue ?? 1024 });
+  /** Open SSE responses, ended on shutdown (they never end on their own). */
+  const sseStreams = new Set<() => void>();
+  registerRoutes(app, {
+    engine,
+    store,
+    bus,
+    targets,
+    recorded,
+    engineAs,
+    maxQueue: opts.maxQueue ?? 1024,
+    sseStreams,
+  });
 
   await feed.start(opts.pollMs ?? 1000);
   const snapshots =
@@ -168,6 +184,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       feed.stop();
       snapshots?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
+      for (const end of sseStreams) end();
       await app.close();
       await store.close();
     })();
@@ -187,15 +204,24 @@ async function bootstrapAdmin(
 ): Promise<string | null> {
   const path = join(dir, "admin.token");
   if ((await store.listTokens()).length > 0) return existsSync(path) ? path : null;
-  const { token } = await createToken(store, {
+  // A fixed id makes the insert itself the lock: replicas starting together on an empty
+  // database race on the primary key, and only the winner writes its token file.
+  const created = await createToken(store, {
+    id: BOOTSTRAP_TOKEN_ID,
     name: "bootstrap-admin",
     scopes: ["admin"],
     createdBy: "lab server",
+  }).catch(async (e) => {
+    if ((await store.listTokens()).some((t) => t.id === BOOTSTRAP_TOKEN_ID)) return null;
+    throw e;
   });
-  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  if (!created) return null;
+  writeFileSync(path, `${created.token}\n`, { mode: 0o600 });
   log(`First start: an admin token was written to ${path}`);
   return path;
 }
+
+const BOOTSTRAP_TOKEN_ID = "00000000";
 
 function certificateNames(host: string, extra: string[]): string[] {
   const names = new Set<string>(["localhost", "127.0.0.1", "::1", hostname()]);

@@ -8,6 +8,8 @@ import {
   type AuditEvent,
   type Change,
   type EventQuery,
+  type HealthRecord,
+  type HealthStore,
   LabError,
   type NewAuditEvent,
   type Resource,
@@ -22,7 +24,7 @@ import type { Database, Dialect } from "./schema.js";
 /** Starts listening for other writers' events; resolves to a function that stops it. */
 export type Listener = (onChange: () => void) => Promise<() => Promise<void>>;
 
-export class KyselyStore implements StateStore, TokenStore {
+export class KyselyStore implements StateStore, TokenStore, HealthStore {
   private stopListening?: () => Promise<void>;
 
   constructor(
@@ -185,6 +187,44 @@ export class KyselyStore implements StateStore, TokenStore {
     });
     const events = rows.map(toEvent);
     return query.after !== undefined ? events : events.reverse();
+  }
+
+  async putHealth(source: string, records: Omit<HealthRecord, "source" | "updatedAt">[]): Promise<void> {
+    const now = new Date().toISOString();
+    await this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom("health").where("source", "=", source).execute();
+        for (let i = 0; i < records.length; i += 500) {
+          await trx
+            .insertInto("health")
+            .values(
+              records.slice(i, i + 500).map((r) => ({
+                source,
+                server: r.server,
+                state: r.state,
+                summary: r.summary,
+                findings: JSON.stringify(r.findings),
+                updated_at: now,
+              })),
+            )
+            .execute();
+        }
+      }),
+    );
+  }
+
+  async health(): Promise<HealthRecord[]> {
+    const rows = await this.run(() =>
+      this.db.selectFrom("health").selectAll().orderBy("server").orderBy("source").execute(),
+    );
+    return rows.map((r) => ({
+      source: r.source,
+      server: r.server,
+      state: r.state as HealthRecord["state"],
+      summary: r.summary,
+      findings: parseJson(r.findings, `health ${r.source}/${r.server}`),
+      updatedAt: r.updated_at,
+    }));
   }
 
   async close(): Promise<void> {

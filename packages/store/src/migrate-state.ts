@@ -13,6 +13,7 @@ const TABLES = [
   { table: "events", key: ["id"] },
   { table: "tokens", key: ["id"] },
   { table: "meta", key: ["key"] },
+  { table: "health", key: ["source", "server"] },
 ] as const;
 
 export interface TableReport {
@@ -32,7 +33,7 @@ export async function migrateState(
     const t = target;
     const held = await sql<{
       n: string;
-    }>`select (select count(*) from resources) + (select count(*) from events) + (select count(*) from tokens) as n`.execute(
+    }>`select (select count(*) from resources) + (select count(*) from events) + (select count(*) from tokens) + (select count(*) from health) as n`.execute(
       t.db,
     );
     if (Number(held.rows[0]?.n ?? 0) > 0) {
@@ -61,7 +62,7 @@ export async function migrateState(
         log(`copied ${table}: ${rows.length} rows`);
       }
       // The events id sequence continues after the copied ids.
-      await sql`select setval(pg_get_serial_sequence('events', 'id'), greatest((select max(id) from events), 1))`.execute(
+      await sql`select setval(pg_get_serial_sequence('events', 'id'), coalesce((select max(id) from events), 1), (select max(id) from events) is not null)`.execute(
         trx,
       );
     });

@@ -60,6 +60,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0003_health": {
+      async up(db: Kysely<unknown>) {
+        // The latest verdict of each health source on each server (every replica reads it).
+        await db.schema
+          .createTable("health")
+          .addColumn("source", "text", (c) => c.notNull())
+          .addColumn("server", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("summary", "text", (c) => c.notNull())
+          .addColumn("findings", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("health_pk", ["source", "server"])
+          .execute();
+      },
+    },
   };
 }
 

@@ -39,11 +39,21 @@ export interface MetaTable {
   value: number;
 }
 
+export interface HealthTable {
+  source: string;
+  server: string;
+  state: string;
+  summary: string;
+  findings: string;
+  updated_at: string;
+}
+
 export interface Database {
   resources: ResourceTable;
   events: EventTable;
   meta: MetaTable;
   tokens: TokenTable;
+  health: HealthTable;
 }
 
 export type Dialect = "sqlite" | "postgres";
