@@ -8,16 +8,49 @@
 //   npm install && node scripts/lockfile-platforms.mjs
 import { readFileSync, writeFileSync } from "node:fs";
 
-const OS = ["aix", "android", "darwin", "freebsd", "linux", "netbsd", "openbsd", "openharmony", "sunos", "win32", "cygwin"];
-const CPU = ["arm64", "arm", "x64", "ia32", "ppc64", "riscv64", "s390x", "loong64", "mips64el", "wasm32", "mipsel", "ppc", "loong"];
+const OS = [
+  "aix",
+  "android",
+  "darwin",
+  "freebsd",
+  "linux",
+  "netbsd",
+  "openbsd",
+  "openharmony",
+  "sunos",
+  "win32",
+  "cygwin",
+];
+const CPU = [
+  "arm64",
+  "arm",
+  "x64",
+  "ia32",
+  "ppc64",
+  "riscv64",
+  "s390x",
+  "loong64",
+  "mips64el",
+  "wasm32",
+  "mipsel",
+  "ppc",
+  "loong",
+];
 
 function platformOf(name) {
-  const base = name.split("/").pop().replace(/^(cli|rollup|binding|esbuild)-/, "");
+  const base = name
+    .split("/")
+    .pop()
+    .replace(/^(cli|rollup|binding|esbuild)-/, "");
   const parts = base.split("-");
   const os = parts.find((p) => OS.includes(p));
   const cpu = parts.find((p) => CPU.includes(p) || p === "loongarch64" || p === "riscv64");
   if (!os || !cpu) return undefined;
-  const libc = parts.includes("musl") ? ["musl"] : parts.includes("gnu") || (os === "linux" && parts.includes("gnueabihf")) ? ["glibc"] : undefined;
+  const libc = parts.includes("musl")
+    ? ["musl"]
+    : parts.includes("gnu") || (os === "linux" && parts.includes("gnueabihf"))
+      ? ["glibc"]
+      : undefined;
   const cpuName = cpu === "loongarch64" ? "loong64" : cpu;
   return { os: [os === "cygwin" ? "win32" : os], cpu: [cpuName], ...(libc ? { libc } : {}) };
 }
@@ -35,6 +68,8 @@ for (const [path, entry] of Object.entries({ ...lock.packages })) {
     added++;
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))),
+);
 writeFileSync("package-lock.json", `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`lockfile-platforms: added ${added} entries for other platforms' optional packages`);

@@ -27,7 +27,9 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     expect(lines).toHaveLength(18);
     for (const line of lines) expect([...line].length).toBeLessThanOrEqual(100);
     expect(lines[1]).toMatch(/^api-1\s+aws\s+app,production,eu-west\s+medium\s+unknown/);
-    expect(r.stdout).not.toMatch(/✓|\x1b\[/); // no colour or symbols when not on a terminal
+    // No colour or symbols when not on a terminal.
+    expect(r.stdout).not.toContain("✓");
+    expect(r.stdout).not.toContain("\u001b[");
   });
 
   it("prints the show server contract as JSON", () => {

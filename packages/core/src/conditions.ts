@@ -32,8 +32,6 @@ export interface MetricInfo {
   naemon?: { command: string; args: (c: Condition) => string[] };
 }
 
-const threshold = (c: Condition) => [String(c.value)];
-
 export const METRICS: Record<string, MetricInfo> = {
   up: {
     description: "1 when the node exporter answers",

@@ -104,8 +104,11 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
       ),
     );
   };
-  for (const r of model.label.values()) r.spec.alerts?.forEach((a, i) => undefinedAlert(r, a, ["alerts", i]));
-  for (const r of model.class.values()) r.spec.alerts?.forEach((a, i) => undefinedAlert(r, a, ["alerts", i]));
+  for (const r of [...model.label.values(), ...model.class.values()]) {
+    r.spec.alerts?.forEach((a, i) => {
+      undefinedAlert(r, a, ["alerts", i]);
+    });
+  }
   for (const r of model.secret.values()) selectorRefs(r, r.spec.exclude, "exclude");
 
   out.push(...groupCycles(model));
