@@ -7,6 +7,7 @@ import https from "node:https";
 import {
   type ApplyRequest,
   type ApplyResult,
+  type Backend,
   CATALOGUE,
   type ChangeSummary,
   type Diagnostic,
@@ -17,6 +18,8 @@ import {
   type ListKind,
   type ListOptions,
   type ListResultMap,
+  type RenderNote,
+  type RenderResult,
   type Resolution,
   type ServerDescription,
   type ServerDiff,
@@ -195,6 +198,14 @@ export class HttpEngine implements Engine {
 
   delete(kind: Kind, name: string): Promise<ChangeSummary> {
     return this.http.request("DELETE", `/api/v1/${PLURAL[kind]}/${encodeURIComponent(name)}`);
+  }
+
+  render(backend: Backend): Promise<RenderResult> {
+    return this.http.request("GET", `/api/v1/render/${backend}`);
+  }
+
+  noteRendered(note: RenderNote): Promise<void> {
+    return this.http.request("POST", `/api/v1/render/${note.backend}/notes`, note);
   }
 
   names(kind: Kind): Promise<string[]> {

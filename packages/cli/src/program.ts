@@ -1,8 +1,9 @@
 /** The `lab` command line: commander definitions, output formats and exit codes. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   type ApplyResult,
+  type Backend,
   CATALOGUE,
   type Diagnostic,
   EXIT,
@@ -15,6 +16,7 @@ import {
   type ServerFilter,
   type ShowKind,
 } from "@lab/core";
+import { writeRendered } from "@lab/monitor";
 import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/store";
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
@@ -289,6 +291,43 @@ export async function run(argv: string[], io: IO): Promise<number> {
       const report = await migrateState(statePath(io.env), opts.to, (line) => print(`${line}\n`));
       print(`Migrated and verified: ${report.map((t) => `${t.table} ${t.rows}`).join(", ")}\n`);
       print(`Point the server at it: lab server --db ${opts.to.replace(/\/\/[^@/]*@/, "//…@")}\n`);
+    });
+
+  program
+    .command("render")
+    .description("write monitoring configuration generated from the fleet")
+    .argument("<what>", "alerts")
+    .addOption(
+      new Option("--backend <backend>", "monitoring system")
+        .choices(["prometheus", "naemon"])
+        .makeOptionMandatory(),
+    )
+    .requiredOption("--out <dir>", "folder to write into (files are replaced atomically)")
+    .addOption(outputOption())
+    .action(async (what: string, opts: { backend: Backend; out: string; output: Format }) => {
+      if (what !== "alerts") throw usage(`cannot render "${what}": only alerts`);
+      const e = await engine();
+      const rendered = await e.render(opts.backend);
+      const report = writeRendered(opts.out, rendered.files);
+      await e.noteRendered({
+        backend: opts.backend,
+        out: resolve(opts.out),
+        changed: report.changed.length,
+        unchanged: report.unchanged.length,
+        removed: report.removed.length,
+      });
+      emit(opts.output, { ...report, unrenderable: rendered.unrenderable }, () => {
+        const lines = [
+          ...report.changed.map((f) => `${out.yellow("changed")}    ${f}`),
+          ...report.removed.map((f) => `${out.red("removed")}    ${f}`),
+          `${opts.backend} → ${opts.out}: ${report.changed.length} changed, ${report.unchanged.length} unchanged, ${report.removed.length} removed`,
+          ...rendered.unrenderable.map(
+            (u) =>
+              `not rendered: ${u.alert} (${u.reason}) on ${u.servers.length} server${u.servers.length === 1 ? "" : "s"}`,
+          ),
+        ];
+        return `${lines.join("\n")}\n`;
+      });
     });
 
   registerRemoteCommands(program, { io, print, emit, out, open });

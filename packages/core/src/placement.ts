@@ -26,6 +26,11 @@ export interface Unrenderable {
   servers: string[];
 }
 
+/** The file a backend's renderer writes a placement into. */
+export function renderedPath(backend: Backend, file: string): string {
+  return backend === "prometheus" ? `rules/${file}.yaml` : "services.cfg";
+}
+
 export function fileFor(source: Source): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_");
   if (source.kind === "auto") return `auto-${safe(source.name)}`;

@@ -3,10 +3,12 @@
  * runs `LabService` in-process over a `StateStore`; client mode implements the same interface
  * over HTTP. Formatting happens in the caller, so both modes print the same bytes.
  */
+import type { Backend } from "./conditions.js";
 import { Fleet, type Resolution } from "./engine.js";
 import { type Diagnostic, LabError, notFound } from "./errors.js";
 import { type Model, modelFromResources, type Resource } from "./model.js";
 import { parseSources, type SourceFile } from "./parse.js";
+import { placeAlerts, type Unrenderable } from "./placement.js";
 import { type Change, planApply, withoutResource } from "./plan.js";
 import type { Kind, SpecOf } from "./schema.js";
 import { validateModel } from "./validate.js";
@@ -19,6 +21,7 @@ import {
   type GroupView,
   type LabelRow,
   type LabelView,
+  type PillarState,
   type SecretRow,
   type SecretView,
   type ServerFilter,
@@ -178,8 +181,20 @@ export interface ListOptions {
   limit?: number;
 }
 
+export interface RenderNote {
+  backend: Backend;
+  out: string;
+  changed: number;
+  unchanged: number;
+  removed: number;
+}
+
 export interface Engine {
   apply(req: ApplyRequest): Promise<ApplyResult>;
+  /** One backend's configuration files for the fleet, rendered where the model lives. */
+  render(backend: Backend): Promise<RenderResult>;
+  /** Records where the files were written (the audit log, and `lab show alert`). */
+  noteRendered(note: RenderNote): Promise<void>;
   list<K extends ListKind>(kind: K, opts?: ListOptions): Promise<ListResultMap[K][]>;
   show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]>;
   targets(server: string): Promise<Resolution>;
@@ -190,13 +205,46 @@ export interface Engine {
 }
 
 /** The engine over a store, used in-process by local mode and by the server. */
+/** Turns the fleet into one monitoring backend's files (the monitor package provides them). */
+export type AlertRenderer = (fleet: Fleet) => { path: string; content: string }[];
+
+export interface RenderResult {
+  backend: Backend;
+  files: { path: string; content: string }[];
+  /** Alerts that apply somewhere but cannot be rendered, and why. */
+  unrenderable: Unrenderable[];
+}
+
+export interface LabServiceOptions {
+  renderers?: Partial<Record<Backend, AlertRenderer>>;
+}
+
 export class LabService implements Engine {
   private cache?: { revision: number; model: Model; views: FleetViews };
 
   constructor(
-    private readonly store: StateStore,
+    private readonly store: StateStore & Partial<HealthStore>,
     private readonly actor: string,
+    private readonly options: LabServiceOptions = {},
   ) {}
+
+  async render(backend: Backend): Promise<RenderResult> {
+    const renderer = this.options.renderers?.[backend];
+    if (!renderer) throw new LabError("LAB_E_USAGE", `no renderer for backend "${backend}"`);
+    const { fleet } = await this.views();
+    return { backend, files: renderer(fleet), unrenderable: placeAlerts(fleet).unrenderable };
+  }
+
+  async noteRendered(note: RenderNote): Promise<void> {
+    await this.store.record({
+      actor: this.actor,
+      action: "render",
+      result: "ok",
+      summary: `${note.backend} → ${note.out}: ${note.changed} changed, ${note.unchanged} unchanged, ${note.removed} removed`,
+      changes: [],
+      subjects: [`render/${note.backend}`],
+    });
+  }
 
   async apply(req: ApplyRequest): Promise<ApplyResult> {
     const parsed = parseSources(req.files);
@@ -267,7 +315,17 @@ export class LabService implements Engine {
       size: () => views.sizeRows(f),
       class: () => views.classRows(f),
     };
-    return rows[kind as Kind]() as ListResultMap[K][];
+    const result = rows[kind as Kind]();
+    if (kind === "server") await this.withHealth(result as ServerRow[]);
+    return result as ListResultMap[K][];
+  }
+
+  /** Fills the HEALTH pillar from the stored verdicts of every health source. */
+  private async withHealth(rows: ServerRow[]): Promise<void> {
+    const records = (await this.store.health?.()) ?? [];
+    const byServer = new Map<string, HealthRecord[]>();
+    for (const r of records) byServer.set(r.server, [...(byServer.get(r.server) ?? []), r]);
+    for (const row of rows) row.status.health = healthPillar(byServer.get(row.name) ?? []);
   }
 
   async show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]> {
@@ -279,7 +337,32 @@ export class LabService implements Engine {
       alert: (n) => views.alert(n),
       secret: (n) => views.secret(n),
     };
-    return show[kind](name);
+    const view = show[kind](name);
+    if (kind === "alert") await this.withMonitoring(view as AlertView);
+    return view;
+  }
+
+  /** Adds what monitoring currently says, and when each backend was last rendered. */
+  private async withMonitoring(view: AlertView): Promise<void> {
+    const records = (await this.store.health?.()) ?? [];
+    for (const s of view.servers) {
+      for (const r of records) {
+        const f = r.server === s.name ? r.findings.find((x) => x.alert === view.name) : undefined;
+        if (f)
+          s.current = {
+            state: f.state,
+            ...(f.value !== undefined ? { value: f.value } : {}),
+            source: r.source,
+          };
+      }
+    }
+    const recent = (await this.store.events({ limit: 500 })).filter((e) => e.action === "render").reverse();
+    const latest = new Map<string, { backend: string; summary: string; time: string }>();
+    for (const e of recent) {
+      const backend = e.summary.split(" ")[0] ?? "";
+      if (!latest.has(backend)) latest.set(backend, { backend, summary: e.summary, time: e.time });
+    }
+    view.lastRendered = [...latest.values()];
   }
 
   async targets(server: string): Promise<Resolution> {
@@ -359,6 +442,19 @@ export class LabService implements Engine {
     }
     return this.cache.views;
   }
+}
+
+/** The HEALTH pillar: failed beats warning beats unknown beats ok; no source at all is unknown. */
+export function healthPillar(records: HealthRecord[]): PillarState {
+  if (records.length === 0) return { state: "unknown", text: "unknown" };
+  const failed = records.find((r) => r.state === "failed");
+  if (failed) return { state: "failed", text: failed.summary };
+  const firing = records.flatMap((r) => r.findings.filter((f) => f.state === "firing"));
+  if (records.some((r) => r.state === "warning")) {
+    return { state: "warning", text: firing.length ? `${firing.length} alrt` : "warn" };
+  }
+  if (records.some((r) => r.state === "unknown")) return { state: "unknown", text: "unknown" };
+  return { state: "ok", text: "ok" };
 }
 
 function summarise(c: Change): ChangeSummary {

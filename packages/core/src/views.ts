@@ -7,6 +7,7 @@ import { alertDefinition, backendFor } from "./alert-defs.js";
 import { CLASS_ALERTS } from "./conditions.js";
 import type { Exclusion, Fleet, Resolution, Source } from "./engine.js";
 import { notFound } from "./errors.js";
+import { placeAlerts, renderedPath } from "./placement.js";
 import type { Kind, SelectorSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
@@ -137,6 +138,13 @@ export interface GroupView {
   alerts: { name: string; severity: string }[];
 }
 
+/** What monitoring last said about one alert on one server. */
+export interface AlertCurrent {
+  state: "firing" | "pending" | "ok";
+  value?: number;
+  source: string;
+}
+
 export interface AlertView {
   name: string;
   kind: "user" | "label" | "auto";
@@ -147,8 +155,12 @@ export interface AlertView {
   description: string | null;
   target: SelectorSpec | null;
   exclude: SelectorSpec | null;
-  servers: ServerRef[];
+  servers: (ServerRef & { current?: AlertCurrent })[];
   excluded: ExcludedServer[];
+  /** Where rendering puts it: backend, file, how many servers. */
+  renderedTo: { backend: "prometheus" | "naemon"; path: string; servers: number }[];
+  /** The latest `lab render` per backend, from the audit log. */
+  lastRendered: { backend: string; summary: string; time: string }[];
 }
 
 export interface SecretView {
@@ -399,6 +411,14 @@ export class FleetViews {
         return a ? [ref(r, a.from)] : [];
       }),
       excluded: excludedFrom(all, "alert", name),
+      renderedTo: placeAlerts(this.fleet)
+        .placements.filter((p) => p.alert === name)
+        .map((p) => ({
+          backend: p.backend,
+          path: renderedPath(p.backend, p.file),
+          servers: p.servers.length,
+        })),
+      lastRendered: [],
     };
   }
 

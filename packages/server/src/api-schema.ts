@@ -67,6 +67,16 @@ export const tokenCreateSchema = z.strictObject({
   ttlDays: z.number().int().positive().max(3650).optional(),
 });
 
+export const backendParamSchema = z.strictObject({ backend: z.enum(["prometheus", "naemon"]) });
+
+export const renderNoteSchema = z.strictObject({
+  backend: z.enum(["prometheus", "naemon"]),
+  out: z.string().min(1).max(4096),
+  changed: z.number().int().nonnegative(),
+  unchanged: z.number().int().nonnegative(),
+  removed: z.number().int().nonnegative(),
+});
+
 // ---------- responses ----------
 
 export const sourceSchema = z.object({

@@ -19,8 +19,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodError, z } from "zod";
 import {
   applyRequestSchema,
+  backendParamSchema,
   eventQuerySchema,
   filterQuerySchema,
+  renderNoteSchema,
   streamQuerySchema,
   tokenCreateSchema,
 } from "./api-schema.js";
@@ -146,6 +148,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const kind = kindFromWord((req.params as { kind: string }).kind);
     if (!kind) throw new LabError("LAB_E_NOT_FOUND", "no such kind");
     return deps.engine.names(kind);
+  });
+
+  app.get("/api/v1/render/:backend", { preHandler: auth("read") }, async (req) => {
+    const { backend } = parse(backendParamSchema, req.params);
+    return deps.engine.render(backend);
+  });
+  app.post("/api/v1/render/:backend/notes", { preHandler: auth("write") }, async (req) => {
+    const note = parse(renderNoteSchema, req.body);
+    await engineFor(req).noteRendered(note);
+    deps.recorded();
+    return { recorded: true };
   });
 
   app.get("/api/v1/events", { preHandler: auth("read") }, async (req) => {

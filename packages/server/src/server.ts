@@ -8,13 +8,15 @@ import { createRequire } from "node:module";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
 import websocket from "@fastify/websocket";
-import { type Engine, LabError, LabService } from "@lab/core";
+import { type Engine, LabError, LabService, type LabServiceOptions } from "@lab/core";
 import { ensureServerCert, fingerprint, loadOrCreateCa } from "@lab/identity";
+import type { HealthSource } from "@lab/monitor";
 import { type KyselyStore, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { createToken } from "./auth.js";
 import { EventBus } from "./bus.js";
 import { EventFeed } from "./feed.js";
+import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
@@ -39,6 +41,11 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Messages queued per stream subscriber before it starts missing events. */
   maxQueue?: number;
+  /** Monitoring systems to read verdicts from, every `healthIntervalMs`. */
+  healthSources?: HealthSource[];
+  healthIntervalMs?: number;
+  /** Alert renderers (the monitor package's), for `lab render` through the API. */
+  renderers?: LabServiceOptions["renderers"];
   log?: (line: string) => void;
 }
 
@@ -71,7 +78,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const store = metrics.timed(await openStore(dbLocation));
   const adminTokenPath = await bootstrapAdmin(store, serverDir, log);
 
-  const engineAs = (actor: string): Engine => new LabService(store, actor);
+  const engineAs = (actor: string): Engine => new LabService(store, actor, { renderers: opts.renderers });
   const engine = engineAs("server");
   const targets = new TargetIndex(engine);
   // Stream filters that select by label or group must see the model as of each event.
@@ -162,6 +169,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   await feed.start(opts.pollMs ?? 1000);
+  const health = new HealthCollector(opts.healthSources ?? [], engine, store, recorded, {
+    intervalMs: opts.healthIntervalMs ?? 30_000,
+    timeoutMs: 5_000,
+    log,
+  });
+  health.start();
   const snapshots =
     opts.snapshots && !/^postgres/.test(dbLocation)
       ? new Snapshots(dbLocation, join(opts.home, "backups"), opts.snapshots, log)
@@ -183,6 +196,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       shuttingDown = true;
       feed.stop();
       snapshots?.stop();
+      await health.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();
       await app.close();

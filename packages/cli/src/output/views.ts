@@ -340,19 +340,21 @@ export function showGroup(v: GroupView, style: Style): string {
 export function showAlert(v: AlertView, style: Style): string {
   const out = [`${style.bold("Alert:")} ${v.name}`];
   out.push(`Severity: ${v.severity}`);
-  out.push(
-    `Condition: ${v.condition ?? `(${v.kind === "auto" ? "auto-generated" : "provided by its labels"})`}`,
-  );
+  out.push(`Condition: ${v.condition ?? "none (define it under alerts: to render it)"}`);
+  out.push(`Backend: ${v.backend ?? "-"}`);
   if (v.for) out.push(`For: ${v.for}`);
   if (v.description) out.push(`Description: ${v.description}`);
-  out.push(
-    `Target: ${v.target ? describeTarget(v.target) : v.kind === "auto" ? "auto-generated" : "its labels"}`,
-  );
+  const target = v.target
+    ? describeTarget(v.target)
+    : v.kind === "auto"
+      ? "auto-generated"
+      : "the labels that attach it";
+  out.push(`Target: ${target}`);
   out.push(`Excludes: ${v.exclude ? describeTarget(v.exclude) : "none"}`);
   out.push(`Applies to ${v.servers.length} server${v.servers.length === 1 ? "" : "s"}:`);
   out.push(
     ...treeLines(
-      v.servers.map((s) => `${serverLine(s)} ← ${s.from.map(fromText).join(", ")}`),
+      v.servers.map((s) => `${serverLine(s)} ← ${s.from.map(fromText).join(", ")}${current(s, style)}`),
       "",
     ),
   );
@@ -365,8 +367,30 @@ export function showAlert(v: AlertView, style: Style): string {
       ),
     );
   }
-  out.push("Rendered to: not rendered yet (monitoring backends are not configured)");
+  if (v.renderedTo.length === 0) out.push("Rendered to: nothing (no condition a backend can check)");
+  else {
+    const last = new Map(v.lastRendered.map((r) => [r.backend, r]));
+    const line = (r: AlertView["renderedTo"][number]) => {
+      const when = last.get(r.backend);
+      const at = when
+        ? ` — last rendered ${when.summary.split(":")[0]?.replace(`${r.backend} → `, "to ")} at ${when.time.slice(0, 19).replace("T", " ")}`
+        : " — not rendered yet";
+      const what =
+        r.backend === "prometheus" ? `rule "${v.name}" in ${r.path}` : `service check in ${r.path}`;
+      const name = r.backend === "prometheus" ? "Prometheus" : "Naemon";
+      return `${name}: ${what} (${r.servers} server${r.servers === 1 ? "" : "s"})${at}`;
+    };
+    out.push("Rendered to:", ...treeLines(v.renderedTo.map(line), ""));
+  }
   return `${out.join("\n")}\n`;
+}
+
+/** `  currently: 42 ✓` — what monitoring last said about this alert on this server. */
+function current(s: AlertView["servers"][number], style: Style): string {
+  if (!s.current) return "";
+  const value = s.current.value === undefined ? "" : ` ${Number(s.current.value.toFixed(2))}`;
+  if (s.current.state === "ok") return `  currently:${value} ${style.tty ? style.green("✓") : "ok"}`;
+  return `  currently:${value} ${style.tty ? `${style.yellow("⚠")} ` : ""}${s.current.state}`;
 }
 
 export function showSecret(v: SecretView, style: Style): string {

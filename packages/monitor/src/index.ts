@@ -1,0 +1,2 @@
+export * from "./types.js";
+export { type WriteReport, writeRendered } from "./write.js";
