@@ -220,16 +220,20 @@ export function showServer(r: Resolution, style: Style): string {
   out.push(...bySource(r.alerts, (a) => a.name));
   out.push(`${style.bold("Secrets")} (${r.secrets.length}):`);
   out.push(...bySource(r.secrets, (s) => `${s.name} (${s.access})`));
-  if (r.excludedFrom.length) {
-    out.push(`${style.bold("Excluded From")}:`);
-    out.push(
-      ...treeLines(
-        r.excludedFrom.map((e) => excludedText(e.kind, e.name, e.by)),
-        "",
-      ),
-    );
-  }
+  out.push(...excludedFromBlock(r, style));
   return `${out.join("\n")}\n`;
+}
+
+/** The "Excluded From" tree of a server's resolution (nothing when nothing excluded it). */
+function excludedFromBlock(r: Resolution, style: Style): string[] {
+  if (!r.excludedFrom.length) return [];
+  return [
+    `${style.bold("Excluded From")}:`,
+    ...treeLines(
+      r.excludedFrom.map((e) => excludedText(e.kind, e.name, e.by)),
+      "",
+    ),
+  ];
 }
 
 /** `label: postgres`, `group: production`, `class postgresql::server` (for "(from …)"). */
@@ -258,15 +262,7 @@ export function showTargets(r: Resolution, style: Style): string {
   flat("Secrets", r.secrets, (s) => s.name);
   flat("Ports", r.ports, (p) => String(p.port));
   if (r.size) out.push(`Size: ${r.size.name} (from ${r.size.from.map(fromText).join(", ")})`);
-  if (r.excludedFrom.length) {
-    out.push(`${style.bold("Excluded From")}:`);
-    out.push(
-      ...treeLines(
-        r.excludedFrom.map((e) => excludedText(e.kind, e.name, e.by)),
-        "",
-      ),
-    );
-  }
+  out.push(...excludedFromBlock(r, style));
   return `${out.join("\n")}\n`;
 }
 
