@@ -17,13 +17,19 @@ describe("writeRendered", () => {
       { path: "rules/a.yaml", content: "a\n" },
       { path: "rules/c.yaml", content: "c\n" },
     ]);
-    expect(second).toEqual({ changed: ["rules/c.yaml"], unchanged: ["rules/a.yaml"], removed: ["rules/b.yaml"] });
+    expect(second).toEqual({
+      changed: ["rules/c.yaml"],
+      unchanged: ["rules/a.yaml"],
+      removed: ["rules/b.yaml"],
+    });
     expect(existsSync(join(dir, "rules/b.yaml"))).toBe(false);
     expect(readFileSync(join(dir, "mine-not.yaml"), "utf8")).toBe("user's own file\n");
   });
 
   it("refuses a path outside the folder", () => {
     const dir = mkdtempSync(join(tmpdir(), "lab-render-"));
-    expect(() => writeRendered(dir, [{ path: "../escape.yaml", content: "" }])).toThrow(/outside the output folder/);
+    expect(() => writeRendered(dir, [{ path: "../escape.yaml", content: "" }])).toThrow(
+      /outside the output folder/,
+    );
   });
 });
