@@ -37,13 +37,14 @@ export function labIn(home: string, extraEnv: Record<string, string> = {}) {
  * in this same process (a synchronous spawn would stop it from answering).
  */
 export function labAsyncIn(home: string, extraEnv: Record<string, string> = {}) {
-  return (args: string[]): Promise<Run> =>
+  return (args: string[], input?: string): Promise<Run> =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, ...args], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, HOME: home, LAB_HOME: home, LAB_ACTOR: "tester", ...extraEnv },
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       });
+      child.stdin?.end(input);
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (c) => {
