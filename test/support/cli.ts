@@ -47,10 +47,10 @@ export function labAsyncIn(home: string, extraEnv: Record<string, string> = {}) 
       child.stdin?.end(input);
       let stdout = "";
       let stderr = "";
-      child.stdout.on("data", (c) => {
+      child.stdout?.on("data", (c) => {
         stdout += String(c);
       });
-      child.stderr.on("data", (c) => {
+      child.stderr?.on("data", (c) => {
         stderr += String(c);
       });
       child.on("error", reject);

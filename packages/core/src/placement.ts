@@ -8,7 +8,7 @@
  * `auto-<size|port|class|identity|enrollment>`.
  */
 import { type AlertDefinition, alertDefinition, backendFor } from "./alert-defs.js";
-import type { Backend } from "./conditions.js";
+import { type Backend, METRICS } from "./conditions.js";
 import type { Fleet, Resolution, Source } from "./engine.js";
 
 export interface Placement {
@@ -28,7 +28,7 @@ export interface Unrenderable {
 
 /** The file a backend's renderer writes a placement into. */
 export function renderedPath(backend: Backend, file: string): string {
-  return backend === "prometheus" ? `rules/${file}.yaml` : "services.cfg";
+  return backend === "prometheus" ? `rules/${file}.yaml` : `services/${file}.cfg`;
 }
 
 export function fileFor(source: Source): string {
@@ -53,12 +53,15 @@ export function placeAlerts(fleet: Fleet): { placements: Placement[]; unrenderab
       const def = definitions.get(a.name);
       const attachedBy = a.from.filter((f) => f.kind === "label").map((f) => f.name);
       const backend = def ? backendFor(model, def, attachedBy) : null;
-      if (!def?.condition || !backend) {
+      const checkable =
+        backend === "prometheus" ||
+        (backend === "naemon" && def?.condition && METRICS[def.condition.metric]?.naemon);
+      if (!def?.condition || !backend || !checkable) {
         const why = !def
           ? "no condition: define it under alerts:"
           : !def.condition
             ? `its condition does not parse: ${def.conditionText}`
-            : "no backend can check its metric";
+            : `Naemon has no check for ${def.condition.metric}: route it to prometheus`;
         const entry = skipped.get(a.name) ?? { alert: a.name, reason: why, servers: [] };
         entry.servers.push(r.name);
         skipped.set(a.name, entry);

@@ -20,6 +20,8 @@ export interface HealthReport {
   state: "ok" | "warning" | "failed" | "unknown";
   /** Short text for the HEALTH column: `ok`, `2 alrt`, `down`, `unknown`. */
   summary: string;
+  /** Why the state is what it is, when that is not obvious (e.g. why unknown). */
+  reason?: string;
   /** Firing alerts, failing checks, with the values behind them where known. */
   findings: { alert: string; state: "firing" | "pending" | "ok"; value?: number; detail?: string }[];
 }
