@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir, hostname, userInfo } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { type Engine, LabError, LabService, type SourceFile } from "@lab/core";
+import { RENDERERS } from "@lab/monitor";
 import { type KyselyStore, openSqliteStore } from "@lab/store";
 import { HttpClient, HttpEngine, type ServerTarget } from "./http-engine.js";
 
@@ -43,7 +44,8 @@ export interface Session {
 /** Local mode: the engine in-process over the SQLite file in LAB_HOME. */
 export async function openLocal(env = process.env): Promise<Session & { store: KyselyStore }> {
   const store = await openSqliteStore(statePath(env));
-  return { engine: new LabService(store, actor(env)), store, remote: null, close: () => store.close() };
+  const engine = new LabService(store, actor(env), { renderers: RENDERERS });
+  return { engine, store, remote: null, close: () => store.close() };
 }
 
 /** Client mode: the same Engine over HTTP. */

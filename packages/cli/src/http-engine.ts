@@ -200,8 +200,8 @@ export class HttpEngine implements Engine {
     return this.http.request("DELETE", `/api/v1/${PLURAL[kind]}/${encodeURIComponent(name)}`);
   }
 
-  render(backend: Backend): Promise<RenderResult> {
-    return this.http.request("GET", `/api/v1/render/${backend}`);
+  render(backend: Backend, baseDir?: string): Promise<RenderResult> {
+    return this.http.request("GET", `/api/v1/render/${backend}${query({ baseDir })}`);
   }
 
   noteRendered(note: RenderNote): Promise<void> {

@@ -307,7 +307,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
     .action(async (what: string, opts: { backend: Backend; out: string; output: Format }) => {
       if (what !== "alerts") throw usage(`cannot render "${what}": only alerts`);
       const e = await engine();
-      const rendered = await e.render(opts.backend);
+      const rendered = await e.render(opts.backend, resolve(opts.out));
       const report = writeRendered(opts.out, rendered.files);
       await e.noteRendered({
         backend: opts.backend,

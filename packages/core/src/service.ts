@@ -191,8 +191,11 @@ export interface RenderNote {
 
 export interface Engine {
   apply(req: ApplyRequest): Promise<ApplyResult>;
-  /** One backend's configuration files for the fleet, rendered where the model lives. */
-  render(backend: Backend): Promise<RenderResult>;
+  /**
+   * One backend's configuration files for the fleet, rendered where the model lives;
+   * `baseDir` is where they will be written (for absolute paths inside them).
+   */
+  render(backend: Backend, baseDir?: string): Promise<RenderResult>;
   /** Records where the files were written (the audit log, and `lab show alert`). */
   noteRendered(note: RenderNote): Promise<void>;
   list<K extends ListKind>(kind: K, opts?: ListOptions): Promise<ListResultMap[K][]>;
@@ -206,7 +209,7 @@ export interface Engine {
 
 /** The engine over a store, used in-process by local mode and by the server. */
 /** Turns the fleet into one monitoring backend's files (the monitor package provides them). */
-export type AlertRenderer = (fleet: Fleet) => { path: string; content: string }[];
+export type AlertRenderer = (fleet: Fleet, opts: { baseDir?: string }) => { path: string; content: string }[];
 
 export interface RenderResult {
   backend: Backend;
@@ -228,11 +231,11 @@ export class LabService implements Engine {
     private readonly options: LabServiceOptions = {},
   ) {}
 
-  async render(backend: Backend): Promise<RenderResult> {
+  async render(backend: Backend, baseDir?: string): Promise<RenderResult> {
     const renderer = this.options.renderers?.[backend];
     if (!renderer) throw new LabError("LAB_E_USAGE", `no renderer for backend "${backend}"`);
     const { fleet } = await this.views();
-    return { backend, files: renderer(fleet), unrenderable: placeAlerts(fleet).unrenderable };
+    return { backend, files: renderer(fleet, { baseDir }), unrenderable: placeAlerts(fleet).unrenderable };
   }
 
   async noteRendered(note: RenderNote): Promise<void> {

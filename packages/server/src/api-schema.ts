@@ -69,6 +69,8 @@ export const tokenCreateSchema = z.strictObject({
 
 export const backendParamSchema = z.strictObject({ backend: z.enum(["prometheus", "naemon"]) });
 
+export const renderQuerySchema = z.strictObject({ baseDir: z.string().min(1).max(4096).optional() });
+
 export const renderNoteSchema = z.strictObject({
   backend: z.enum(["prometheus", "naemon"]),
   out: z.string().min(1).max(4096),

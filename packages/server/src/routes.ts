@@ -15,6 +15,7 @@ import {
   type StateStore,
   type TokenStore,
 } from "@lab/core";
+import type { Callbacks } from "@lab/monitor";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodError, z } from "zod";
 import {
@@ -23,6 +24,7 @@ import {
   eventQuerySchema,
   filterQuerySchema,
   renderNoteSchema,
+  renderQuerySchema,
   streamQuerySchema,
   tokenCreateSchema,
 } from "./api-schema.js";
@@ -42,6 +44,8 @@ export interface RouteDeps {
   maxQueue: number;
   /** Open SSE streams: each entry ends its stream (the server calls them on shutdown). */
   sseStreams: Set<() => void>;
+  /** Where workloads push key/value health reports. */
+  callbacks: Callbacks;
 }
 
 const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes"] as const;
@@ -152,13 +156,21 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.get("/api/v1/render/:backend", { preHandler: auth("read") }, async (req) => {
     const { backend } = parse(backendParamSchema, req.params);
-    return deps.engine.render(backend);
+    const { baseDir } = parse(renderQuerySchema, req.query);
+    return deps.engine.render(backend, baseDir);
   });
   app.post("/api/v1/render/:backend/notes", { preHandler: auth("write") }, async (req) => {
     const note = parse(renderNoteSchema, req.body);
     await engineFor(req).noteRendered(note);
     deps.recorded();
     return { recorded: true };
+  });
+
+  // The labwatch callbacks watcher: workloads report {server, key, status, value?, ttlSeconds?}.
+  app.post("/api/v1/callbacks", { preHandler: auth("write") }, async (req, reply) => {
+    const { entry } = deps.callbacks.record(req.body);
+    reply.code(202);
+    return entry;
   });
 
   app.get("/api/v1/events", { preHandler: auth("read") }, async (req) => {

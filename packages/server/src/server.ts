@@ -8,9 +8,16 @@ import { createRequire } from "node:module";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
 import websocket from "@fastify/websocket";
-import { type Engine, LabError, LabService, type LabServiceOptions } from "@lab/core";
+import {
+  type Engine,
+  Fleet,
+  LabError,
+  LabService,
+  type LabServiceOptions,
+  modelFromResources,
+} from "@lab/core";
 import { ensureServerCert, fingerprint, loadOrCreateCa } from "@lab/identity";
-import type { HealthSource } from "@lab/monitor";
+import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
 import { type KyselyStore, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { createToken } from "./auth.js";
@@ -43,6 +50,8 @@ export interface ServerOptions {
   maxQueue?: number;
   /** Monitoring systems to read verdicts from, every `healthIntervalMs`. */
   healthSources?: HealthSource[];
+  /** Probe every server's declared ports continuously (the port watcher). */
+  probePorts?: boolean;
   healthIntervalMs?: number;
   /** Alert renderers (the monitor package's), for `lab render` through the API. */
   renderers?: LabServiceOptions["renderers"];
@@ -82,11 +91,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const engine = engineAs("server");
   const targets = new TargetIndex(engine);
   // Stream filters that select by label or group must see the model as of each event.
+  // Health sources: the configured ones, pushed callbacks, and optionally port probes.
+  const callbacks = new Callbacks();
+  const probes = opts.probePorts ? new PortProbes({ endpoints: await endpointsNow(store) }) : undefined;
+  const sources: HealthSource[] = [...(opts.healthSources ?? []), callbacks, ...(probes ? [probes] : [])];
+  probes?.start();
+
+  // When the model changes, stream filters (by label or group) and probed ports follow it.
   const feed = new EventFeed(
     store,
     bus,
     (e) => log(`event feed: ${(e as Error).message}`),
-    () => targets.refresh(),
+    async () => {
+      await targets.refresh();
+      probes?.setEndpoints(await endpointsNow(store));
+    },
   );
   const recorded = () => void feed.poke();
 
@@ -166,10 +185,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     engineAs,
     maxQueue: opts.maxQueue ?? 1024,
     sseStreams,
+    callbacks,
   });
 
   await feed.start(opts.pollMs ?? 1000);
-  const health = new HealthCollector(opts.healthSources ?? [], engine, store, recorded, {
+  const health = new HealthCollector(sources, engine, store, recorded, {
     intervalMs: opts.healthIntervalMs ?? 30_000,
     timeoutMs: 5_000,
     log,
@@ -197,6 +217,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       feed.stop();
       snapshots?.stop();
       await health.stop();
+      probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();
       await app.close();
@@ -236,6 +257,10 @@ async function bootstrapAdmin(
 }
 
 const BOOTSTRAP_TOKEN_ID = "00000000";
+
+async function endpointsNow(store: KyselyStore) {
+  return endpointsFromFleet(new Fleet(modelFromResources(await store.load())));
+}
 
 function certificateNames(host: string, extra: string[]): string[] {
   const names = new Set<string>(["localhost", "127.0.0.1", "::1", hostname()]);

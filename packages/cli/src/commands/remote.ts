@@ -38,6 +38,10 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--san <names...>", "extra names or addresses for the server certificate")
     .option("--snapshot-interval <duration>", "automatic SQLite snapshots every …", "1h")
     .option("--snapshot-keep <n>", "snapshots to keep", "24")
+    .option("--prometheus <url>", "read alert verdicts from this Prometheus (e.g. http://127.0.0.1:9090)")
+    .option("--naemon-status <file>", "read check results from this Naemon/Nagios status.dat")
+    .option("--probe-ports", "probe every server's declared ports continuously")
+    .option("--health-interval <duration>", "how often to collect health", "30s")
     .action(
       async (opts: {
         listen: string;
@@ -46,6 +50,10 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         san?: string[];
         snapshotInterval: string;
         snapshotKeep: string;
+        prometheus?: string;
+        naemonStatus?: string;
+        probePorts?: boolean;
+        healthInterval: string;
       }) => {
         const at = opts.listen.lastIndexOf(":");
         const host = opts.listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
@@ -56,6 +64,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         const home = labHome(io.env);
         // The daemon's code loads only for this command: every other command starts faster.
         const { startServer } = await import("@lab/server");
+        const { NaemonHealth, PrometheusHealth, RENDERERS } = await import("@lab/monitor");
         const server = await startServer({
           home,
           db: opts.db,
@@ -64,6 +73,13 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           tls: !opts.insecureHttp,
           san: opts.san,
           snapshots: { intervalMs: parseDuration(opts.snapshotInterval), keep: Number(opts.snapshotKeep) },
+          renderers: RENDERERS,
+          healthSources: [
+            ...(opts.prometheus ? [new PrometheusHealth({ url: opts.prometheus })] : []),
+            ...(opts.naemonStatus ? [new NaemonHealth({ statusFile: opts.naemonStatus })] : []),
+          ],
+          probePorts: opts.probePorts,
+          healthIntervalMs: parseDuration(opts.healthInterval),
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {
