@@ -139,6 +139,7 @@ export interface CallbackHealthReport extends HealthReport {
 }
 
 export class Callbacks implements HealthSource {
+  readonly partial = true;
   readonly name: string;
   private readonly byServer = new Map<string, Map<string, CallbackEntry>>();
   private total = 0;

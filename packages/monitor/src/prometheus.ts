@@ -111,7 +111,8 @@ export function renderPrometheusReport(fleet: Fleet, options: PrometheusOptions 
   const skipped: PrometheusRender["skipped"] = [];
   const resolutions = [...fleet.resolveAll()].sort((a, b) => byCodePoint(a.name, b.name));
   for (const r of resolutions) {
-    const host = fleet.model.server.get(r.name)?.spec.host;
+    const spec = fleet.model.server.get(r.name)?.spec;
+    const host = spec?.host;
     if (!host) {
       skipped.push({ server: r.name, reason: "no host: no node_exporter or probe targets" });
       continue;
@@ -119,7 +120,12 @@ export function renderPrometheusReport(fleet: Fleet, options: PrometheusOptions 
     const labels: Record<string, string> = { lab_server: r.name, lab_provider: r.provider };
     if (r.environment) labels.lab_environment = r.environment;
     if (r.region) labels.lab_region = r.region;
-    node.push({ targets: [hostPort(host, nodePort)], labels });
+    // A server may run node_exporter elsewhere: `attributes: {node_exporter_port: 9101}`.
+    const ownPort = Number(spec?.attributes?.node_exporter_port);
+    node.push({
+      targets: [hostPort(host, Number.isInteger(ownPort) && ownPort > 0 ? ownPort : nodePort)],
+      labels,
+    });
     for (const port of r.ports.map((p) => p.port).sort((a, b) => a - b)) {
       const job = jobFor(portCheck(port).metric);
       const target =

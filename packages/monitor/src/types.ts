@@ -29,6 +29,11 @@ export interface HealthReport {
 /** A monitoring system Lab reads verdicts from. Never throws: a broken source reports unknown. */
 export interface HealthSource {
   readonly name: string;
+  /**
+   * A push source (callbacks) speaks only for servers that report to it: its "unknown, no
+   * reports" for the others is silence, not a verdict, and must not hide other sources' ✓.
+   */
+  readonly partial?: boolean;
   /** Reports for the given servers; every server gets a report (unknown with the reason if needed). */
   check(servers: string[], signal: AbortSignal): Promise<HealthReport[]>;
 }

@@ -51,7 +51,11 @@ export class HealthCollector {
     const servers = (await this.engine.list("server")).map((s) => s.name);
     for (const source of this.sources) {
       const reports = await this.ask(source, servers);
-      await this.store.putHealth(source.name, reports);
+      // A partial source's "no reports from this server" (only its own reason as a finding)
+      // is silence: stored, it would turn every other source's ✓ into unknown.
+      const silent = (r: HealthReport) =>
+        r.state === "unknown" && r.findings.every((f) => f.alert === source.name);
+      await this.store.putHealth(source.name, source.partial ? reports.filter((r) => !silent(r)) : reports);
     }
     const records = await this.store.health();
     let changed = false;
