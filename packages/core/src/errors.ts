@@ -58,7 +58,7 @@ export const CATALOGUE = {
   LAB_E_ALERT_CONDITION: {
     http: 400,
     exit: EXIT.error,
-    hint: "write METRIC OP NUMBER with a metric from `lab get metrics` (docs/alerts.md)",
+    hint: "write METRIC OP NUMBER with a metric from the vocabulary in docs/alerts.md",
   },
   LAB_E_STORE_CORRUPT: {
     http: 500,
