@@ -63,3 +63,52 @@ export function requireScope(p: Principal, needed: Scope): void {
     );
   }
 }
+
+/**
+ * Authentication on the request path without a database round trip per request: verdicts
+ * are cached for a couple of seconds (a revocation through this server takes effect at
+ * once; through another replica within the TTL), and `lastUsedAt` is written at most once a
+ * minute per token instead of an fsync'd UPDATE per request.
+ */
+export class Authenticator {
+  private readonly verdicts = new Map<string, { at: number; principal?: Principal; error?: unknown }>();
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly ttlMs = 2000,
+    private readonly touchEveryMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const key = header ?? "";
+    const cached = this.verdicts.get(key);
+    const now = this.now();
+    let principal: Principal;
+    if (cached && now - cached.at < this.ttlMs) {
+      if (cached.error) throw cached.error;
+      principal = cached.principal as Principal;
+    } else {
+      if (this.verdicts.size > 10_000) this.verdicts.clear(); // bounded: a flood of bad tokens
+      try {
+        principal = await authenticate(this.store, header);
+        this.verdicts.set(key, { at: now, principal });
+      } catch (e) {
+        this.verdicts.set(key, { at: now, error: e });
+        throw e;
+      }
+    }
+    const last = this.touched.get(principal.tokenId) ?? 0;
+    if (now - last >= this.touchEveryMs) {
+      this.touched.set(principal.tokenId, now);
+      void this.store.touchToken(principal.tokenId, new Date(now).toISOString()).catch(() => undefined);
+    }
+    return principal;
+  }
+
+  /** Forgets cached verdicts (after a revocation). */
+  forget(): void {
+    this.verdicts.clear();
+  }
+}

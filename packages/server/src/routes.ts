@@ -28,8 +28,9 @@ import {
   streamQuerySchema,
   tokenCreateSchema,
 } from "./api-schema.js";
-import { authenticate, createToken, type Principal, requireScope } from "./auth.js";
+import { Authenticator, createToken, type Principal, requireScope } from "./auth.js";
 import type { EventBus } from "./bus.js";
+import { ResponseCache } from "./response-cache.js";
 import { attach, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
 
 export interface RouteDeps {
@@ -95,12 +96,23 @@ export function errorBody(e: LabError) {
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { store } = deps;
+  const authenticator = new Authenticator(store);
   const auth = (scope: "read" | "write" | "admin") => async (req: FastifyRequest) => {
-    const principal = await authenticate(store, req.headers.authorization);
+    const principal = await authenticator.authenticate(req.headers.authorization);
     requireScope(principal, scope);
     req.principal = principal;
-    void store.touchToken(principal.tokenId, new Date().toISOString()).catch(() => undefined);
   };
+  /**
+   * Read responses, serialised once per store revision: a repeated GET costs a revision
+   * check and a send, not a resolution and a JSON.stringify.
+   */
+  const cache = new ResponseCache(store);
+  const cached =
+    (compute: (req: FastifyRequest) => Promise<unknown>) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const body = await cache.get(req.url, () => compute(req));
+      return reply.type("application/json; charset=utf-8").send(body);
+    };
   const actorOf = (req: FastifyRequest) =>
     `token:${req.principal?.name ?? "?"}(${req.principal?.tokenId ?? "?"})`;
   const engineFor = (req: FastifyRequest) => deps.engineAs(actorOf(req));
@@ -118,10 +130,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   for (const plural of LIST_KINDS) {
     const kind = kindFromWord(plural) as Kind;
-    app.get(`/api/v1/${plural}`, { preHandler: auth("read") }, async (req) => {
-      const q = parse(filterQuerySchema, req.query);
-      return deps.engine.list(kind as ListKind, { filter: toFilter(q), wide: q.wide === "true" });
-    });
+    app.get(
+      `/api/v1/${plural}`,
+      { preHandler: auth("read") },
+      cached(async (req) => {
+        const q = parse(filterQuerySchema, req.query);
+        return deps.engine.list(kind as ListKind, { filter: toFilter(q), wide: q.wide === "true" });
+      }),
+    );
     app.delete(`/api/v1/${plural}/:name`, { preHandler: auth("write") }, async (req) => {
       const { name } = req.params as { name: string };
       try {
@@ -134,10 +150,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   for (const plural of SHOW_KINDS) {
     const kind = kindFromWord(plural) as ShowKind;
-    app.get(`/api/v1/${plural}/:name`, { preHandler: auth("read") }, async (req) => {
-      const { name } = req.params as { name: string };
-      return deps.engine.show(kind, name);
-    });
+    app.get(
+      `/api/v1/${plural}/:name`,
+      { preHandler: auth("read") },
+      cached(async (req) => deps.engine.show(kind, (req.params as { name: string }).name)),
+    );
   }
   app.get("/api/v1/servers/:name/targets", { preHandler: auth("read") }, async (req) =>
     deps.engine.targets((req.params as { name: string }).name),
@@ -200,7 +217,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
   app.delete("/api/v1/tokens/:id", { preHandler: auth("admin") }, async (req) => {
     const { id } = req.params as { id: string };
-    if (!(await store.revokeToken(id, new Date().toISOString()))) {
+    const revoked = await store.revokeToken(id, new Date().toISOString());
+    authenticator.forget();
+    if (!revoked) {
       throw new LabError("LAB_E_NOT_FOUND", `token "${id}" not found`);
     }
     await store.record({

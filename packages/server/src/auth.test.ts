@@ -1,0 +1,65 @@
+import type { ApiToken, TokenStore } from "@lab/core";
+import { describe, expect, it } from "vitest";
+import { Authenticator, createToken } from "./auth.js";
+
+/** An in-memory TokenStore that counts calls (unit test of the caching only). */
+class CountingTokens implements TokenStore {
+  readonly tokens = new Map<string, { token: ApiToken; hash: string }>();
+  lookups = 0;
+  touches = 0;
+  async createToken(token: ApiToken, hash: string) {
+    this.tokens.set(token.id, { token, hash });
+  }
+  async findTokenByHash(hash: string) {
+    this.lookups++;
+    return [...this.tokens.values()].find((t) => t.hash === hash)?.token;
+  }
+  async listTokens() {
+    return [...this.tokens.values()].map((t) => t.token);
+  }
+  async revokeToken(id: string, at: string) {
+    const t = this.tokens.get(id);
+    if (t) t.token = { ...t.token, revokedAt: at };
+    return Boolean(t);
+  }
+  async touchToken() {
+    this.touches++;
+  }
+}
+
+describe("Authenticator", () => {
+  it("looks a token up once per TTL and writes lastUsedAt once a minute", async () => {
+    let now = 1_000_000;
+    const store = new CountingTokens();
+    const { token } = await createToken(store, { name: "t", scopes: ["read"], createdBy: "test" });
+    const auth = new Authenticator(store, 2000, 60_000, () => now);
+    for (let i = 0; i < 100; i++) await auth.authenticate(`Bearer ${token}`);
+    expect([store.lookups, store.touches]).toEqual([1, 1]);
+    now += 2500;
+    await auth.authenticate(`Bearer ${token}`);
+    expect([store.lookups, store.touches]).toEqual([2, 1]);
+    now += 60_000;
+    await auth.authenticate(`Bearer ${token}`);
+    expect(store.touches).toBe(2);
+  });
+
+  it("refuses a revoked token at once after forget(), and caches refusals too", async () => {
+    const store = new CountingTokens();
+    const { token, record } = await createToken(store, { name: "t", scopes: ["read"], createdBy: "test" });
+    const auth = new Authenticator(store);
+    await auth.authenticate(`Bearer ${token}`);
+    await store.revokeToken(record.id, new Date().toISOString());
+    auth.forget();
+    await expect(auth.authenticate(`Bearer ${token}`)).rejects.toMatchObject({
+      code: "LAB_E_UNAUTHENTICATED",
+    });
+    const before = store.lookups;
+    await expect(auth.authenticate("Bearer lab_00000000_nope")).rejects.toMatchObject({
+      code: "LAB_E_UNAUTHENTICATED",
+    });
+    await expect(auth.authenticate(`Bearer ${token}`)).rejects.toMatchObject({
+      code: "LAB_E_UNAUTHENTICATED",
+    });
+    expect(store.lookups).toBe(before);
+  });
+});
