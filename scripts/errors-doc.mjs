@@ -1,4 +1,5 @@
 // Regenerates docs/errors.md from the error catalogue (packages/core/src/errors.ts).
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -32,3 +33,5 @@ ${rows.join("\n")}
 Exit codes: 0 ok, 1 error, 2 usage, 3 not found.
 `,
 );
+// Biome formats Markdown tables; keep the file as `npm run lint` wants it.
+execFileSync("node_modules/.bin/biome", ["format", "--write", "docs/errors.md"], { stdio: "ignore" });
