@@ -5,6 +5,33 @@
  */
 import type { StateStore } from "@lab/core";
 
+/**
+ * The store's revision without a query per request: re-read after this server writes, when
+ * the event feed sees another writer's events, and at least once a second regardless.
+ */
+export class RevisionCache {
+  private value: number | undefined;
+  private at = 0;
+
+  constructor(
+    private readonly store: Pick<StateStore, "revision">,
+    private readonly maxAgeMs = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async revision(): Promise<number> {
+    if (this.value === undefined || this.now() - this.at >= this.maxAgeMs) {
+      this.at = this.now();
+      this.value = await this.store.revision();
+    }
+    return this.value;
+  }
+
+  invalidate(): void {
+    this.value = undefined;
+  }
+}
+
 const MAX_ENTRIES = 2000;
 /** Health overlays (server rows, alert views) may change between revisions. */
 const MAX_AGE_MS = 1000;

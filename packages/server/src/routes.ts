@@ -30,7 +30,7 @@ import {
 } from "./api-schema.js";
 import { Authenticator, createToken, type Principal, requireScope } from "./auth.js";
 import type { EventBus } from "./bus.js";
-import { ResponseCache } from "./response-cache.js";
+import { ResponseCache, type RevisionCache } from "./response-cache.js";
 import { attach, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
 
 export interface RouteDeps {
@@ -47,6 +47,8 @@ export interface RouteDeps {
   sseStreams: Set<() => void>;
   /** Where workloads push key/value health reports. */
   callbacks: Callbacks;
+  /** The store's revision, cached between writes (invalidated by `recorded`). */
+  revisions: RevisionCache;
 }
 
 const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes"] as const;
@@ -106,7 +108,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
    * Read responses, serialised once per store revision: a repeated GET costs a revision
    * check and a send, not a resolution and a JSON.stringify.
    */
-  const cache = new ResponseCache(store);
+  const cache = new ResponseCache(deps.revisions);
   const cached =
     (compute: (req: FastifyRequest) => Promise<unknown>) =>
     async (req: FastifyRequest, reply: FastifyReply) => {

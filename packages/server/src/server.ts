@@ -26,6 +26,7 @@ import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
+import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
 import { Snapshots } from "./snapshots.js";
 import { TargetIndex } from "./streams.js";
@@ -91,6 +92,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const engine = engineAs("server");
   const targets = new TargetIndex(engine);
   // Stream filters that select by label or group must see the model as of each event.
+  const revisions = new RevisionCache(store);
+
   // Health sources: the configured ones, pushed callbacks, and optionally port probes.
   const callbacks = new Callbacks();
   const probes = opts.probePorts ? new PortProbes({ endpoints: await endpointsNow(store) }) : undefined;
@@ -103,11 +106,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bus,
     (e) => log(`event feed: ${(e as Error).message}`),
     async () => {
+      revisions.invalidate();
       await targets.refresh();
       probes?.setEndpoints(await endpointsNow(store));
     },
   );
-  const recorded = () => void feed.poke();
+  const recorded = () => {
+    revisions.invalidate();
+    void feed.poke();
+  };
 
   let tlsOptions: { key: string; cert: string } | undefined;
   let caPem: string | null = null;
@@ -186,6 +193,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     maxQueue: opts.maxQueue ?? 1024,
     sseStreams,
     callbacks,
+    revisions,
   });
 
   await feed.start(opts.pollMs ?? 1000);
