@@ -69,7 +69,10 @@ interface ServerFacts {
 }
 
 /** Memoised group memberships of one server while it is being resolved. */
-type GroupMemo = Map<string, GroupVerdict>;
+type GroupMemo = Map<string, GroupVerdict> & {
+  /** Groups that can contain the server at all; any other is a quick "no". */
+  reachable?: Set<string>;
+};
 type GroupVerdict = { member: true; from: Source[] } | { member: false; excludedBy?: Source };
 
 /**
@@ -84,6 +87,10 @@ export class Fleet {
   /** Group → groups that contain it (as a subgroup or through `match.groups`). */
   private readonly parents = new Map<string, string[]>();
   private readonly alertIndex = new Map<string, string[]>();
+  /** Definition order of alerts and groups, so candidates are visited in that order. */
+  private readonly alertOrder = new Map<string, number>();
+  private readonly groupOrder = new Map<string, number>();
+  private readonly severities = new Map<string, string>();
   private resolutions?: Map<string, Resolution>;
 
   constructor(model: Model) {
@@ -95,8 +102,10 @@ export class Fleet {
       for (const g of spec.match?.groups ?? []) push(this.parents, g, name);
     }
     for (const [name, { spec }] of model.alert) {
+      this.alertOrder.set(name, this.alertOrder.size);
       if (spec.target) this.index(this.alertIndex, spec.target, name);
     }
+    for (const name of model.group.keys()) this.groupOrder.set(name, this.groupOrder.size);
   }
 
   /** Everything `name` gets, with provenance; undefined when there is no such server. */
@@ -162,8 +171,9 @@ export class Fleet {
     if (spec.environment) lookup(`environment:${spec.environment}`);
     if (spec.region) lookup(`region:${spec.region}`);
     for (const g of groups) lookup(`groups:${g.name}`);
-    for (const name of this.model.alert.keys()) {
-      if (!candidates.has(name)) continue;
+    // Only the candidates, in definition order (not every alert of the model per server).
+    const order = (a: string, b: string) => (this.alertOrder.get(a) ?? 0) - (this.alertOrder.get(b) ?? 0);
+    for (const name of [...candidates].sort(order)) {
       const target = this.model.alert.get(name)?.spec.target;
       const from = target && this.matchSelector(target, server, memberOf, "target");
       if (from) for (const s of from) alerts.add(name, s);
@@ -232,7 +242,12 @@ export class Fleet {
   }
 
   private severityOf(alert: string): string {
-    return alertDefinition(this.model, alert)?.severity ?? DEFAULT_SEVERITY;
+    let severity = this.severities.get(alert);
+    if (severity === undefined) {
+      severity = alertDefinition(this.model, alert)?.severity ?? DEFAULT_SEVERITY;
+      this.severities.set(alert, severity);
+    }
+    return severity;
   }
 
   private sizeOf(server: ServerFacts): { size: Resolution["size"]; conflicts: Conflict[] } {
@@ -279,12 +294,10 @@ export class Fleet {
     if (server.spec.region) add(`region:${server.spec.region}`);
     for (const g of reachable) for (const p of this.parents.get(g) ?? []) reachable.add(p);
 
-    for (const name of this.model.group.keys()) {
-      if (!reachable.has(name)) memo.set(name, { member: false });
-    }
+    memo.reachable = reachable;
     const out: Resolution["groups"] = [];
-    for (const name of this.model.group.keys()) {
-      if (!reachable.has(name)) continue;
+    const order = (a: string, b: string) => (this.groupOrder.get(a) ?? 0) - (this.groupOrder.get(b) ?? 0);
+    for (const name of [...reachable].sort(order)) {
       const verdict = this.groupVerdict(name, server, memo);
       if (verdict.member) out.push({ name, from: verdict.from });
       else if (verdict.excludedBy) excludedFrom.push({ kind: "group", name, by: verdict.excludedBy });
@@ -295,6 +308,7 @@ export class Fleet {
   private groupVerdict(name: string, server: ServerFacts, memo: GroupMemo): GroupVerdict {
     const known = memo.get(name);
     if (known) return known;
+    if (memo.reachable && !memo.reachable.has(name)) return { member: false };
     memo.set(name, { member: false }); // a guard: cycles are rejected by validation
     const spec: GroupSpec | undefined = this.model.group.get(name)?.spec;
     if (!spec) return { member: false };
