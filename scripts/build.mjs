@@ -1,6 +1,10 @@
 // Bundles the CLI into dist/lab.js: one file that starts fast. Native and driver packages
 // stay external and are resolved from node_modules at run time.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names carry hashes: start clean so stale chunks never ship.
+rmSync("dist", { recursive: true, force: true });
 
 await build({
   entryPoints: ["packages/cli/src/bin.ts"],

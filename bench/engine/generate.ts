@@ -1,7 +1,7 @@
 /**
  * A deterministic synthetic fleet for the engine benchmark: 10,000 servers, 1,000 labels,
- * 300 groups nested four deep, 2,000 alerts, sizes and secrets, written as YAML files that
- * `lab apply -f` accepts. Same seed, same bytes.
+ * 300 groups nested four deep, 2,000 alerts, sizes, secrets and Puppet class definitions,
+ * written as YAML files that `lab apply -f` accepts. Same seed, same bytes.
  *
  * The shapes follow a mid-sized company: services split into components (role labels that
  * carry Puppet classes, ports, sizes, alerts and secrets), platform labels (k8s, postgres, …),
@@ -12,6 +12,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type {
   AlertSpec,
+  ClassSpec,
   GroupSpec,
   LabelSpec,
   SecretSpec,
@@ -41,6 +42,7 @@ export interface GeneratedFleet {
   shape: FleetShape;
   sizes: Record<string, SizeSpec>;
   secrets: Record<string, SecretSpec>;
+  classes: Record<string, ClassSpec>;
   labels: Record<string, LabelSpec>;
   groups: Record<string, GroupSpec>;
   alerts: AlertSpec[];
@@ -139,20 +141,24 @@ const SERVICES = words(
     "gateway edge dns vpn bastion registry artifacts ci build deploy",
 );
 
-/** Component → (Puppet classes, ports, alert suffixes). */
+/** Component → (Puppet classes, ports, built-in alerts the role label attaches). */
 const COMPONENTS: Record<string, { classes: string[]; ports: number[]; alerts: string[] }> = {
-  api: { classes: ["nginx", "app::runtime"], ports: [443, 8080], alerts: ["http_5xx_rate", "latency_p99"] },
-  web: { classes: ["nginx", "app::static"], ports: [80, 443], alerts: ["http_5xx_rate"] },
-  worker: { classes: ["app::runtime", "app::queue_consumer"], ports: [], alerts: ["queue_lag"] },
-  cron: { classes: ["app::runtime", "cron::jobs"], ports: [], alerts: ["job_failed"] },
-  db: { classes: ["postgresql::server", "backup::pgbackrest"], ports: [5432], alerts: ["replication_lag"] },
-  cache: { classes: ["redis::server"], ports: [6379], alerts: ["evictions", "memory_usage"] },
-  queue: { classes: ["rabbitmq::server"], ports: [5672, 15672], alerts: ["queue_depth"] },
-  ingest: { classes: ["kafka::connect", "app::runtime"], ports: [8083], alerts: ["ingest_lag"] },
-  index: { classes: ["elasticsearch::node"], ports: [9200, 9300], alerts: ["cluster_health"] },
-  proxy: { classes: ["haproxy", "keepalived"], ports: [80, 443, 8404], alerts: ["backend_down"] },
-  batch: { classes: ["app::runtime", "slurm::node"], ports: [], alerts: ["job_failed"] },
-  stream: { classes: ["flink::taskmanager"], ports: [6121, 6122], alerts: ["checkpoint_failed"] },
+  api: { classes: ["nginx", "app::runtime"], ports: [443, 8080], alerts: ["nginx_process"] },
+  web: { classes: ["nginx", "app::static"], ports: [80, 443], alerts: ["nginx_process"] },
+  worker: { classes: ["app::runtime", "app::queue_consumer"], ports: [], alerts: [] },
+  cron: { classes: ["app::runtime", "cron::jobs"], ports: [], alerts: [] },
+  db: {
+    classes: ["postgresql::server", "backup::pgbackrest"],
+    ports: [5432],
+    alerts: ["postgres_replication_lag", "postgres_connections"],
+  },
+  cache: { classes: ["redis::server"], ports: [6379], alerts: ["tcp_6379"] },
+  queue: { classes: ["rabbitmq::server"], ports: [5672, 15672], alerts: ["tcp_5672"] },
+  ingest: { classes: ["kafka::connect", "app::runtime"], ports: [8083], alerts: [] },
+  index: { classes: ["elasticsearch::node"], ports: [9200, 9300], alerts: ["tcp_9200"] },
+  proxy: { classes: ["haproxy", "keepalived"], ports: [80, 443, 8404], alerts: ["http_80"] },
+  batch: { classes: ["app::runtime", "slurm::node"], ports: [], alerts: [] },
+  stream: { classes: ["flink::taskmanager"], ports: [6121, 6122], alerts: [] },
 };
 const COMPONENT_NAMES = Object.keys(COMPONENTS);
 
@@ -174,59 +180,59 @@ const PLATFORMS: { name: string; classes: string[]; ports: number[]; size?: stri
     classes: ["postgresql::server", "backup::pgbackrest"],
     ports: [5432],
     size: "mem-large",
-    alerts: ["postgres_connections"],
+    alerts: ["postgres_connections", "postgres_replication_lag"],
   },
-  { name: "mysql", classes: ["mysql::server"], ports: [3306], alerts: ["mysql_replication"] },
-  { name: "redis", classes: ["redis::server"], ports: [6379], alerts: ["redis_memory"] },
+  { name: "mysql", classes: ["mysql::server"], ports: [3306], alerts: ["tcp_3306"] },
+  { name: "redis", classes: ["redis::server"], ports: [6379], alerts: ["tcp_6379"] },
   {
     name: "kafka",
     classes: ["kafka::broker", "zookeeper"],
     ports: [9092],
     size: "storage-large",
-    alerts: ["kafka_isr"],
+    alerts: ["tcp_9092"],
   },
-  { name: "elasticsearch", classes: ["elasticsearch::node"], ports: [9200], alerts: ["es_heap"] },
-  { name: "ceph-osd", classes: ["ceph::osd"], ports: [6800], size: "storage-large", alerts: ["osd_down"] },
-  { name: "ceph-mon", classes: ["ceph::mon"], ports: [6789], alerts: ["mon_quorum"] },
-  { name: "nginx", classes: ["nginx"], ports: [80, 443], alerts: ["nginx_up"] },
-  { name: "haproxy", classes: ["haproxy"], ports: [80, 443], alerts: ["haproxy_backend"] },
+  { name: "elasticsearch", classes: ["elasticsearch::node"], ports: [9200], alerts: ["tcp_9200"] },
+  { name: "ceph-osd", classes: ["ceph::osd"], ports: [6800], size: "storage-large", alerts: ["tcp_6800"] },
+  { name: "ceph-mon", classes: ["ceph::mon"], ports: [6789], alerts: ["tcp_6789"] },
+  { name: "nginx", classes: ["nginx"], ports: [80, 443], alerts: ["nginx_process"] },
+  { name: "haproxy", classes: ["haproxy"], ports: [80, 443], alerts: ["http_80"] },
   {
     name: "mailserver",
     classes: ["postfix", "dovecot", "spamassassin"],
     ports: [25, 587, 993],
-    alerts: ["smtp_connect"],
+    alerts: ["smtp_connect", "imap_connect", "mail_queue_length"],
   },
   {
     name: "cuda",
     classes: ["nvidia-drivers", "cuda-toolkit"],
     ports: [],
     size: "gpu-large",
-    alerts: ["gpu_temp"],
+    alerts: [],
   },
-  { name: "rocm", classes: ["rocm"], ports: [], size: "gpu-medium", alerts: ["gpu_temp"] },
-  { name: "docker-host", classes: ["docker"], ports: [2376], alerts: ["docker_up"] },
-  { name: "jenkins-agent", classes: ["jenkins::agent", "docker"], ports: [], alerts: ["agent_online"] },
-  { name: "gitlab-runner", classes: ["gitlab::runner", "docker"], ports: [], alerts: ["runner_online"] },
+  { name: "rocm", classes: ["rocm"], ports: [], size: "gpu-medium", alerts: [] },
+  { name: "docker-host", classes: ["docker"], ports: [2376], alerts: ["tcp_2376"] },
+  { name: "jenkins-agent", classes: ["jenkins::agent", "docker"], ports: [], alerts: [] },
+  { name: "gitlab-runner", classes: ["gitlab::runner", "docker"], ports: [], alerts: [] },
   {
     name: "prometheus",
     classes: ["prometheus::server"],
     ports: [9090],
     size: "storage-small",
-    alerts: ["tsdb_compaction"],
+    alerts: ["tcp_9090"],
   },
-  { name: "loki", classes: ["loki"], ports: [3100], alerts: ["ingester_ready"] },
-  { name: "vault", classes: ["vault::server"], ports: [8200], alerts: ["vault_sealed"] },
-  { name: "consul", classes: ["consul::server"], ports: [8500, 8300], alerts: ["consul_leader"] },
+  { name: "loki", classes: ["loki"], ports: [3100], alerts: ["tcp_3100"] },
+  { name: "vault", classes: ["vault::server"], ports: [8200], alerts: ["tcp_8200"] },
+  { name: "consul", classes: ["consul::server"], ports: [8500, 8300], alerts: ["tcp_8500"] },
   {
     name: "nfs-server",
     classes: ["nfs::server"],
     ports: [2049],
     size: "storage-small",
-    alerts: ["nfs_exports"],
+    alerts: ["tcp_2049"],
   },
-  { name: "minio", classes: ["minio"], ports: [9000], alerts: ["minio_disk"] },
-  { name: "bind", classes: ["bind::server"], ports: [53], alerts: ["dns_resolve"] },
-  { name: "ntp", classes: ["chrony::server"], ports: [123], alerts: ["ntp_drift"] },
+  { name: "minio", classes: ["minio"], ports: [9000], alerts: ["tcp_9000"] },
+  { name: "bind", classes: ["bind::server"], ports: [53], alerts: ["tcp_53"] },
+  { name: "ntp", classes: ["chrony::server"], ports: [123], alerts: ["tcp_123"] },
 ];
 
 const TEAMS = words(
@@ -239,13 +245,51 @@ const POLICY_TAGS = words(
     "internal-only dmz high-memory ipv6-only dual-stack",
 );
 const DATACENTRES = ["fra1", "ams2", "dub1", "iad1", "sjc1", "bom1", "nrt1", "gru1"];
-const METRICS = words(
-  "cpu_usage_percent memory_usage_percent disk_usage_percent disk_iops_percent load_average_5m " +
-    "network_errors_rate network_latency_ms http_5xx_rate http_latency_p99_ms queue_depth " +
-    "replication_lag_seconds open_file_descriptors tcp_retransmits_rate ntp_offset_ms " +
-    "certificate_expiry_days swap_usage_percent inode_usage_percent process_restarts gc_pause_ms " +
-    "connection_pool_usage_percent",
-);
+/** Alert conditions on metrics Lab knows (`lab get metrics`): metric, comparison, threshold range. */
+const CONDITIONS: [string, string, number, number][] = [
+  ["cpu_usage_percent", ">", 70, 98],
+  ["memory_usage_percent", ">", 70, 98],
+  ["disk_usage_percent", ">", 70, 95],
+  ["disk_iops_percent", ">", 60, 95],
+  ["load1", ">", 4, 64],
+  ["network_latency_ms", ">", 20, 500],
+  ["gpu_temp_celsius", ">", 75, 95],
+  ["postgres_replication_lag_seconds", ">", 10, 300],
+  ["postgres_connections_percent", ">", 70, 95],
+  ["mail_queue_length", ">", 50, 500],
+  ["process_count", "<", 1, 1],
+  ["cert_expiry_days", "<", 7, 30],
+  ["config_run_failed", "==", 1, 1],
+  ["up", "==", 0, 0],
+  ["ping_ok", "==", 0, 0],
+  ["tcp_connect", "==", 0, 0],
+  ["http_ok", "==", 0, 0],
+  ["https_ok", "==", 0, 0],
+  ["kubelet_up", "==", 0, 0],
+  ["k8s_node_ready", "==", 0, 0],
+];
+
+/** Puppet classes whose monitoring the model defines (`classes:`): class → built-in alerts. */
+const CLASS_DEFS: Record<string, string[]> = {
+  "redis::server": ["tcp_6379"],
+  "rabbitmq::server": ["tcp_5672"],
+  "elasticsearch::node": ["tcp_9200"],
+  "kafka::broker": ["tcp_9092"],
+  "kubernetes::worker": ["kubelet_healthy", "node_ready"],
+  "kubernetes::server": ["apiserver_healthy"],
+  "mysql::server": ["tcp_3306"],
+  "vault::server": ["tcp_8200"],
+  "consul::server": ["tcp_8500"],
+  "bind::server": ["tcp_53"],
+  "chrony::server": ["tcp_123"],
+  "ceph::osd": ["tcp_6800"],
+  "ceph::mon": ["tcp_6789"],
+  "prometheus::server": ["tcp_9090"],
+  haproxy: ["http_80"],
+  docker: ["tcp_2376"],
+  dovecot: ["imap_connect"],
+};
+
 const SIZES: [string, number, number, number][] = [
   // name, cores, memory GB, disk GB
   ["nano", 1, 1, 20],
@@ -354,7 +398,7 @@ export function generateFleet(shape: FleetShape = DEFAULT_SHAPE): GeneratedFleet
       puppet_classes: [...p.classes, "node_exporter"],
       ...(p.ports.length ? { ports: [...p.ports] } : {}),
       ...(p.size ? { size: p.size } : {}),
-      alerts: [...p.alerts],
+      ...(p.alerts.length ? { alerts: [...p.alerts] } : {}),
       secrets: p.name.startsWith("k8s") ? ["k8s/join-token", "tls/node-cert"] : ["tls/node-cert"],
     };
   }
@@ -391,7 +435,7 @@ export function generateFleet(shape: FleetShape = DEFAULT_SHAPE): GeneratedFleet
         };
         if (c.ports.length) spec.ports = [...c.ports];
         if (rng.chance(0.4)) spec.size = rng.pick(sizeNames.slice(1, 10));
-        spec.alerts = c.alerts.map((a) => `${service.replace(/-/g, "_")}_${component}_${a}`);
+        if (c.alerts.length) spec.alerts = [...c.alerts];
         const picked = rng.sample(own, rng.int(0, 3));
         if (rng.chance(0.3)) picked.push(rng.pick(platformSecrets));
         if (picked.length) spec.secrets = picked;
@@ -576,11 +620,11 @@ export function generateFleet(shape: FleetShape = DEFAULT_SHAPE): GeneratedFleet
       target = { labels: rng.sample(usedRoles, rng.int(1, 3)), region: rng.sample(REGIONS, 2) };
     else if (kind === "servers") target = { servers: rng.sample(serverNames, rng.int(1, 6)) };
     else target = { region: [rng.pick(REGIONS)] };
-    const metric = rng.pick(METRICS);
+    const [metric, op, lo, hi] = rng.pick(CONDITIONS);
     const alert: AlertSpec = {
-      name: `${metric.replace(/_(percent|ms|seconds|rate|days)$/, "")}_${kind.replace("-", "_")}_${String(i).padStart(4, "0")}`,
+      name: `${metric.replace(/_(percent|ms|seconds|days|celsius)$/, "")}_${kind.replace("-", "_")}_${String(i).padStart(4, "0")}`,
       target,
-      condition: `${metric} ${metric === "certificate_expiry_days" ? "<" : ">"} ${rng.int(1, 95)}`,
+      condition: `${metric} ${op} ${rng.int(lo, hi)}`,
       severity: rng.weighted(["info", "warning", "critical"] as const, [2, 5, 3]),
     };
     if (rng.chance(0.6)) alert.for = rng.pick(["1m", "5m", "10m", "15m", "30m", "1h"]);
@@ -597,11 +641,16 @@ export function generateFleet(shape: FleetShape = DEFAULT_SHAPE): GeneratedFleet
               ? { environment: [rng.pick(["dev", "qa"])] }
               : { groups: rng.sample(allGroups, 1) };
     }
-    if (rng.chance(0.15)) alert.description = `${metric} out of bounds`;
+    if (rng.chance(0.15)) alert.description = `${metric} ${op} threshold`;
     alerts.push(alert);
   }
 
-  return { shape, sizes, secrets, labels, groups, alerts, servers, groupLevel };
+  const classes: Record<string, ClassSpec> = {};
+  for (const [name, attached] of Object.entries(CLASS_DEFS)) {
+    classes[name] = { description: `monitoring for ${name}`, alerts: [...attached] };
+  }
+
+  return { shape, sizes, secrets, classes, labels, groups, alerts, servers, groupLevel };
 }
 
 function pickLabels(rng: Rng, roles: string[], platforms: string[]): string[] {
@@ -626,6 +675,7 @@ export function fleetFiles(fleet: GeneratedFleet, serversPerFile = 1000): { path
   const files = [
     { path: "00-sizes.yaml", text: header("sizes") + dump({ sizes: fleet.sizes }) },
     { path: "01-secrets.yaml", text: header("secrets") + dump({ secrets: fleet.secrets }) },
+    { path: "01-classes.yaml", text: header("classes") + dump({ classes: fleet.classes }) },
     { path: "02-labels.yaml", text: header("labels") + dump({ labels: fleet.labels }) },
     { path: "03-groups.yaml", text: header("groups") + dump({ groups: fleet.groups }) },
     { path: "04-alerts.yaml", text: header("alerts") + dump({ alerts: fleet.alerts }) },

@@ -1,11 +1,14 @@
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_NAMES } from "./migrations.js";
-export { openPostgresStore } from "./postgres.js";
 export type { Database, Dialect } from "./schema.js";
 export { backupSqlite, type CheckReport, checkSqlite, openSqliteStore, restoreSqlite } from "./sqlite.js";
 
-import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
+
+/** Opens a PostgreSQL store; the driver loads only when it is used (the CLI starts faster). */
+export async function openPostgresStore(url: string) {
+  return (await import("./postgres.js")).openPostgresStore(url);
+}
 
 /** Opens the store a location names: a `postgres://` URL or a SQLite file path. */
 export function openStore(location: string) {

@@ -5,7 +5,6 @@
 import { canonicalJson, LabError } from "@lab/core";
 import { sql } from "kysely";
 import type { KyselyStore } from "./kysely-store.js";
-import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 
 const TABLES = [
@@ -29,7 +28,7 @@ export async function migrateState(
   const source = await openSqliteStore(sqlitePath);
   let target: KyselyStore | undefined;
   try {
-    target = await openPostgresStore(url);
+    target = await (await import("./postgres.js")).openPostgresStore(url);
     const t = target;
     const held = await sql<{
       n: string;
