@@ -63,6 +63,8 @@ export class EventFeed {
           this.bus.publish(e);
         }
         if (events.length < PAGE) return;
+        // Let sockets flush between pages, so a burst does not pile up in their buffers.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (e) {
       this.onError(e);

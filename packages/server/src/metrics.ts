@@ -54,6 +54,26 @@ export class Metrics {
     });
   }
 
+  private readonly children = new Map<
+    string,
+    { count: { inc(): void }; time: { observe(v: number): void } }
+  >();
+
+  /** Counts and times one request; label children are bound once per route (hot path). */
+  observeRequest(method: string, route: string, status: number, elapsedMs: number): void {
+    const key = `${method} ${route} ${status}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = {
+        count: this.requests.labels(method, route, String(status)),
+        time: this.latency.labels(method, route),
+      };
+      this.children.set(key, c);
+    }
+    c.count.inc();
+    c.time.observe(elapsedMs / 1000);
+  }
+
   /** The store with every async method timed. */
   timed<T extends StateStore>(store: T): T {
     const db = this.db;

@@ -37,14 +37,15 @@ const MAX_ENTRIES = 2000;
 const MAX_AGE_MS = 1000;
 
 export class ResponseCache {
-  private readonly entries = new Map<string, { revision: number; at: number; body: string }>();
+  private readonly entries = new Map<string, { revision: number; at: number; body: Buffer }>();
 
   constructor(
     private readonly store: Pick<StateStore, "revision">,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async get(key: string, compute: () => Promise<unknown>): Promise<string> {
+  /** The body as bytes: a cached Buffer is sent without re-encoding the string each time. */
+  async get(key: string, compute: () => Promise<unknown>): Promise<Buffer> {
     const revision = await this.store.revision();
     const hit = this.entries.get(key);
     if (hit && hit.revision === revision && this.now() - hit.at < MAX_AGE_MS) {
@@ -52,7 +53,7 @@ export class ResponseCache {
       this.entries.set(key, hit);
       return hit.body;
     }
-    const body = JSON.stringify(await compute());
+    const body = Buffer.from(JSON.stringify(await compute()));
     this.entries.delete(key);
     this.entries.set(key, { revision, at: this.now(), body });
     if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);

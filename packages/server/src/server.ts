@@ -152,9 +152,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (shuttingDown) reply.header("connection", "close");
   });
   app.addHook("onResponse", async (req, reply) => {
-    const route = req.routeOptions.url ?? "unmatched";
-    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    metrics.observeRequest(
+      req.method,
+      req.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime,
+    );
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));

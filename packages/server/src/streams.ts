@@ -135,10 +135,21 @@ export function wsTransport(socket: {
   send(data: string): void;
   bufferedAmount: number;
   readyState: number;
+  _socket?: { cork(): void; uncork(): void };
 }): Transport {
+  let corked = false;
   return {
     send(message) {
       if (socket.readyState !== 1) return true; // closing: drop silently
+      // One write for everything sent in this turn of the event loop, not one per message.
+      if (!corked && socket._socket) {
+        corked = true;
+        socket._socket.cork();
+        setImmediate(() => {
+          corked = false;
+          socket._socket?.uncork();
+        });
+      }
       socket.send(message);
       return socket.bufferedAmount < WS_HIGH_WATER;
     },

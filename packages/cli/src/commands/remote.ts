@@ -23,7 +23,12 @@ function parseDuration(text: string): number {
   const m = DURATION.exec(text);
   if (!m) throw new LabError("LAB_E_USAGE", `"${text}" is not a duration such as 30s, 15m, 1h or 1d`);
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
+  const ms = Number(m[1]) * unit;
+  // Node's timers overflow past 2^31-1 ms (~24.8 days) and would then fire every millisecond.
+  if (ms > 2_147_483_647)
+    throw new LabError("LAB_E_USAGE", `"${text}" is longer than timers allow (at most 24d)`);
+  if (ms <= 0) throw new LabError("LAB_E_USAGE", `"${text}" must be longer than zero`);
+  return ms;
 }
 
 export function registerRemoteCommands(program: Command, ctx: Ctx): void {
