@@ -63,3 +63,17 @@ describe("Authenticator", () => {
     expect(store.lookups).toBe(before);
   });
 });
+
+describe("Authenticator.peek", () => {
+  it("answers from the cache without the store, and only within the TTL", async () => {
+    let now = 0;
+    const store = new CountingTokens();
+    const { token } = await createToken(store, { name: "t", scopes: ["read"], createdBy: "test" });
+    const auth = new Authenticator(store, 2000, 60_000, () => now);
+    expect(auth.peek(`Bearer ${token}`)).toBeUndefined();
+    await auth.authenticate(`Bearer ${token}`);
+    expect(auth.peek(`Bearer ${token}`)?.name).toBe("t");
+    now += 2000;
+    expect(auth.peek(`Bearer ${token}`)).toBeUndefined();
+  });
+});

@@ -81,6 +81,14 @@ export class Authenticator {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The cached verdict, without waiting, or undefined when the store must be asked. */
+  peek(header: string | undefined): Principal | undefined {
+    const cached = this.verdicts.get(header ?? "");
+    if (!cached || this.now() - cached.at >= this.ttlMs) return undefined;
+    if (cached.error) throw cached.error;
+    return cached.principal;
+  }
+
   async authenticate(header: string | undefined): Promise<Principal> {
     const key = header ?? "";
     const cached = this.verdicts.get(key);

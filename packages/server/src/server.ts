@@ -148,16 +148,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       .send(errorBody(new LabError("LAB_E_NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}`))),
   );
   // Replies sent while stopping tell keep-alive clients not to reuse the connection.
-  app.addHook("onSend", async (_req, reply) => {
+  // Hooks on every request are callback-style: no promise per request on the hot path.
+  app.addHook("onSend", (_req, reply, payload, done) => {
     if (shuttingDown) reply.header("connection", "close");
+    done(null, payload);
   });
-  app.addHook("onResponse", async (req, reply) => {
+  app.addHook("onResponse", (req, reply, done) => {
     metrics.observeRequest(
       req.method,
       req.routeOptions.url ?? "unmatched",
       reply.statusCode,
       reply.elapsedTime,
     );
+    done();
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
