@@ -270,7 +270,7 @@ export class FleetViews {
     return this.alertNames(servers)
       .filter((n) => !filtered || applies.has(n))
       .map((name) => {
-        const v = this.alertBasics(name, servers);
+        const v = this.alertBasics(name);
         return {
           name,
           severity: v.severity,
@@ -394,7 +394,7 @@ export class FleetViews {
     if (!this.alertNames(all).includes(name)) {
       throw notFound("alert", name, this.alertNames(all));
     }
-    const basics = this.alertBasics(name, all);
+    const basics = this.alertBasics(name);
     const spec = this.model.alert.get(name)?.spec;
     return {
       name,
@@ -458,7 +458,7 @@ export class FleetViews {
     return [...names];
   }
 
-  private alertBasics(name: string, _servers: Resolution[]) {
+  private alertBasics(name: string) {
     const def = alertDefinition(this.model, name);
     const spec = this.model.alert.get(name)?.spec;
     const attachedBy = [...this.model.label.values()]
