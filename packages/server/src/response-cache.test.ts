@@ -38,3 +38,19 @@ describe("RevisionCache and ResponseCache", () => {
     expect(await text()).toBe('{"n":2}');
   });
 });
+
+describe("the synchronous fast path", () => {
+  it("answers only while both the revision and the entry are fresh", async () => {
+    let now = 0;
+    const revisions = new RevisionCache({ revision: async () => 1 }, 1000, () => now);
+    const cache = new ResponseCache(revisions, () => now);
+    expect(cache.peek("/a")).toBeUndefined();
+    await cache.get("/a", async () => ({ ok: true }));
+    expect(String(cache.peek("/a"))).toBe('{"ok":true}');
+    revisions.invalidate();
+    expect(cache.peek("/a")).toBeUndefined();
+    await revisions.revision();
+    now += 1000;
+    expect(cache.peek("/a")).toBeUndefined();
+  });
+});

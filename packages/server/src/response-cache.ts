@@ -27,6 +27,11 @@ export class RevisionCache {
     return this.value;
   }
 
+  /** The cached revision if it is still fresh, without waiting; else undefined. */
+  peek(): number | undefined {
+    return this.value !== undefined && this.now() - this.at < this.maxAgeMs ? this.value : undefined;
+  }
+
   invalidate(): void {
     this.value = undefined;
   }
@@ -40,9 +45,19 @@ export class ResponseCache {
   private readonly entries = new Map<string, { revision: number; at: number; body: Buffer }>();
 
   constructor(
-    private readonly store: Pick<StateStore, "revision">,
+    private readonly store: Pick<StateStore, "revision"> & { peek?: () => number | undefined },
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** A fresh cached body for `key`, answered synchronously (the request fast path). */
+  peek(key: string): Buffer | undefined {
+    const revision = this.store.peek?.();
+    const hit = this.entries.get(key);
+    if (revision === undefined || !hit || hit.revision !== revision || this.now() - hit.at >= MAX_AGE_MS) {
+      return undefined;
+    }
+    return hit.body;
+  }
 
   /** The body as bytes: a cached Buffer is sent without re-encoding the string each time. */
   async get(key: string, compute: () => Promise<unknown>): Promise<Buffer> {
