@@ -2,7 +2,7 @@
 # Installs and starts the real peers the tests run against, on a fresh Debian 12 machine
 # (PID 1 need not be systemd). Idempotent: already-present tools are left alone.
 #   PostgreSQL (store contract, replicas)            scripts/ensure-postgres.sh
-#   promtool, prometheus, node exporter              Prometheus rendering and health
+#   promtool, prometheus, node and blackbox exporters Prometheus rendering and health
 #   nagios4, monitoring plugins                      Naemon/Nagios rendering and health
 #   systemd-analyze                                  the systemd unit check
 #   script (util-linux)                              the terminal-only hint test
@@ -13,6 +13,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 have promtool || need+=(prometheus)
 have /usr/bin/prometheus-node-exporter || need+=(prometheus-node-exporter)
+have /usr/bin/prometheus-blackbox-exporter || need+=(prometheus-blackbox-exporter)
 have /usr/sbin/nagios4 || need+=(nagios4-core)
 have /usr/lib/nagios/plugins/check_tcp || need+=(monitoring-plugins-basic)
 have systemd-analyze || need+=(systemd)
@@ -26,7 +27,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian starts nothing on install here, and these tests start their own instances.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 else
-  echo "ensure-peers: prometheus, node exporter, nagios4, plugins, systemd-analyze, script present"
+  echo "ensure-peers: prometheus, node and blackbox exporters, nagios4, plugins, systemd-analyze, script present"
 fi
 
 bash scripts/ensure-postgres.sh
