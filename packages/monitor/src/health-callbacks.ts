@@ -15,7 +15,7 @@
  * reports for invented server names cannot push out real ones.
  */
 import { LabError } from "@lab/core";
-import type { HealthReport, HealthSource } from "./types.js";
+import { type HealthReport, type HealthSource, unknownReport } from "./types.js";
 
 export type CallbackStatus = "ok" | "warning" | "failed";
 export const CALLBACK_STATUSES: readonly CallbackStatus[] = ["ok", "warning", "failed"];
@@ -134,9 +134,8 @@ function describe(v: unknown): string {
 }
 
 /** A HealthReport with, when the state is unknown, why (also in a finding). */
-export interface CallbackHealthReport extends HealthReport {
-  reason?: string;
-}
+/** Kept as a name for callers; `reason` now lives on HealthReport. */
+export type CallbackHealthReport = HealthReport;
 
 export class Callbacks implements HealthSource {
   readonly partial = true;
@@ -290,13 +289,7 @@ export class Callbacks implements HealthSource {
   }
 
   private unknown(server: string, reason: string): CallbackHealthReport {
-    return {
-      server,
-      state: "unknown",
-      summary: "unknown",
-      findings: [{ alert: this.name, state: "pending", detail: reason }],
-      reason,
-    };
+    return unknownReport(server, this.name, reason);
   }
 
   /** Forgets reports stale for longer than the retention; `hard` also drops every stale one. */

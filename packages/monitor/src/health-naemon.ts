@@ -16,7 +16,7 @@
  *   source, in a pending finding named after the source.
  */
 import { open } from "node:fs/promises";
-import type { HealthReport, HealthSource } from "./types.js";
+import { type HealthReport, type HealthSource, unknownReport } from "./types.js";
 
 export interface NaemonHealthOptions {
   /** Path of status.dat (Naemon: /var/cache/naemon/status.dat; Debian nagios4: /var/lib/nagios4/status.dat). */
@@ -31,9 +31,8 @@ export interface NaemonHealthOptions {
 }
 
 /** A HealthReport with, when the state is unknown, why (also in a finding named after the source). */
-export interface NaemonHealthReport extends HealthReport {
-  reason?: string;
-}
+/** Kept as a name for callers; `reason` now lives on HealthReport. */
+export type NaemonHealthReport = HealthReport;
 
 /** One `hoststatus { … }` or `servicestatus { … }` block: the raw key=value pairs. */
 export type StatusBlock = Record<string, string>;
@@ -198,13 +197,7 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 function unknown(server: string, reason: string, source: string): NaemonHealthReport {
-  return {
-    server,
-    state: "unknown",
-    summary: "unknown",
-    findings: [{ alert: source, state: "pending", detail: reason }],
-    reason,
-  };
+  return unknownReport(server, source, reason);
 }
 
 /** Reads Naemon's status.dat. Never throws: a broken file makes every server unknown with the reason. */

@@ -12,7 +12,7 @@
 import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Fleet } from "@lab/core";
-import type { HealthReport, HealthSource } from "./types.js";
+import { type HealthReport, type HealthSource, unknownReport } from "./types.js";
 
 export interface Endpoint {
   server: string;
@@ -90,9 +90,8 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const keyOf = (e: Endpoint) => `${e.server}\u0000${e.host}\u0000${e.port}`;
 
 /** A HealthReport with, when the state is unknown, why (also in a finding). */
-export interface PortProbeReport extends HealthReport {
-  reason?: string;
-}
+/** Kept as a name for callers; `reason` now lives on HealthReport. */
+export type PortProbeReport = HealthReport;
 
 export class PortProbes implements HealthSource {
   readonly name: string;
@@ -212,14 +211,7 @@ export class PortProbes implements HealthSource {
     signal: AbortSignal,
   ): PortProbeReport {
     if (endpoints.length === 0) {
-      const reason = "no ports to probe on this server";
-      return {
-        server,
-        state: "unknown",
-        summary: "unknown",
-        findings: [{ alert: this.name, state: "pending", detail: reason }],
-        reason,
-      };
+      return unknownReport(server, this.name, "no ports to probe on this server");
     }
     const findings: HealthReport["findings"] = [];
     let failed = 0;

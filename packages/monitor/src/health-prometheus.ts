@@ -13,7 +13,7 @@
  * answering something that is not its API makes every server unknown with the reason. `check`
  * never throws.
  */
-import type { HealthReport, HealthSource } from "./types.js";
+import { type HealthReport, type HealthSource, unknownReport } from "./types.js";
 
 export interface PrometheusHealthOptions {
   /** Prometheus's base URL, e.g. `http://127.0.0.1:9090` (a path prefix is kept). */
@@ -25,9 +25,8 @@ export interface PrometheusHealthOptions {
 }
 
 /** A HealthReport with, when the state is unknown, why (also in a finding, see `unknown`). */
-export interface PrometheusHealthReport extends HealthReport {
-  reason?: string;
-}
+/** Kept as a name for callers; `reason` now lives on HealthReport. */
+export type PrometheusHealthReport = HealthReport;
 
 type Finding = HealthReport["findings"][number];
 
@@ -225,13 +224,7 @@ export class PrometheusHealth implements HealthSource {
  * convention the server's health collector uses, because stored verdicts keep findings only.
  */
 function unknown(server: string, reason: string, findings: Finding[] = []): PrometheusHealthReport {
-  return {
-    server,
-    state: "unknown",
-    summary: "unknown",
-    findings: [...findings, { alert: "prometheus", state: "pending", detail: reason }],
-    reason,
-  };
+  return unknownReport(server, "prometheus", reason, findings);
 }
 
 function isStringRecord(v: unknown): v is Record<string, string> {

@@ -37,3 +37,20 @@ export interface HealthSource {
   /** Reports for the given servers; every server gets a report (unknown with the reason if needed). */
   check(servers: string[], signal: AbortSignal): Promise<HealthReport[]>;
 }
+
+/** A source's "I cannot say" for one server, with the reason both as `reason` and as a
+ * pending finding (stored verdicts keep findings only). */
+export function unknownReport(
+  server: string,
+  source: string,
+  reason: string,
+  findings: HealthReport["findings"] = [],
+): HealthReport {
+  return {
+    server,
+    state: "unknown",
+    summary: "unknown",
+    findings: [...findings, { alert: source, state: "pending", detail: reason }],
+    reason,
+  };
+}
