@@ -199,22 +199,18 @@ export class Fleet {
     }
 
     // Exclusion always wins, however the alert or secret arrived.
-    for (const name of alerts.keys()) {
-      const exclude = this.model.alert.get(name)?.spec.exclude;
-      const by = exclude && this.matchExclusion(exclude, server, memberOf);
-      if (by) {
-        alerts.delete(name);
-        excludedFrom.push({ kind: "alert", name, by });
+    const applyExclusions = (kind: "alert" | "secret", items: Collector<string>) => {
+      for (const name of items.keys()) {
+        const exclude = this.model[kind].get(name)?.spec.exclude;
+        const by = exclude && this.matchExclusion(exclude, server, memberOf);
+        if (by) {
+          items.delete(name);
+          excludedFrom.push({ kind, name, by });
+        }
       }
-    }
-    for (const name of secrets.keys()) {
-      const exclude = this.model.secret.get(name)?.spec.exclude;
-      const by = exclude && this.matchExclusion(exclude, server, memberOf);
-      if (by) {
-        secrets.delete(name);
-        excludedFrom.push({ kind: "secret", name, by });
-      }
-    }
+    };
+    applyExclusions("alert", alerts);
+    applyExclusions("secret", secrets);
 
     return {
       name: server.name,
