@@ -1,13 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir, userInfo } from "node:os";
@@ -20,11 +12,8 @@ import { Callbacks, validateCallbackReport } from "./health-callbacks.js";
 import { NaemonHealth, parseStatus } from "./health-naemon.js";
 import { endpointsFromFleet, PortProbes, probeTcp } from "./health-probes.js";
 import { nagiosMainConfig, renderNaemon } from "./naemon.js";
+import { NAGIOS, PLUGINS, requireNagios } from "./nagios-testing.js";
 import type { HealthReport, HealthSource } from "./types.js";
-
-const NAGIOS = process.env.LAB_NAGIOS_BIN ?? "/usr/sbin/nagios4";
-const PLUGINS = "/usr/lib/nagios/plugins";
-const INSTALL = "apt-get install -y nagios4-core monitoring-plugins-basic";
 
 const temps: string[] = [];
 const servers: Server[] = [];
@@ -80,9 +69,7 @@ async function contract(source: HealthSource, names: string[], sig = signal()): 
 
 describe("NaemonHealth against a real nagios4 daemon", () => {
   it("reads the status.dat the daemon writes: open port ok, closed port a hard CRITICAL, a down host, a host Naemon lacks", async () => {
-    if (!existsSync(NAGIOS) || !existsSync(join(PLUGINS, "check_tcp"))) {
-      throw new Error(`nagios4 or the monitoring plugins are missing (${NAGIOS}, ${PLUGINS}): ${INSTALL}`);
-    }
+    requireNagios();
     const { open: up, closed } = await ports();
     const fleet = new Fleet(
       modelOf(`

@@ -1,24 +1,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { Fleet, FleetViews, METRICS, parseSources, placeAlerts } from "@lab/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { modelOf } from "../../core/src/testing.js";
 import { NAEMON_COMMANDS, nagiosMainConfig, planNaemon, renderNaemon, retriesFor } from "./naemon.js";
+import { INSTALL, NAGIOS, PLUGINS, requireNagios } from "./nagios-testing.js";
 import type { RenderedFile } from "./types.js";
-
-const NAGIOS = process.env.LAB_NAGIOS_BIN ?? "/usr/sbin/nagios4";
-const PLUGINS = "/usr/lib/nagios/plugins";
-const INSTALL = "apt-get install -y nagios4-core monitoring-plugins-basic";
 
 const HOMELAB = join(import.meta.dirname, "../../../examples/homelab");
 
@@ -70,9 +59,7 @@ afterAll(() => {
 
 /** Writes rendered objects plus a minimal main config into a temp dir; returns nagios.cfg's path. */
 function installForNagios(files: RenderedFile[]): string {
-  if (!existsSync(NAGIOS) || !existsSync(join(PLUGINS, "check_tcp"))) {
-    throw new Error(`nagios4 or the monitoring plugins are missing (${NAGIOS}, ${PLUGINS}): ${INSTALL}`);
-  }
+  requireNagios();
   const dir = mkdtempSync(join(tmpdir(), "lab-naemon-"));
   temps.push(dir);
   const objectsDir = join(dir, "objects");
