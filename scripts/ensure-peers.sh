@@ -18,6 +18,31 @@ have /usr/sbin/nagios4 || need+=(nagios4-core)
 have /usr/lib/nagios/plugins/check_tcp || need+=(monitoring-plugins-basic)
 have systemd-analyze || need+=(systemd)
 have script || need+=(bsdutils)
+# Provisioning (issue 5): a VM that network-boots, its firmware and the peers benchmarked beside us.
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+have /usr/lib/ipxe/undionly.kpxe || need+=(ipxe)
+have /usr/lib/ipxe/qemu/efi-e1000.rom || need+=(ipxe-qemu)
+have /usr/share/OVMF/OVMF_CODE.fd || need+=(ovmf)
+have dnsmasq || need+=(dnsmasq-base)
+have perfdhcp || need+=(kea-admin)
+have kea-dhcp4 || need+=(kea-dhcp4-server)
+have /bin/busybox || need+=(busybox-static)
+have cpio || need+=(cpio)
+have dhclient || need+=(isc-dhcp-client)
+have tftp || need+=(tftp-hpa)
+have atftp || need+=(atftp)
+have nginx || need+=(nginx-light)
+have tcpdump || need+=(tcpdump)
+have curl || need+=(curl)
+have ip || need+=(iproute2)
+have cloud-init || need+=(cloud-init)
+# Onboarding and identity (issue 6): a second host over SSH, BIND for RFC 2136 updates.
+have /usr/sbin/sshd || need+=(openssh-server)
+have ssh || need+=(openssh-client)
+have debootstrap || need+=(debootstrap)
+have named || need+=(bind9)
+have nsupdate || need+=(bind9-dnsutils)
+have dig || need+=(bind9-dnsutils)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"
@@ -27,7 +52,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian starts nothing on install here, and these tests start their own instances.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 else
-  echo "ensure-peers: prometheus, node and blackbox exporters, nagios4, plugins, systemd-analyze, script present"
+  echo "ensure-peers: every peer present"
 fi
 
 bash scripts/ensure-postgres.sh

@@ -114,6 +114,13 @@ export const CATALOGUE = {
   },
   LAB_E_NOT_READY: { http: 503, exit: EXIT.error, hint: "the server is starting or stopping: retry shortly" },
   LAB_E_INTERNAL: { http: 500, exit: EXIT.error, hint: "this is a bug in lab: please report it" },
+  // ── provisioning (lifecycle, dispatch, images) ──
+  // ── dhcp ──
+  // ── tftp and boot files ──
+  // ── install configs and syslog ──
+  // ── ssh ca and dns ──
+  // ── onboarding and hardware detection ──
+  // ── agent, enrolment and join tokens ──
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,
