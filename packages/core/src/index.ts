@@ -2,6 +2,7 @@ export * from "./alert-defs.js";
 export * from "./conditions.js";
 export * from "./engine.js";
 export * from "./errors.js";
+export * from "./hardware.js";
 export * from "./model.js";
 export * from "./parse.js";
 export * from "./placement.js";
