@@ -75,6 +75,40 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0004_provisioning": {
+      async up(db: Kysely<unknown>) {
+        // Machines Lab network-boots, keyed by MAC; `name` links one to its server once known.
+        await db.schema
+          .createTable("machines")
+          .addColumn("mac", "text", (c) => c.primaryKey())
+          .addColumn("name", "text")
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("reason", "text")
+          .addColumn("image", "text")
+          .addColumn("hardware", "text")
+          .addColumn("token_hash", "text")
+          .addColumn("debug", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("preserve", "text", (c) => c.notNull().defaultTo("[]"))
+          .addColumn("ip", "text")
+          .addColumn("stage", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+        // The boot timeline: every DHCP, TFTP, HTTP, progress and syslog step per MAC.
+        await db.schema
+          .createTable("boot_events")
+          .addColumn("id", dialect === "postgres" ? "bigserial" : "integer", (c) =>
+            dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("mac", "text", (c) => c.notNull())
+          .addColumn("time", "text", (c) => c.notNull())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("type", "text", (c) => c.notNull())
+          .addColumn("detail", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("boot_events_mac").on("boot_events").columns(["mac", "id"]).execute();
+      },
+    },
   };
 }
 

@@ -48,12 +48,39 @@ export interface HealthTable {
   updated_at: string;
 }
 
+export interface MachineTable {
+  mac: string;
+  name: string | null;
+  state: string;
+  reason: string | null;
+  image: string | null;
+  hardware: string | null;
+  token_hash: string | null;
+  debug: number;
+  preserve: string;
+  ip: string | null;
+  stage: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BootEventTable {
+  id: Generated<number>;
+  mac: string;
+  time: string;
+  kind: string;
+  type: string;
+  detail: string;
+}
+
 export interface Database {
   resources: ResourceTable;
   events: EventTable;
   meta: MetaTable;
   tokens: TokenTable;
   health: HealthTable;
+  machines: MachineTable;
+  boot_events: BootEventTable;
 }
 
 export type Dialect = "sqlite" | "postgres";
