@@ -42,6 +42,7 @@ const PLURAL: Record<Kind, string> = {
   secret: "secrets",
   size: "sizes",
   class: "classes",
+  image: "images",
 };
 
 const TLS_TRUST_ERRORS = new Set([

@@ -45,7 +45,17 @@ export interface IO {
 export type Format = "table" | "wide" | "json" | "yaml";
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
-const GET_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes", "events"];
+const GET_KINDS = [
+  "servers",
+  "labels",
+  "groups",
+  "alerts",
+  "secrets",
+  "sizes",
+  "classes",
+  "images",
+  "events",
+];
 
 const VERSION = "0.1.0";
 
@@ -161,6 +171,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       secret: () => views.secretTable(rows as never, out),
       size: () => views.sizeTable(rows as never, out),
       class: () => views.classTable(rows as never, out),
+      image: () => views.imageTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);

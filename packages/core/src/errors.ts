@@ -115,10 +115,115 @@ export const CATALOGUE = {
   LAB_E_NOT_READY: { http: 503, exit: EXIT.error, hint: "the server is starting or stopping: retry shortly" },
   LAB_E_INTERNAL: { http: 500, exit: EXIT.error, hint: "this is a bug in lab: please report it" },
   // ── provisioning (lifecycle, dispatch, images) ──
+  LAB_E_ILLEGAL_TRANSITION: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "see `lab provision list` for the machine's state and the moves it allows",
+  },
+  LAB_E_REF_IMAGE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "define the image under `images:` or use a built-in one (`lab get images`)",
+  },
+  LAB_E_INSTALL_TOKEN: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "the machine must use the install token from the boot config Lab served it; reboot it to get a fresh one",
+  },
+  LAB_E_BAD_REPORT: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "the machine posted something Lab cannot read; check the installer's callback against docs/pxe.md",
+  },
+  LAB_E_IMAGE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "list the images with `lab get images` or define it under `images:`",
+  },
+  LAB_E_PXE_SETUP: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "run `lab doctor` to see what the boot services are missing",
+  },
   // ── dhcp ──
   // ── tftp and boot files ──
+  LAB_E_TFTP_MALFORMED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "the peer sent a packet that is not valid TFTP (RFC 1350/2347): check the client or what else sends to the TFTP port",
+  },
+  LAB_E_TFTP_BIND: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "another TFTP server (dnsmasq, tftpd-hpa, in.tftpd) may hold the port: stop it or choose another port; port 69 needs root or CAP_NET_BIND_SERVICE",
+  },
+  LAB_E_TFTP_ROOT: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "create the TFTP root folder or point the server at an existing, readable one",
+  },
   // ── install configs and syslog ──
   // ── ssh ca and dns ──
+  LAB_E_SSH_KEY_INVALID: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give one OpenSSH public key line (`TYPE BASE64 [comment]`, as in the host's /etc/ssh/ssh_host_*_key.pub)",
+  },
+  LAB_E_SSH_KEY_UNSUPPORTED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "use an ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa (≥ 2048 bits) host key",
+  },
+  LAB_E_SSH_CERT_INVALID: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give a key id, at least one principal and a validity window that ends after it starts",
+  },
+  LAB_E_SSH_CA_CORRUPT: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "restore the SSH CA files from a backup; a new CA means every known_hosts must be updated",
+  },
+  LAB_E_DNS_INVALID: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "use a hostname of letters, digits and hyphens inside the zone, and a dotted IPv4 address",
+  },
+  LAB_E_DNS_REFUSED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "add `allow-update { key KEYNAME; };` to the zone in named.conf and reload named",
+  },
+  LAB_E_DNS_NOTAUTH: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the DNS server does not serve that zone: check the zone names and the server address",
+  },
+  LAB_E_DNS_TSIG: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the TSIG key does not match the server's: compare key name, algorithm and secret with named.conf",
+  },
+  LAB_E_DNS_BADTIME: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the clocks of lab and the DNS server differ by more than 5 minutes: synchronise them (NTP)",
+  },
+  LAB_E_DNS_TIMEOUT: {
+    http: 504,
+    exit: EXIT.error,
+    hint: "is named running on that host:port? try `dig @HOST -p PORT SOA ZONE`",
+  },
+  LAB_E_DNS_BAD_RESPONSE: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the DNS server sent an answer lab cannot read: check that host:port is a DNS server",
+  },
+  LAB_E_DNS_FAILED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "read named's log for the reason (journalctl -u named, or named's stderr)",
+  },
   // ── onboarding and hardware detection ──
   // ── agent, enrolment and join tokens ──
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },

@@ -3,6 +3,8 @@ export * from "./conditions.js";
 export * from "./engine.js";
 export * from "./errors.js";
 export * from "./hardware.js";
+export * from "./images.js";
+export * from "./lifecycle.js";
 export * from "./model.js";
 export * from "./parse.js";
 export * from "./placement.js";

@@ -21,6 +21,7 @@ export function emptyModel(): Model {
     secret: new Map(),
     server: new Map(),
     class: new Map(),
+    image: new Map(),
   };
 }
 

@@ -136,6 +136,8 @@ export const serverSchema = z.strictObject(
     environment: nameSchema.optional(),
     region: nameSchema.optional(),
     size: nameSchema.optional(),
+    /** The image a bare-metal server is installed with. */
+    image: nameSchema.optional(),
     host: z.string({ error: "expected a host name or address" }).optional(),
     mac: z
       .string()
@@ -144,6 +146,31 @@ export const serverSchema = z.strictObject(
     attributes: z.record(z.string(), z.unknown()).optional(),
   },
   { error: "expected a server definition (provider, labels, environment, …)" },
+);
+
+/**
+ * An installable image: kernel + initrd booted by iPXE, and the unattended-install format
+ * Lab renders per machine. Files are URLs or paths under LAB_HOME/images/<name>/.
+ */
+export const imageSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    format: z.enum(["autoinstall", "kickstart", "preseed", "talos", "none"], {
+      error: "expected autoinstall, kickstart, preseed, talos or none",
+    }),
+    arch: z.enum(["x86_64", "aarch64"], { error: "expected x86_64 or aarch64" }).optional(),
+    kernel: z.string({ error: "expected the kernel's URL or file name" }).min(1),
+    initrd: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+        error: "expected the initrd's URL or file name (or a list of them)",
+      })
+      .transform((v): string[] => (Array.isArray(v) ? v : [v])),
+    cmdline: z.string().optional(),
+    /** The installer's package mirror or ISO (kickstart inst.repo, preseed mirror, autoinstall ISO). */
+    repo: z.string().optional(),
+    talos: z.strictObject({ mode: z.enum(["pull", "push"]), version: z.string().optional() }).optional(),
+  },
+  { error: "expected an image definition (format, kernel, initrd, cmdline, …)" },
 );
 
 /** A Puppet class's monitoring: the alerts it brings wherever it is applied. */
@@ -174,8 +201,9 @@ export const documentSchema = z.strictObject(
     secrets: z.record(secretPath, secretSchema).optional(),
     servers: z.record(nameSchema, serverSchema).optional(),
     classes: z.record(className, classSchema).optional(),
+    images: z.record(nameSchema, imageSchema).optional(),
   },
-  { error: "expected a map with labels, groups, sizes, alerts, secrets, servers or classes" },
+  { error: "expected a map with labels, groups, sizes, alerts, secrets, servers, classes or images" },
 );
 
 export type SelectorSpec = z.infer<typeof selectorSchema>;
@@ -186,10 +214,11 @@ export type AlertSpec = z.infer<typeof alertSchema>;
 export type SecretSpec = z.infer<typeof secretSchema>;
 export type ServerSpec = z.infer<typeof serverSchema>;
 export type ClassSpec = z.infer<typeof classSchema>;
+export type ImageSpec = z.infer<typeof imageSchema>;
 export type DocumentSpec = z.infer<typeof documentSchema>;
 
 /** The kinds of object the model holds, in the order they are listed and applied. */
-export const KINDS = ["size", "class", "label", "secret", "server", "group", "alert"] as const;
+export const KINDS = ["size", "class", "image", "label", "secret", "server", "group", "alert"] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Spec type per kind. Alerts keep their name inside the spec, as the YAML has it. */
@@ -201,6 +230,7 @@ export interface SpecOf {
   secret: SecretSpec;
   server: ServerSpec;
   class: ClassSpec;
+  image: ImageSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -212,6 +242,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   secret: "secrets",
   server: "servers",
   class: "classes",
+  image: "images",
 };
 
 const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
@@ -234,6 +265,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   secret: secretSchema as z.ZodType<SecretSpec>,
   server: serverSchema,
   class: classSchema,
+  image: imageSchema as z.ZodType<ImageSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

@@ -19,6 +19,7 @@ import {
   FleetViews,
   type GroupRow,
   type GroupView,
+  type ImageRow,
   type LabelRow,
   type LabelView,
   type PillarState,
@@ -163,6 +164,7 @@ export interface ListResultMap {
   secret: SecretRow;
   size: SizeRow;
   class: ClassRow;
+  image: ImageRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -317,6 +319,7 @@ export class LabService implements Engine {
       secret: () => views.secretRows(f),
       size: () => views.sizeRows(f),
       class: () => views.classRows(f),
+      image: () => views.imageRows(f),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") await this.withHealth(result as ServerRow[]);

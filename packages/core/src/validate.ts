@@ -6,6 +6,7 @@ import { alertDefinition } from "./alert-defs.js";
 import { METRICS, parseCondition } from "./conditions.js";
 import { Fleet } from "./engine.js";
 import { type Diagnostic, diagnostic, didYouMean, type LabCode, type Location } from "./errors.js";
+import { imageCatalogue } from "./images.js";
 import type { Model, Resource } from "./model.js";
 import type { Kind, SelectorSpec } from "./schema.js";
 
@@ -46,11 +47,22 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
     each("servers", "server");
   };
 
+  const images = imageCatalogue(model);
   for (const r of model.server.values()) {
     r.spec.labels?.forEach((l, i) => {
       ref(r, "label", l, ["labels", i]);
     });
     if (r.spec.size) ref(r, "size", r.spec.size, ["size"]);
+    if (r.spec.image && !images.has(r.spec.image)) {
+      const hint = didYouMean(r.spec.image, images.keys());
+      out.push(
+        diagnostic(
+          "LAB_E_REF_IMAGE",
+          `server "${r.name}" is installed with image "${r.spec.image}", which is not defined${hint ? ` (did you mean "${hint}"?)` : ""}`,
+          at(r, ["image"]),
+        ),
+      );
+    }
   }
   for (const r of model.label.values()) {
     if (r.spec.size) ref(r, "size", r.spec.size, ["size"]);

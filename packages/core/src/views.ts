@@ -3,10 +3,12 @@
  * Every membership, count and exclusion here is read from `Fleet.resolve*`; nothing re-derives
  * targeting.
  */
+
 import { alertDefinition, backendFor } from "./alert-defs.js";
 import { CLASS_ALERTS } from "./conditions.js";
 import type { Exclusion, Fleet, Resolution, Source } from "./engine.js";
 import { notFound } from "./errors.js";
+import { imageCatalogue } from "./images.js";
 import { placeAlerts, renderedPath } from "./placement.js";
 import type { Kind, SelectorSpec } from "./schema.js";
 
@@ -82,6 +84,16 @@ export interface SecretRow {
   servers: number;
   rotateEvery: string | null;
   setBy: string | null;
+}
+
+export interface ImageRow {
+  name: string;
+  format: string;
+  arch: string;
+  source: "builtin" | "model";
+  /** Where the kernel comes from: a URL, or a file Lab serves itself. */
+  kernel: string;
+  servers: number;
 }
 
 export interface SizeRow {
@@ -314,6 +326,25 @@ export class FleetViews {
         name,
         alerts: this.model.class.get(name)?.spec.alerts ?? CLASS_ALERTS[name] ?? [],
         source: this.model.class.has(name) ? ("model" as const) : ("built-in" as const),
+        servers: uses.get(name) ?? 0,
+      }));
+  }
+
+  imageRows(filter: ServerFilter = {}): ImageRow[] {
+    const servers = this.select(filter);
+    const uses = countBy(servers, (r) => {
+      const image = this.model.server.get(r.name)?.spec.image;
+      return image ? [image] : [];
+    });
+    const filtered = isFiltered(filter);
+    return [...imageCatalogue(this.model).values()]
+      .filter((i) => !filtered || uses.has(i.name))
+      .map(({ name, spec, source }) => ({
+        name,
+        format: spec.format,
+        arch: spec.arch ?? "x86_64",
+        source,
+        kernel: spec.kernel,
         servers: uses.get(name) ?? 0,
       }));
   }

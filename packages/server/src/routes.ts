@@ -51,7 +51,16 @@ export interface RouteDeps {
   revisions: RevisionCache;
 }
 
-const LIST_KINDS = ["servers", "labels", "groups", "alerts", "secrets", "sizes", "classes"] as const;
+const LIST_KINDS = [
+  "servers",
+  "labels",
+  "groups",
+  "alerts",
+  "secrets",
+  "sizes",
+  "classes",
+  "images",
+] as const;
 const SHOW_KINDS = ["servers", "labels", "groups", "alerts", "secrets"] as const;
 
 declare module "fastify" {

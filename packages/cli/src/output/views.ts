@@ -7,6 +7,7 @@ import type {
   ClassRow,
   GroupRow,
   GroupView,
+  ImageRow,
   LabelRow,
   LabelView,
   PillarState,
@@ -124,6 +125,21 @@ export function secretTable(rows: SecretRow[], style: Style): string {
       },
       { header: "ROTATE", value: (r) => r.rotateEvery ?? "-" },
       { header: "SET BY", value: (r) => r.setBy ?? "-" },
+    ],
+    style,
+  );
+}
+
+export function imageTable(rows: ImageRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "IMAGE", value: (r) => r.name },
+      { header: "FORMAT", value: (r) => r.format },
+      { header: "ARCH", value: (r) => r.arch },
+      { header: "SOURCE", value: (r) => r.source },
+      { header: "SERVERS", value: (r) => String(r.servers) },
+      { header: "KERNEL", value: (r) => r.kernel, shrink: true },
     ],
     style,
   );
