@@ -1,1 +1,2 @@
-export {};
+export * from "./provisioner.js";
+export * from "./timeline.js";
