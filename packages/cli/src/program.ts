@@ -20,6 +20,7 @@ import { writeRendered } from "@lab/monitor";
 import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/store";
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
+import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
@@ -342,6 +343,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
     });
 
   registerRemoteCommands(program, { io, print, emit, out, open });
+  registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
 
   program
     .command("completion")
@@ -367,6 +369,24 @@ export async function run(argv: string[], io: IO): Promise<number> {
     return reportError(e, io, err);
   } finally {
     await session?.close();
+  }
+}
+
+/** One line from the terminal; refuses to guess when there is no terminal to ask. */
+async function ask(question: string, io: IO): Promise<string> {
+  if (!process.stdin.isTTY) {
+    throw new LabError(
+      "LAB_E_USAGE",
+      "not a terminal, so nothing to answer the question: pass --yes to proceed",
+    );
+  }
+  io.stdout.write(question);
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: process.stdin });
+  try {
+    return await rl.question("");
+  } finally {
+    rl.close();
   }
 }
 

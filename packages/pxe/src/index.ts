@@ -1,2 +1,3 @@
 export * from "./provisioner.js";
+export * from "./snippets.js";
 export * from "./timeline.js";

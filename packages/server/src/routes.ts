@@ -105,7 +105,15 @@ export function errorBody(e: LabError) {
   };
 }
 
-export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+/** Route guard for a scope, and the audit actor of a request: for routes registered elsewhere. */
+export interface RouteAuth {
+  auth: (
+    scope: "read" | "write" | "admin",
+  ) => (req: FastifyRequest, reply: FastifyReply, done: (e?: Error) => void) => void;
+  actorOf: (req: FastifyRequest) => string;
+}
+
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth {
   const { store } = deps;
   const authenticator = new Authenticator(store);
   const auth =
@@ -346,6 +354,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     );
     socket.on("close", detach);
   });
+  return { auth, actorOf };
 }
 
 /** Maps anything thrown in a route to the API's error body. */

@@ -1,0 +1,477 @@
+/**
+ * `lab provision …` (the machine lifecycle), `lab onboard --provider baremetal` and
+ * `lab pxe config`. Local mode drives the Provisioner over the SQLite state; client mode the
+ * same operations over the API — the output is the same either way.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabError, normaliseMac } from "@lab/core";
+import {
+  dnsmasqSnippet,
+  iscDhcpSnippet,
+  type Machine,
+  Provisioner,
+  readInstallLog,
+  Timeline,
+  type TimelineStep,
+  withDurations,
+} from "@lab/pxe";
+import type { Command } from "commander";
+import { labHome, type Session } from "../context.js";
+import type { HttpClient } from "../http-engine.js";
+import type { Style } from "../output/style.js";
+import { renderTable } from "../output/table.js";
+import type { Format, IO } from "../program.js";
+
+interface Ctx {
+  io: IO;
+  print: (s: string) => void;
+  emit: (format: Format, data: unknown, human: () => string) => void;
+  out: Style;
+  open: () => Promise<Session>;
+  ask: (question: string) => Promise<string>;
+}
+
+/** The provisioning operations, whichever side runs them. */
+export interface ProvisionClient {
+  list(): Promise<Machine[]>;
+  find(target: string): Promise<Machine>;
+  enlist(o: { mac: string; name: string; image: string; preserve?: string[] }): Promise<Machine>;
+  install(target: string, o: { image?: string; name?: string }): Promise<Machine>;
+  reprovision(target: string, o: { image?: string; preserve?: string[] }): Promise<Machine>;
+  debug(target: string): Promise<Machine>;
+  forget(target: string): Promise<Machine>;
+  timeline(target: string, after?: number): Promise<TimelineStep[]>;
+  logs(target: string, tail: number): Promise<{ mac: string; lines: string[] }>;
+  close(): Promise<void>;
+}
+
+/** Local mode: the Provisioner over the local state (the same code the daemon runs). */
+export function localProvisioning(session: Session, env: NodeJS.ProcessEnv): ProvisionClient {
+  const store = session.store;
+  if (!store) throw new LabError("LAB_E_INTERNAL", "local provisioning needs the local store");
+  const home = labHome(env);
+  const timeline = new Timeline(store.db);
+  const p = new Provisioner({ db: store.db, store, timeline, secret: pxeSecret(home), actor: "cli" });
+  return {
+    list: () => p.list(),
+    find: (t) => p.find(t),
+    enlist: (o) => p.enlist(o),
+    install: (t, o) => p.install(t, o),
+    reprovision: (t, o) => p.reprovision(t, o),
+    debug: (t) => p.debug(t),
+    forget: (t) => p.forget(t),
+    timeline: async (t, after) => withDurations(await timeline.read((await p.find(t)).mac, after ?? 0)),
+    logs: async (t, tail) => {
+      const mac = (await p.find(t)).mac;
+      return { mac, lines: readInstallLog(join(home, "pxe", "logs"), mac, tail) };
+    },
+    close: () => timeline.close(),
+  };
+}
+
+/** Client mode: the operator API under /api/v1/provision. */
+export function remoteProvisioning(client: HttpClient): ProvisionClient {
+  const m = (t: string) => `/api/v1/provision/machines/${encodeURIComponent(t)}`;
+  return {
+    list: () => client.request("GET", "/api/v1/provision/machines"),
+    find: (t) => client.request("GET", m(t)),
+    enlist: (o) => client.request("POST", "/api/v1/provision/enlist", o),
+    install: (t, o) => client.request("POST", `${m(t)}/install`, o),
+    reprovision: (t, o) => client.request("POST", `${m(t)}/reprovision`, o),
+    debug: (t) => client.request("POST", `${m(t)}/debug`, {}),
+    forget: (t) => client.request("DELETE", m(t)),
+    timeline: (t, after) => client.request("GET", `${m(t)}/timeline${after ? `?after=${after}` : ""}`),
+    logs: (t, tail) => client.request("GET", `${m(t)}/logs?tail=${tail}`),
+    close: async () => undefined,
+  };
+}
+
+/** The key of stateless discovery tokens; shared by the daemon and local mode. */
+export function pxeSecret(home: string): Buffer {
+  const dir = join(home, "server");
+  const path = join(dir, "pxe.secret");
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+  }
+  return Buffer.from(readFileSync(path, "utf8").trim(), "hex");
+}
+
+const STAGES = ["booted", "partitioning", "installing", "configuring", "complete"];
+
+export function registerProvisionCommands(program: Command, ctx: Ctx): void {
+  const { io, print, emit, out } = ctx;
+  const withClient = async <T>(fn: (c: ProvisionClient) => Promise<T>): Promise<T> => {
+    const session = await ctx.open();
+    const client = session.remote ? remoteProvisioning(session.remote) : localProvisioning(session, io.env);
+    // The session belongs to the program (closed when the command ends); the client is ours.
+    try {
+      return await fn(client);
+    } finally {
+      await client.close();
+    }
+  };
+  const outputOpt = (c: Command) =>
+    c.option("-o, --output <format>", "table|wide|json|yaml", "table") as Command;
+  const one = (verb: string, description: string) =>
+    outputOpt(
+      provision.command(verb).description(description).argument("<machine>", "MAC, server name or IP"),
+    );
+
+  const provision = program
+    .command("provision")
+    .description("network-booted machines: list, install, logs, timeline");
+
+  outputOpt(provision.command("list").description("every machine Lab network-boots, with its state")).action(
+    async (opts: { output: Format }) => {
+      const rows = await withClient((c) => c.list());
+      emit(opts.output, rows, () => machineTable(rows, out, opts.output === "wide"));
+    },
+  );
+
+  one("install", "queue a machine for installation at its next network boot")
+    .option("--image <image>", "the image to install (default: the server's image)")
+    .option("--name <name>", "the server name it gets (default: its current name)")
+    .action(async (target: string, opts: { image?: string; name?: string; output: Format }) => {
+      const m = await withClient((c) => c.install(target, { image: opts.image, name: opts.name }));
+      emit(opts.output, m, () => `${m.name ?? m.mac} (${m.mac}): ${stateWord(m, out)}, image ${m.image}\n`);
+    });
+  one("reprovision", "install an installed machine again, keeping its preserved volumes")
+    .option("--image <image>", "install a different image")
+    .option(
+      "--preserve <paths...>",
+      "mount points to keep (default: /home /srv /var/lib/longhorn /var/lib/rancher)",
+    )
+    .action(async (target: string, opts: { image?: string; preserve?: string[]; output: Format }) => {
+      const m = await withClient((c) =>
+        c.reprovision(target, { image: opts.image, preserve: opts.preserve }),
+      );
+      emit(
+        opts.output,
+        m,
+        () => `${m.name ?? m.mac}: ${stateWord(m, out)}; keeps ${m.preserve.join(", ") || "nothing"}\n`,
+      );
+    });
+  one("debug", "boot the rescue system once at the next network boot").action(
+    async (target: string, opts: { output: Format }) => {
+      const m = await withClient((c) => c.debug(target));
+      emit(
+        opts.output,
+        m,
+        () => `${m.name ?? m.mac}: the next network boot starts the rescue system (once)\n`,
+      );
+    },
+  );
+  one("forget", "remove a machine from every provisioning table").action(
+    async (target: string, opts: { output: Format }) => {
+      const m = await withClient((c) => c.forget(target));
+      emit(opts.output, m, () => `${m.name ?? m.mac} (${m.mac}) forgotten\n`);
+    },
+  );
+
+  outputOpt(
+    provision
+      .command("timeline")
+      .description(
+        "every DHCP, TFTP, HTTP, progress and syslog step of a machine's boot, with the time between",
+      )
+      .argument("<machine>", "MAC, server name or IP")
+      .option("--all", "every boot, not only the latest"),
+  ).action(async (target: string, opts: { all?: boolean; output: Format }) => {
+    const steps = await withClient((c) => c.timeline(target));
+    const shown = opts.all ? steps : latestBoot(steps);
+    emit(opts.output, shown, () => timelineTable(shown, out));
+  });
+
+  provision
+    .command("logs")
+    .description("a machine's install log (syslog lines, progress and posted logs)")
+    .argument("<machine>", "MAC, server name or IP")
+    .option("-f, --follow", "keep printing new lines until the install ends")
+    .option("--tail <n>", "lines of history to print", "200")
+    .action(async (target: string, opts: { follow?: boolean; tail: string }) => {
+      await withClient(async (c) => {
+        const { lines } = await c.logs(target, Number(opts.tail));
+        for (const l of lines) print(`${l}\n`);
+        if (!opts.follow) return;
+        await follow(c, target, (step) => {
+          if (step.kind === "syslog" || step.kind === "progress" || step.kind === "state")
+            print(`${logLine(step)}\n`);
+        });
+      });
+    });
+
+  program
+    .command("onboard")
+    .description("bring a machine under management (bare metal: network boot, install, enrol)")
+    .argument("<name>", "the server name")
+    .requiredOption("--provider <provider>", "baremetal (PXE) or ssh")
+    .option("--mac <mac>", "the machine's boot NIC (baremetal)")
+    .option("--image <image>", "the image to install (baremetal; `lab get images`)", "ubuntu-24.04")
+    .option("--labels <labels>", "comma-separated labels")
+    .option("--environment <env>", "the server's environment")
+    .option("-y, --yes", "do not ask before proceeding")
+    .option("--no-wait", "queue the install and return without following it")
+    .action(
+      async (
+        name: string,
+        opts: {
+          provider: string;
+          mac?: string;
+          image: string;
+          labels?: string;
+          environment?: string;
+          yes?: boolean;
+          wait: boolean;
+        },
+      ) => {
+        if (opts.provider !== "baremetal") {
+          throw new LabError(
+            "LAB_E_USAGE",
+            `--provider ${opts.provider}: this command handles baremetal (and ssh)`,
+          );
+        }
+        const mac = normaliseMac(opts.mac ?? "");
+        if (!mac)
+          throw new LabError("LAB_E_USAGE", "--mac AA:BB:CC:DD:EE:FF is required for --provider baremetal");
+        const labels = (opts.labels ?? "")
+          .split(",")
+          .map((l) => l.trim())
+          .filter(Boolean);
+        const session = await ctx.open();
+        const pxeWhere = session.remote
+          ? `lab server at ${session.remote.target.url}`
+          : "this device (local mode)";
+        print(
+          `${out.bold("Step 1: Render")}\n${box(
+            [
+              ["Name", name],
+              ["Provider", "baremetal (PXE boot)"],
+              ["MAC", mac.toUpperCase()],
+              ["Image", opts.image],
+              ["Labels", labels.join(",") || "-"],
+              ["PXE server", pxeWhere],
+            ],
+            out,
+          )}\nOnboarding will:\n  + Create server ${name} with its labels\n  + Answer network boots from ${mac.toUpperCase()} with the ${opts.image} installer\n  + Serve an unattended install config with a one-time install token\n  + Follow the install until it reports complete\n${out.yellow("⚠")} PXE requires the boot services on the machine's L2 segment (lab server)\n${out.yellow("⚠")} In scoped DHCP mode Lab answers ONLY ${mac.toUpperCase()} (safe beside your router)\n`,
+        );
+        if (!opts.yes) {
+          const answer = (await ctx.ask("Proceed? [y/N]: ")).trim().toLowerCase();
+          if (answer !== "y" && answer !== "yes") {
+            print("Nothing changed.\n");
+            return;
+          }
+        }
+        const yaml = serverYaml(name, { mac, image: opts.image, labels, environment: opts.environment });
+        await session.engine.apply({ files: [{ path: `<onboard ${name}>`, text: yaml }] });
+        print(`${out.bold("Step 2: PXE boot phase")}\n  → server ${name} created\n`);
+        await withClient(async (c) => {
+          const m = await c.enlist({ mac, name, image: opts.image });
+          print(`  → ${m.mac} queued for ${m.image}: power it on and boot it from the network\n`);
+          if (!opts.wait) return;
+          const bar = progressBar(out, io);
+          const final = await follow(c, name, (step) => bar.step(step));
+          bar.done();
+          if (final?.state === "FAILED") {
+            throw new LabError(
+              "LAB_E_BAD_REPORT",
+              `install of ${name} failed: ${final.reason ?? "no reason"}`,
+            );
+          }
+          print(`${out.green("✓")} ${name} installed (${opts.image})\n`);
+        });
+      },
+    );
+
+  const pxe = program.command("pxe").description("the boot services");
+  pxe
+    .command("config")
+    .description("print the snippet for your own DHCP server (when Lab's DHCP is off)")
+    .argument("<server>", "dnsmasq|isc")
+    .requiredOption(
+      "--lab <host[:port]>",
+      "the address machines reach Lab's boot port on (e.g. 192.168.1.10:7480)",
+    )
+    .option("--tftp <host>", "the TFTP server (default: the --lab host)")
+    .action((which: string, opts: { lab: string; tftp?: string }) => {
+      const [host = "", port = "7480"] = opts.lab.split(":");
+      const o = { bootHost: host, bootPort: Number(port), tftpHost: opts.tftp ?? host };
+      if (which === "dnsmasq") return print(dnsmasqSnippet(o));
+      if (which === "isc") return print(iscDhcpSnippet(o));
+      throw new LabError("LAB_E_USAGE", `no snippet for "${which}": dnsmasq or isc`);
+    });
+}
+
+/** Polls the timeline until the machine is INSTALLED or FAILED; returns its final record. */
+async function follow(
+  c: ProvisionClient,
+  target: string,
+  onStep: (s: TimelineStep) => void,
+): Promise<Machine | undefined> {
+  const start = await c.timeline(target);
+  let after = start.at(-1)?.id ?? 0;
+  for (;;) {
+    const steps = await c.timeline(target, after);
+    for (const s of steps) {
+      onStep(s);
+      after = Math.max(after, s.id);
+    }
+    const m = await c.find(target);
+    if (m.state === "INSTALLED" || m.state === "FAILED") return m;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function progressBar(out: Style, io: IO) {
+  let shown = "";
+  const width = 30;
+  return {
+    step(s: TimelineStep) {
+      if (s.kind !== "progress" && s.kind !== "state") return;
+      const index = STAGES.indexOf(s.type);
+      const percent =
+        typeof s.detail.percent === "number"
+          ? s.detail.percent
+          : index >= 0
+            ? (index / (STAGES.length - 1)) * 100
+            : -1;
+      const label = s.kind === "state" ? s.type : s.type;
+      if (percent < 0 && s.kind !== "state") return;
+      if (io.stdout.isTTY && percent >= 0) {
+        const filled = Math.round((percent / 100) * width);
+        const line = `  [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${Math.round(percent)
+          .toString()
+          .padStart(3)}% ${label}`;
+        io.stdout.write(`\r${line}${" ".repeat(Math.max(0, shown.length - line.length))}`);
+        shown = line;
+      } else {
+        io.stdout.write(`  → ${label}${percent >= 0 ? ` (${Math.round(percent)}%)` : ""}\n`);
+      }
+      void out;
+    },
+    done() {
+      if (shown) io.stdout.write("\n");
+    },
+  };
+}
+
+function latestBoot(steps: TimelineStep[]): TimelineStep[] {
+  for (let i = steps.length - 1; i > 0; i--) {
+    const s = steps[i] as TimelineStep;
+    const prev = steps[i - 1] as TimelineStep;
+    if (s.kind === "dhcp" && s.type === "discover" && prev.kind !== "dhcp") {
+      return withDurations(steps.slice(i));
+    }
+  }
+  return steps;
+}
+
+function timelineTable(steps: TimelineStep[], out: Style): string {
+  if (steps.length === 0) return "No boot steps recorded yet.\n";
+  const slowest = Math.max(...steps.map((s) => s.sincePreviousMs));
+  return `${renderTable(
+    steps,
+    [
+      { header: "+TIME", value: (s) => seconds(s.sinceStartMs) },
+      {
+        header: "STEP",
+        value: (s) =>
+          s.sincePreviousMs === slowest && slowest > 1000
+            ? out.yellow(seconds(s.sincePreviousMs))
+            : seconds(s.sincePreviousMs),
+      },
+      { header: "KIND", value: (s) => s.kind },
+      { header: "WHAT", value: (s) => s.type },
+      { header: "DETAIL", value: (s) => detailText(s.detail), shrink: true },
+    ],
+    out,
+  )}\n`;
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
+}
+
+function detailText(d: Record<string, unknown>): string {
+  return Object.entries(d)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+}
+
+function logLine(s: TimelineStep): string {
+  const t = s.time.slice(11, 23);
+  if (s.kind === "syslog") return `${t} ${String(s.detail.message ?? s.type)}`;
+  if (s.kind === "progress")
+    return `${t} [progress] ${s.type} ${String(s.detail.status ?? "")} ${String(s.detail.message ?? "")}`.trimEnd();
+  return `${t} [state] ${s.type}`;
+}
+
+function machineTable(rows: Machine[], out: Style, wide: boolean): string {
+  if (rows.length === 0)
+    return "No machines yet: boot one from the network, or `lab onboard NAME --provider baremetal --mac …`.\n";
+  return `${renderTable(
+    rows,
+    [
+      { header: "MAC", value: (m) => m.mac },
+      { header: "NAME", value: (m) => m.name ?? "-" },
+      { header: "STATE", value: (m) => stateWord(m, out) },
+      { header: "IMAGE", value: (m) => m.image ?? "-" },
+      { header: "IP", value: (m) => m.ip ?? "-" },
+      { header: "HARDWARE", value: (m) => hardwareText(m), shrink: true },
+      ...(wide
+        ? [{ header: "UPDATED", value: (m: Machine) => m.updatedAt.slice(0, 19).replace("T", " ") }]
+        : []),
+    ],
+    out,
+  )}\n`;
+}
+
+function stateWord(m: Machine, out: Style): string {
+  const word =
+    m.stage && (m.state === "INSTALLING" || m.state === "FAILED") ? `${m.state} (${m.stage})` : m.state;
+  const colour = {
+    INSTALLED: out.green,
+    FAILED: out.red,
+    INSTALLING: out.cyan,
+    INSTALL_QUEUE: out.yellow,
+    DISCOVERED: (s: string) => s,
+  }[m.state];
+  return `${colour(word)}${m.debug ? " +debug" : ""}`;
+}
+
+function hardwareText(m: Machine): string {
+  const h = m.hardware;
+  if (!h) return "-";
+  const gib = h.memoryBytes / 2 ** 30;
+  const disks = h.disks.map((d) => `${d.type} ${Math.round(d.sizeBytes / 1e9)}G`).join("+");
+  return `${h.cpu.cores}c ${gib < 10 ? gib.toFixed(1) : Math.round(gib)}G ${disks || "no disk"}`;
+}
+
+function box(rows: [string, string][], out: Style): string {
+  const a = Math.max(...rows.map(([k]) => k.length));
+  const b = Math.max(...rows.map(([, v]) => v.length));
+  const line = (l: string, m: string, r: string) => `${l}${"─".repeat(a + 2)}${m}${"─".repeat(b + 2)}${r}`;
+  return [
+    line("┌", "┬", "┐"),
+    ...rows.map(([k, v]) => `│ ${out.bold(k.padEnd(a))} │ ${v.padEnd(b)} │`),
+    line("└", "┴", "┘"),
+  ].join("\n");
+}
+
+function serverYaml(
+  name: string,
+  o: { mac: string; image: string; labels: string[]; environment?: string },
+): string {
+  const lines = [
+    "servers:",
+    `  ${name}:`,
+    "    provider: baremetal",
+    `    mac: "${o.mac}"`,
+    `    image: ${o.image}`,
+    ...(o.labels.length ? [`    labels: [${o.labels.join(", ")}]`] : []),
+    ...(o.environment ? [`    environment: ${o.environment}`] : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}

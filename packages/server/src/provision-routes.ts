@@ -1,0 +1,188 @@
+/**
+ * Provisioning over HTTP, in two places:
+ *  - the operator API under /api/v1/provision (token-authenticated, on the main HTTPS port);
+ *  - the machine-facing boot endpoints (/boot.ipxe, /pxe/v1/…) on the plain-HTTP boot port,
+ *    because firmware and installers cannot trust Lab's CA. Machines authenticate with the
+ *    install token Lab baked into the boot config it served them.
+ */
+import { LabError } from "@lab/core";
+import {
+  type BootContext,
+  type InstallLogBuffer,
+  type Provisioner,
+  renderBootScript,
+  renderMachineFile,
+  resolveImageFile,
+  serveFile,
+  withDurations,
+} from "@lab/pxe";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { parse, type RouteAuth } from "./routes.js";
+
+const enlistSchema = z.strictObject({
+  mac: z.string(),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "a server name (letters, digits, . _ -)"),
+  image: z.string(),
+  preserve: z.array(z.string().startsWith("/")).max(32).optional(),
+});
+const installSchema = z.strictObject({ image: z.string().optional(), name: z.string().optional() });
+const reprovisionSchema = z.strictObject({
+  image: z.string().optional(),
+  preserve: z.array(z.string().startsWith("/")).max(32).optional(),
+});
+const timelineQuery = z.object({
+  after: z.coerce.number().int().nonnegative().optional(),
+  all: z.enum(["true", "false"]).optional(),
+});
+const logsQuery = z.object({ tail: z.coerce.number().int().positive().max(100_000).optional() });
+
+export interface ProvisionRouteDeps {
+  provisioner: Provisioner;
+  logs: InstallLogBuffer;
+}
+
+type Target = { target: string };
+
+/** The operator API: list, install, reprovision, debug, forget, logs, timeline, follow. */
+export function registerProvisionRoutes(
+  app: FastifyInstance,
+  deps: ProvisionRouteDeps,
+  { auth }: RouteAuth,
+): void {
+  const p = deps.provisioner;
+  const target = (req: FastifyRequest) => (req.params as Target).target;
+
+  app.get("/api/v1/provision/machines", { preHandler: auth("read") }, async () => p.list());
+  app.get("/api/v1/provision/machines/:target", { preHandler: auth("read") }, async (req) =>
+    p.find(target(req)),
+  );
+  app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) =>
+    p.enlist(parse(enlistSchema, req.body)),
+  );
+  app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) =>
+    p.install(target(req), parse(installSchema, req.body)),
+  );
+  app.post("/api/v1/provision/machines/:target/reprovision", { preHandler: auth("write") }, async (req) =>
+    p.reprovision(target(req), parse(reprovisionSchema, req.body)),
+  );
+  app.post("/api/v1/provision/machines/:target/debug", { preHandler: auth("write") }, async (req) =>
+    p.debug(target(req)),
+  );
+  app.delete("/api/v1/provision/machines/:target", { preHandler: auth("write") }, async (req) =>
+    p.forget(target(req)),
+  );
+  app.get("/api/v1/provision/machines/:target/timeline", { preHandler: auth("read") }, async (req) => {
+    const q = parse(timelineQuery, req.query);
+    const m = await p.find(target(req));
+    return withDurations(await p.timeline.read(m.mac, q.after ?? 0));
+  });
+  app.get("/api/v1/provision/machines/:target/logs", { preHandler: auth("read") }, async (req) => {
+    const q = parse(logsQuery, req.query);
+    const m = await p.find(target(req));
+    return { mac: m.mac, lines: deps.logs.tail(m.mac, q.tail ?? 200) };
+  });
+  // Live: timeline steps, log lines and state changes of one machine (`lab provision logs -f`).
+  app.get(
+    "/api/v1/provision/machines/:target/follow",
+    { websocket: true, preHandler: auth("read") },
+    async (socket, req) => {
+      let m: Awaited<ReturnType<Provisioner["find"]>>;
+      try {
+        m = await p.find(target(req));
+      } catch (e) {
+        socket.close(4404, (e as Error).message.slice(0, 120));
+        return;
+      }
+      const send = (msg: unknown) => {
+        // A slow follower misses lines rather than growing the server's memory.
+        if (socket.bufferedAmount < 4 * 1024 * 1024) socket.send(JSON.stringify(msg));
+      };
+      send({ type: "machine", machine: m });
+      const offTimeline = p.timeline.subscribe((step) => send({ type: "step", step }), m.mac);
+      const offLogs = deps.logs.follow(m.mac, (line) => send({ type: "log", line }));
+      const offChange = p.onChange(() => {
+        p.find(m.mac).then(
+          (now) => send({ type: "machine", machine: now }),
+          () => send({ type: "forgotten" }),
+        );
+      });
+      socket.on("close", () => {
+        offTimeline();
+        offLogs();
+        offChange();
+      });
+    },
+  );
+}
+
+/** The boot endpoints machines call (plain HTTP). */
+export function registerBootRoutes(
+  app: FastifyInstance,
+  deps: ProvisionRouteDeps & { context: () => BootContext; imagesDir: string },
+): void {
+  const p = deps.provisioner;
+  const ipxe = (reply: FastifyReply, script: string) => reply.type("text/plain; charset=utf-8").send(script);
+  const tokenOf = (req: FastifyRequest) =>
+    (req.headers["x-lab-install-token"] as string | undefined) ?? (req.query as { token?: string }).token;
+
+  // Every machine-facing request is a step in that machine's timeline.
+  app.addHook("onResponse", (req, reply, done) => {
+    // Dispatch records its own decision; everything else is found by the caller's address.
+    const mac = p.timeline.macOf(req.ip);
+    if (mac && !req.url.startsWith("/pxe/v1/dispatch")) {
+      p.timeline.record(mac, "http", `${req.method} ${req.url.split("?")[0]}`, {
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        bytes: Number(reply.getHeader("content-length") ?? 0),
+      });
+    }
+    done();
+  });
+
+  app.get("/boot.ipxe", async (_req, reply) =>
+    ipxe(reply, renderBootScript({ action: "chain" }, deps.context())),
+  );
+  app.get("/pxe/v1/dispatch", async (req, reply) => {
+    const q = req.query as { mac?: string; platform?: string };
+    const decision = await p.dispatch(q.mac ?? "", req.ip);
+    const ctx = { ...deps.context(), firmware: q.platform === "efi" ? ("efi" as const) : ("bios" as const) };
+    return ipxe(reply, renderBootScript(decision, ctx));
+  });
+  app.get("/pxe/v1/images/:image/:file", async (req, reply) => {
+    const { image, file } = req.params as { image: string; file: string };
+    const spec = await p.requireImage(image);
+    const path = resolveImageFile(deps.imagesDir, spec, file);
+    if (!path) throw new LabError("LAB_E_NOT_FOUND", `image ${image} has no file ${file}`);
+    reply.hijack();
+    serveFile(req.raw, reply.raw, path);
+  });
+  app.get("/pxe/v1/machines/:mac/:token/:file", async (req, reply) => {
+    const { mac, token, file } = req.params as { mac: string; token: string; file: string };
+    const m = await p.authenticate(mac, token);
+    if (!m?.image) throw new LabError("LAB_E_INSTALL_TOKEN", `${mac} has no install queued`);
+    const image = await p.requireImage(m.image);
+    const rendered = renderMachineFile(file, { machine: m, image, token }, deps.context());
+    if (!rendered) throw new LabError("LAB_E_NOT_FOUND", `no install file ${file} for image ${image.name}`);
+    p.timeline.record(m.mac, "http", "config", { file });
+    return reply.type(rendered.contentType).send(rendered.body);
+  });
+  app.post("/pxe/v1/inventory", async (req) => {
+    const m = await p.inventory(req.body, tokenOf(req), req.ip);
+    return { mac: m.mac, state: m.state };
+  });
+  app.post("/pxe/v1/progress", async (req) => {
+    const m = await p.progress(req.body, tokenOf(req), req.ip);
+    return { mac: m.mac, state: m.state };
+  });
+  app.post("/pxe/v1/log", async (req) => {
+    const body = typeof req.body === "string" ? req.body : "";
+    const mac = p.timeline.macOf(req.ip) ?? (req.query as { mac?: string }).mac;
+    if (!mac)
+      throw new LabError("LAB_E_BAD_REPORT", "a log post must come from a known machine or give ?mac=");
+    await p.authenticate(mac, tokenOf(req));
+    const lines = body.split("\n").filter((l) => l.length > 0);
+    for (const line of lines.slice(0, 1000)) deps.logs.append(mac, line);
+    return { accepted: Math.min(lines.length, 1000) };
+  });
+}
