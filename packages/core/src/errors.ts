@@ -146,6 +146,41 @@ export const CATALOGUE = {
     hint: "run `lab doctor` to see what the boot services are missing",
   },
   // ── dhcp ──
+  LAB_E_DHCP_MALFORMED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "the packet is not valid DHCP/BOOTP (RFC 2131/2132) and was dropped: check the client or relay that sent it",
+  },
+  LAB_E_DHCP_CONFIG: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "fix the DHCP setting named in the message (server address, netmask, pool range, boot URLs)",
+  },
+  LAB_E_DHCP_ENCODE: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "a reply did not fit in a DHCP packet: shorten the boot URL, host name or option named in the message",
+  },
+  LAB_E_DHCP_BIND: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "another DHCP server (dnsmasq, kea, dhcpd) may hold port 67/4011: stop it or set the DHCP mode to off; ports below 1024 need root or CAP_NET_BIND_SERVICE",
+  },
+  LAB_E_DHCP_LEASES_CORRUPT: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the lease journal is damaged before its last line: restore it from a backup, or move it aside to start with no leases (clients will re-request)",
+  },
+  LAB_E_DHCP_LEASE_IO: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "check the disk holding the DHCP lease journal (space, permissions), then restart the server",
+  },
+  LAB_E_DHCP_BUSY: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "the lease journal cannot keep up (slow disk): the client will retry; check the disk's latency",
+  },
   // ── tftp and boot files ──
   LAB_E_TFTP_MALFORMED: {
     http: 400,
@@ -163,6 +198,41 @@ export const CATALOGUE = {
     hint: "create the TFTP root folder or point the server at an existing, readable one",
   },
   // ── install configs and syslog ──
+  LAB_E_INSTALL_BAD_VALUE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "fix the value named in the message: it ends up in installer scripts, so only the characters listed are allowed",
+  },
+  LAB_E_INSTALL_UNSUPPORTED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "use a kickstart image to keep volumes on reprovision, or reprovision with an empty preserve list",
+  },
+  LAB_E_TALOS_CONFIG: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give the cluster's machine config from `talosctl gen config` (controlplane.yaml or worker.yaml)",
+  },
+  LAB_E_TALOSCTL_MISSING: {
+    http: 501,
+    exit: EXIT.error,
+    hint: "install talosctl on the Lab server, or set the image's talos mode to `pull`",
+  },
+  LAB_E_TALOS_UNREACHABLE: {
+    http: 504,
+    exit: EXIT.error,
+    hint: "check that the machine booted the Talos image and got an address; its API listens on port 50000",
+  },
+  LAB_E_SYSLOG_BIND: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "another process holds the syslog port: stop it or choose another port",
+  },
+  LAB_E_INSTALL_LOG_IO: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "check the install log directory's permissions and free space",
+  },
   // ── ssh ca and dns ──
   LAB_E_SSH_KEY_INVALID: {
     http: 400,
@@ -225,7 +295,102 @@ export const CATALOGUE = {
     hint: "read named's log for the reason (journalctl -u named, or named's stderr)",
   },
   // ── onboarding and hardware detection ──
+  LAB_E_SSH_UNREACHABLE: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "is sshd running on host:port? is the address right? (check --host and --port)",
+  },
+  LAB_E_SSH_AUTH: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "which key? pass the one in the host's authorized_keys with --identity-file (or load it into ssh-agent), and check --user",
+  },
+  LAB_E_SSH_HOST_KEY: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "the host's key is not the one pinned: if it was reinstalled, confirm the new fingerprint out of band and pin it again",
+  },
+  LAB_E_SSH_KEY: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give an unencrypted OpenSSH/PEM private key file (or its passphrase), or use ssh-agent",
+  },
+  LAB_E_SSH_COMMAND: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the SSH connection failed during the command: check the host and retry",
+  },
+  LAB_E_SSH_UPLOAD: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "check that the target directory exists, is writable by the SSH user and has free space",
+  },
+  LAB_E_DETECT_FAILED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "install util-linux and procps on the host, or check that /proc is mounted, then onboard again",
+  },
   // ── agent, enrolment and join tokens ──
+  LAB_E_JOIN_TOKEN_INVALID: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "the join token is not known to this server: create one with `lab join-token create NAME`",
+  },
+  LAB_E_JOIN_TOKEN_USED: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "join tokens work once: create a new one with `lab join-token create NAME`",
+  },
+  LAB_E_JOIN_TOKEN_EXPIRED: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "create a new join token with `lab join-token create NAME` (--ttl-minutes for a longer life)",
+  },
+  LAB_E_CSR_INVALID: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "send a PEM PKCS#10 request for an ECDSA P-256 key, signed by that key (the agent makes one)",
+  },
+  LAB_E_CSR_NAME_MISMATCH: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "a join token enrols only the machine it was created for: use that name, or a token for this one",
+  },
+  LAB_E_AGENT_PROOF_INVALID: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "renewal needs the key enrolled for this name: keep the agent's state dir, or re-enrol with a new join token",
+  },
+  LAB_E_AGENT_REVOKED: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "a revoked identity never comes back: enrol again with a new key and `lab join-token create NAME`",
+  },
+  LAB_E_AGENT_REENROL: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "re-enrol with a new join token (`lab join-token create NAME`): the certificate cannot be renewed any more",
+  },
+  LAB_E_AGENT_NOT_CONNECTED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "the agent is not connected to this server: check `lab identity list` and the agent's service on the machine",
+  },
+  LAB_E_AGENT_DISCONNECTED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the agent went away while the command ran: its outcome is unknown, check the machine",
+  },
+  LAB_E_AGENT_BUSY: {
+    http: 429,
+    exit: EXIT.error,
+    hint: "too many commands are running on that agent: wait for some to finish",
+  },
+  LAB_E_AGENT_STATE: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the agent's state dir is unusable: fix its permissions, or empty it and enrol again with a new join token",
+  },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,

@@ -1,1 +1,14 @@
 export * from "./ca.js";
+export {
+  type DnsRegistrar,
+  qualifyHost,
+  type Rfc2136Options,
+  Rfc2136Registrar,
+  reverseName,
+  reverseZoneFor,
+  type TsigKey,
+} from "./dns-update.js";
+export * from "./enrol.js";
+export * from "./join-tokens.js";
+export * from "./revocation.js";
+export * from "./ssh-ca.js";
