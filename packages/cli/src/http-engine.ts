@@ -43,6 +43,7 @@ const PLURAL: Record<Kind, string> = {
   size: "sizes",
   class: "classes",
   image: "images",
+  label_rule: "label_rules",
 };
 
 const TLS_TRUST_ERRORS = new Set([

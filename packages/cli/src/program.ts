@@ -55,6 +55,7 @@ const GET_KINDS = [
   "sizes",
   "classes",
   "images",
+  "label_rules",
   "events",
 ];
 
@@ -173,6 +174,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       size: () => views.sizeTable(rows as never, out),
       class: () => views.classTable(rows as never, out),
       image: () => views.imageTable(rows as never, out),
+      label_rule: () => views.labelRuleTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);

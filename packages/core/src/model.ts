@@ -22,6 +22,7 @@ export function emptyModel(): Model {
     server: new Map(),
     class: new Map(),
     image: new Map(),
+    label_rule: new Map(),
   };
 }
 

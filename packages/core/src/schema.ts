@@ -173,6 +173,41 @@ export const imageSchema = z.strictObject(
   { error: "expected an image definition (format, kernel, initrd, cmdline, …)" },
 );
 
+const positive = (what: string) =>
+  z.number({ error: `expected a number (${what})` }).positive({ error: `${what} must be above 0` });
+
+/** Facts a machine must show to earn a label at onboarding; every condition must hold. */
+export const labelRuleConditionSchema = z
+  .strictObject({
+    /** Any GPU from this vendor. */
+    gpuVendor: z.enum(["nvidia", "amd", "intel", "other"]).optional(),
+    /** Memory as sold (a 128 GB machine reports ~120 GiB). */
+    minMemoryGB: positive("minMemoryGB").optional(),
+    /** `uname -m`; arm64/amd64 are accepted for aarch64/x86_64. */
+    arch: z.string().min(1).max(32).optional(),
+    /** Any disk of this type; with minDiskTB, their total capacity. */
+    diskType: z.enum(["nvme", "ssd", "hdd", "virtual", "usb", "unknown"]).optional(),
+    /** Total capacity in decimal TB of `diskType` disks, or of all fixed disks. */
+    minDiskTB: positive("minDiskTB").optional(),
+    /** Physical cores over all sockets. */
+    minCores: z.number().int({ error: "minCores must be a whole number" }).positive().optional(),
+    /** Any NIC whose link speed is at least this. */
+    nicMinSpeedGbps: positive("nicMinSpeedGbps").optional(),
+  })
+  .refine((w) => Object.values(w).some((v) => v !== undefined), {
+    error: "a rule needs at least one condition under `when:`",
+  });
+
+/** `label_rules:`, keyed by the label a machine earns: `cuda: {when: {gpuVendor: nvidia}}`. */
+export const labelRuleSchema = z.strictObject(
+  {
+    when: labelRuleConditionSchema,
+    /** Why the label follows from the facts; shown after them. */
+    reason: z.string().max(256).optional(),
+  },
+  { error: "expected a label rule (when, reason)" },
+);
+
 /** A Puppet class's monitoring: the alerts it brings wherever it is applied. */
 export const classSchema = z.strictObject(
   {
@@ -202,8 +237,12 @@ export const documentSchema = z.strictObject(
     servers: z.record(nameSchema, serverSchema).optional(),
     classes: z.record(className, classSchema).optional(),
     images: z.record(nameSchema, imageSchema).optional(),
+    label_rules: z.record(nameSchema, labelRuleSchema).optional(),
   },
-  { error: "expected a map with labels, groups, sizes, alerts, secrets, servers, classes or images" },
+  {
+    error:
+      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images or label_rules",
+  },
 );
 
 export type SelectorSpec = z.infer<typeof selectorSchema>;
@@ -215,10 +254,21 @@ export type SecretSpec = z.infer<typeof secretSchema>;
 export type ServerSpec = z.infer<typeof serverSchema>;
 export type ClassSpec = z.infer<typeof classSchema>;
 export type ImageSpec = z.infer<typeof imageSchema>;
+export type LabelRuleSpec = z.infer<typeof labelRuleSchema>;
 export type DocumentSpec = z.infer<typeof documentSchema>;
 
 /** The kinds of object the model holds, in the order they are listed and applied. */
-export const KINDS = ["size", "class", "image", "label", "secret", "server", "group", "alert"] as const;
+export const KINDS = [
+  "size",
+  "class",
+  "image",
+  "label",
+  "label_rule",
+  "secret",
+  "server",
+  "group",
+  "alert",
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Spec type per kind. Alerts keep their name inside the spec, as the YAML has it. */
@@ -231,6 +281,7 @@ export interface SpecOf {
   server: ServerSpec;
   class: ClassSpec;
   image: ImageSpec;
+  label_rule: LabelRuleSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -243,6 +294,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   server: "servers",
   class: "classes",
   image: "images",
+  label_rule: "label_rules",
 };
 
 const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
@@ -266,6 +318,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   server: serverSchema,
   class: classSchema,
   image: imageSchema as z.ZodType<ImageSpec>,
+  label_rule: labelRuleSchema as z.ZodType<LabelRuleSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

@@ -21,6 +21,7 @@ import {
   type GroupView,
   type ImageRow,
   type LabelRow,
+  type LabelRuleRow,
   type LabelView,
   type PillarState,
   type SecretRow,
@@ -165,6 +166,7 @@ export interface ListResultMap {
   size: SizeRow;
   class: ClassRow;
   image: ImageRow;
+  label_rule: LabelRuleRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -320,6 +322,7 @@ export class LabService implements Engine {
       size: () => views.sizeRows(f),
       class: () => views.classRows(f),
       image: () => views.imageRows(f),
+      label_rule: () => views.labelRuleRows(),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") await this.withHealth(result as ServerRow[]);

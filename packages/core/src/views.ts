@@ -96,6 +96,12 @@ export interface ImageRow {
   servers: number;
 }
 
+export interface LabelRuleRow {
+  label: string;
+  when: string;
+  reason: string | null;
+}
+
 export interface SizeRow {
   name: string;
   cores: number | null;
@@ -347,6 +353,16 @@ export class FleetViews {
         kernel: spec.kernel,
         servers: uses.get(name) ?? 0,
       }));
+  }
+
+  labelRuleRows(): LabelRuleRow[] {
+    return [...this.model.label_rule.values()].map(({ name, spec }) => ({
+      label: name,
+      when: Object.entries(spec.when)
+        .map(([k, value]) => `${k}=${value}`)
+        .join(" "),
+      reason: spec.reason ?? null,
+    }));
   }
 
   sizeRows(filter: ServerFilter = {}): SizeRow[] {

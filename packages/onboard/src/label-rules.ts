@@ -4,42 +4,25 @@
  * must hold. `suggestLabels` returns each label once, in rule order, with a reason made of the
  * facts that matched ("GPU: NVIDIA A100 80GB"), so the onboarding prompt can show why.
  */
-import { type Disk, type Hardware, LabError, nameSchema } from "@lab/core";
+import {
+  type Disk,
+  type Hardware,
+  LabError,
+  labelRuleConditionSchema,
+  labelRuleSchema,
+  type Model,
+  nameSchema,
+} from "@lab/core";
 import { z } from "zod";
 
 const ARCH_ALIASES: Record<string, string> = { arm64: "aarch64", amd64: "x86_64", x64: "x86_64" };
 const normaliseArch = (arch: string): string => ARCH_ALIASES[arch.toLowerCase()] ?? arch.toLowerCase();
 
-const positive = (what: string) =>
-  z.number({ error: `expected a number (${what})` }).positive({ error: `${what} must be above 0` });
+/** The conditions, as the model's `label_rules:` kind defines them (one schema source). */
+export const LabelRuleConditionSchema = labelRuleConditionSchema;
 
-export const LabelRuleConditionSchema = z
-  .strictObject({
-    /** Any GPU from this vendor. */
-    gpuVendor: z.enum(["nvidia", "amd", "intel", "other"]).optional(),
-    /** Memory as sold (see `nominalMemoryGB`). */
-    minMemoryGB: positive("minMemoryGB").optional(),
-    /** `uname -m`; arm64/amd64 are accepted for aarch64/x86_64. */
-    arch: z.string().min(1).max(32).optional(),
-    /** Any disk of this type; with minDiskTB, their total capacity. */
-    diskType: z.enum(["nvme", "ssd", "hdd", "virtual", "usb", "unknown"]).optional(),
-    /** Total capacity in decimal TB (as disks are sold) of `diskType` disks, or of all fixed disks. */
-    minDiskTB: positive("minDiskTB").optional(),
-    /** Physical cores over all sockets. */
-    minCores: z.number().int({ error: "minCores must be a whole number" }).positive().optional(),
-    /** Any NIC whose link speed is at least this. */
-    nicMinSpeedGbps: positive("nicMinSpeedGbps").optional(),
-  })
-  .refine((w) => Object.values(w).some((v) => v !== undefined), {
-    error: "a rule needs at least one condition under `when:`",
-  });
-
-export const LabelRuleSchema = z.strictObject({
-  label: nameSchema,
-  when: LabelRuleConditionSchema,
-  /** Why the label follows from the facts; shown after them. */
-  reason: z.string().max(256).optional(),
-});
+/** One rule with the label it gives (the model keys rules by label). */
+export const LabelRuleSchema = z.strictObject({ label: nameSchema, ...labelRuleSchema.shape });
 
 export const LabelRulesSchema = z.array(LabelRuleSchema).max(1000);
 
@@ -49,6 +32,12 @@ export type LabelRuleCondition = LabelRule["when"];
 export interface LabelSuggestion {
   label: string;
   reason: string;
+}
+
+/** The model's `label_rules:` as rules, or the defaults when it defines none. */
+export function rulesFromModel(model: Pick<Model, "label_rule">): LabelRule[] {
+  const rules = [...model.label_rule.values()].map((r) => ({ label: r.name, ...r.spec }));
+  return rules.length > 0 ? rules : [...defaultLabelRules];
 }
 
 /** The rules used when the model defines no `label_rules:`. */

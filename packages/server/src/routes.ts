@@ -60,6 +60,7 @@ const LIST_KINDS = [
   "sizes",
   "classes",
   "images",
+  "label_rules",
 ] as const;
 const SHOW_KINDS = ["servers", "labels", "groups", "alerts", "secrets"] as const;
 

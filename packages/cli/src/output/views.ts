@@ -9,6 +9,7 @@ import type {
   GroupView,
   ImageRow,
   LabelRow,
+  LabelRuleRow,
   LabelView,
   PillarState,
   Resolution,
@@ -140,6 +141,18 @@ export function imageTable(rows: ImageRow[], style: Style): string {
       { header: "SOURCE", value: (r) => r.source },
       { header: "SERVERS", value: (r) => String(r.servers) },
       { header: "KERNEL", value: (r) => r.kernel, shrink: true },
+    ],
+    style,
+  );
+}
+
+export function labelRuleTable(rows: LabelRuleRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "LABEL", value: (r) => r.label },
+      { header: "WHEN", value: (r) => r.when },
+      { header: "REASON", value: (r) => r.reason ?? "-", shrink: true },
     ],
     style,
   );
