@@ -10,7 +10,7 @@ import type { Exclusion, Fleet, Resolution, Source } from "./engine.js";
 import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
 import { placeAlerts, renderedPath } from "./placement.js";
-import type { Kind, SelectorSpec } from "./schema.js";
+import type { Kind, LabelRuleSpec, SelectorSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
 export interface ServerFilter {
@@ -98,8 +98,10 @@ export interface ImageRow {
 
 export interface LabelRuleRow {
   label: string;
+  /** The conditions as written, shown as `key=value …`. */
   when: string;
   reason: string | null;
+  spec: LabelRuleSpec;
 }
 
 export interface SizeRow {
@@ -362,6 +364,7 @@ export class FleetViews {
         .map(([k, value]) => `${k}=${value}`)
         .join(" "),
       reason: spec.reason ?? null,
+      spec,
     }));
   }
 

@@ -10,7 +10,6 @@ import {
   LabError,
   labelRuleConditionSchema,
   labelRuleSchema,
-  type Model,
   nameSchema,
 } from "@lab/core";
 import { z } from "zod";
@@ -32,12 +31,6 @@ export type LabelRuleCondition = LabelRule["when"];
 export interface LabelSuggestion {
   label: string;
   reason: string;
-}
-
-/** The model's `label_rules:` as rules, or the defaults when it defines none. */
-export function rulesFromModel(model: Pick<Model, "label_rule">): LabelRule[] {
-  const rules = [...model.label_rule.values()].map((r) => ({ label: r.name, ...r.spec }));
-  return rules.length > 0 ? rules : [...defaultLabelRules];
 }
 
 /** The rules used when the model defines no `label_rules:`. */

@@ -23,6 +23,7 @@ import type { HttpClient } from "../http-engine.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
+import { box, onboardSsh, type SshOnboardDeps } from "./onboard-ssh.js";
 
 interface Ctx {
   io: IO;
@@ -31,6 +32,15 @@ interface Ctx {
   out: Style;
   open: () => Promise<Session>;
   ask: (question: string) => Promise<string>;
+  /** The agent installer for SSH onboarding (client mode only: the agent needs a server). */
+  installAgent?: (session: Session) => SshOnboardDeps["installAgent"];
+}
+
+function splitList(s: string): string[] {
+  return s
+    .split(",")
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The provisioning operations, whichever side runs them. */
@@ -208,6 +218,12 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     .description("bring a machine under management (bare metal: network boot, install, enrol)")
     .argument("<name>", "the server name")
     .requiredOption("--provider <provider>", "baremetal (PXE) or ssh")
+    .option("--host <host>", "the machine's address (ssh)")
+    .option("--user <user>", "SSH user (ssh)", "root")
+    .option("--port <port>", "SSH port (ssh)", "22")
+    .option("--identity-file <file>", "SSH private key (ssh; default ~/.ssh/id_ed25519, or ssh-agent)")
+    .option("--no-agent", "do not install the lab agent (ssh)")
+    .option("--domain <domain>", "DNS domain the machine is registered in", "lab.internal")
     .option("--mac <mac>", "the machine's boot NIC (baremetal)")
     .option("--image <image>", "the image to install (baremetal; `lab get images`)", "ubuntu-24.04")
     .option("--labels <labels>", "comma-separated labels")
@@ -225,21 +241,48 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           environment?: string;
           yes?: boolean;
           wait: boolean;
+          host?: string;
+          user: string;
+          port: string;
+          identityFile?: string;
+          agent: boolean;
+          domain: string;
         },
       ) => {
-        if (opts.provider !== "baremetal") {
-          throw new LabError(
-            "LAB_E_USAGE",
-            `--provider ${opts.provider}: this command handles baremetal (and ssh)`,
+        if (opts.provider === "ssh") {
+          if (!opts.host) throw new LabError("LAB_E_USAGE", "--host is required for --provider ssh");
+          const session = await ctx.open();
+          await onboardSsh(
+            name,
+            {
+              host: opts.host,
+              user: opts.user,
+              port: Number(opts.port),
+              identityFile: opts.identityFile,
+              labels: opts.labels === undefined ? undefined : splitList(opts.labels),
+              environment: opts.environment,
+              yes: opts.yes,
+              agent: opts.agent,
+              domain: opts.domain,
+            },
+            {
+              session,
+              out,
+              print,
+              ask: ctx.ask,
+              interactive: Boolean(process.stdin.isTTY) && !opts.yes,
+              installAgent: ctx.installAgent?.(session),
+            },
           );
+          return;
+        }
+        if (opts.provider !== "baremetal") {
+          throw new LabError("LAB_E_USAGE", `--provider ${opts.provider}: expected baremetal or ssh`);
         }
         const mac = normaliseMac(opts.mac ?? "");
         if (!mac)
           throw new LabError("LAB_E_USAGE", "--mac AA:BB:CC:DD:EE:FF is required for --provider baremetal");
-        const labels = (opts.labels ?? "")
-          .split(",")
-          .map((l) => l.trim())
-          .filter(Boolean);
+        const labels = splitList(opts.labels ?? "");
         const session = await ctx.open();
         const pxeWhere = session.remote
           ? `lab server at ${session.remote.target.url}`
@@ -447,17 +490,6 @@ function hardwareText(m: Machine): string {
   const gib = h.memoryBytes / 2 ** 30;
   const disks = h.disks.map((d) => `${d.type} ${Math.round(d.sizeBytes / 1e9)}G`).join("+");
   return `${h.cpu.cores}c ${gib < 10 ? gib.toFixed(1) : Math.round(gib)}G ${disks || "no disk"}`;
-}
-
-function box(rows: [string, string][], out: Style): string {
-  const a = Math.max(...rows.map(([k]) => k.length));
-  const b = Math.max(...rows.map(([, v]) => v.length));
-  const line = (l: string, m: string, r: string) => `${l}${"─".repeat(a + 2)}${m}${"─".repeat(b + 2)}${r}`;
-  return [
-    line("┌", "┬", "┐"),
-    ...rows.map(([k, v]) => `│ ${out.bold(k.padEnd(a))} │ ${v.padEnd(b)} │`),
-    line("└", "┴", "┘"),
-  ].join("\n");
 }
 
 function serverYaml(
