@@ -20,6 +20,7 @@ import { writeRendered } from "@lab/monitor";
 import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/store";
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
+import { registerAgentCommands } from "./commands/agent.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { completionScript, SHELLS } from "./completion.js";
@@ -346,6 +347,18 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   registerRemoteCommands(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
+  // `lab exec` exits with the remote command's code.
+  let exitCode: number = EXIT.ok;
+  registerAgentCommands(program, {
+    io,
+    print,
+    emit,
+    out,
+    open,
+    setExitCode: (c) => {
+      exitCode = c;
+    },
+  });
 
   program
     .command("completion")
@@ -366,7 +379,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: "user" });
-    return EXIT.ok;
+    return exitCode;
   } catch (e) {
     return reportError(e, io, err);
   } finally {

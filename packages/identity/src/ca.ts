@@ -91,6 +91,53 @@ export async function issueServerCert(ca: CertificateAuthority, names: string[])
   return { certPem: pem(cert), keyPem: await exportKey(keys.privateKey), notAfter };
 }
 
+export interface IssuedClientCert {
+  certPem: string;
+  /** Hex, as the CRL and the TLS peer certificate show it (upper case). */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * A TLS client certificate (CN = `name`, clientAuth only) for a key the caller holds only the
+ * public half of: agents make their key pair locally and send a CSR. The validity is
+ * explicit so that callers decide lifetimes (and tests can issue already-expired ones).
+ */
+export async function issueClientCert(
+  ca: CertificateAuthority,
+  opts: { name: string; publicKey: CryptoKey; notBefore: Date; notAfter: Date },
+): Promise<IssuedClientCert> {
+  // First byte 0x40–0x7f: positive and never zero, so the DER integer is minimal and every
+  // tool (OpenSSL, Node, the CRL) spells the serial the same way.
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  const serialNumber = Buffer.from(bytes).toString("hex");
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber,
+    subject: new x509.Name([{ CN: [opts.name] }]),
+    issuer: ca.cert.subject,
+    notBefore: opts.notBefore,
+    notAfter: opts.notAfter,
+    signingAlgorithm: ALG,
+    publicKey: opts.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: opts.name }]),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    ],
+  });
+  return {
+    certPem: pem(cert),
+    serial: serialNumber.toUpperCase(),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
+
 /**
  * The server's certificate in `dir` (server.crt, server.key): reused while it covers `names`
  * and is not close to expiry, reissued otherwise.

@@ -1,3 +1,4 @@
+export { identityRepo, KyselyIdentityRepo } from "./identity-repo.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_NAMES } from "./migrations.js";
 export type { Database, Dialect } from "./schema.js";

@@ -13,6 +13,11 @@ const TABLES = [
   { table: "tokens", key: ["id"] },
   { table: "meta", key: ["key"] },
   { table: "health", key: ["source", "server"] },
+  { table: "machines", key: ["mac"] },
+  { table: "boot_events", key: ["id"] },
+  { table: "join_tokens", key: ["hash"] },
+  { table: "agents", key: ["name"] },
+  { table: "agent_certs", key: ["serial"] },
 ] as const;
 
 export interface TableReport {

@@ -109,6 +109,59 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("boot_events_mac").on("boot_events").columns(["mac", "id"]).execute();
       },
     },
+    "0005_identity": {
+      async up(db: Kysely<unknown>) {
+        // One-time join tokens: only the sha256 of the token is kept.
+        await db.schema
+          .createTable("join_tokens")
+          .addColumn("hash", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("created_by", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .addColumn("consumed_at", "text")
+          .execute();
+        await db.schema.createIndex("join_tokens_name").on("join_tokens").column("name").execute();
+        // Enrolled agents: the key they enrolled with (SPKI hash), their current certificate.
+        await db.schema
+          .createTable("agents")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("spki_sha256", "text", (c) => c.notNull())
+          .addColumn("cert_serial", "text", (c) => c.notNull())
+          .addColumn("cert_not_before", "text", (c) => c.notNull())
+          .addColumn("cert_not_after", "text", (c) => c.notNull())
+          .addColumn("enrolled_at", "text", (c) => c.notNull())
+          .addColumn("renewed_at", "text")
+          .addColumn("renew_requested_at", "text")
+          .addColumn("revoked_at", "text")
+          .addColumn("revoked_by", "text")
+          .addColumn("last_seen_at", "text")
+          .addColumn("version", "text")
+          .addColumn("ipv4", "text")
+          .addColumn("addresses", "text", (c) => c.notNull().defaultTo("[]"))
+          .addColumn("dns_ipv4", "text")
+          .addColumn("dns_error", "text")
+          .addColumn("dns_updated_at", "text")
+          .addColumn("host_keys", "text", (c) => c.notNull().defaultTo("[]"))
+          .addColumn("facts", "text", (c) => c.notNull().defaultTo("{}"))
+          .addColumn("status", "text")
+          .execute();
+        // Every certificate issued to an agent; revoked ones (not yet expired) make the CRL.
+        await db.schema
+          .createTable("agent_certs")
+          .addColumn("serial", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("spki_sha256", "text", (c) => c.notNull())
+          .addColumn("not_before", "text", (c) => c.notNull())
+          .addColumn("not_after", "text", (c) => c.notNull())
+          .addColumn("issued_at", "text", (c) => c.notNull())
+          .addColumn("revoked_at", "text")
+          .addColumn("reason", "text")
+          .execute();
+        await db.schema.createIndex("agent_certs_name").on("agent_certs").column("name").execute();
+        await db.schema.createIndex("agent_certs_spki").on("agent_certs").column("spki_sha256").execute();
+      },
+    },
   };
 }
 

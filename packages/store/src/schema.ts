@@ -73,6 +73,52 @@ export interface BootEventTable {
   detail: string;
 }
 
+/** One-time join tokens (hash only; single use). */
+export interface JoinTokenTable {
+  hash: string;
+  name: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+/** Enrolled agents, one per machine name. JSON columns: addresses, host_keys, facts, status. */
+export interface AgentTable {
+  name: string;
+  spki_sha256: string;
+  cert_serial: string;
+  cert_not_before: string;
+  cert_not_after: string;
+  enrolled_at: string;
+  renewed_at: string | null;
+  renew_requested_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
+  last_seen_at: string | null;
+  version: string | null;
+  ipv4: string | null;
+  addresses: string;
+  dns_ipv4: string | null;
+  dns_error: string | null;
+  dns_updated_at: string | null;
+  host_keys: string;
+  facts: string;
+  status: string | null;
+}
+
+/** Every client certificate issued to an agent (the CRL is made from the revoked ones). */
+export interface AgentCertTable {
+  serial: string;
+  name: string;
+  spki_sha256: string;
+  not_before: string;
+  not_after: string;
+  issued_at: string;
+  revoked_at: string | null;
+  reason: string | null;
+}
+
 export interface Database {
   resources: ResourceTable;
   events: EventTable;
@@ -81,6 +127,9 @@ export interface Database {
   health: HealthTable;
   machines: MachineTable;
   boot_events: BootEventTable;
+  join_tokens: JoinTokenTable;
+  agents: AgentTable;
+  agent_certs: AgentCertTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

@@ -1,0 +1,184 @@
+/**
+ * Command-line glue shared by `lab agent` and the standalone `lab-agent` executable: where
+ * the join token and the CA come from, and running until SIGTERM/SIGINT.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { LabError } from "@lab/core";
+import { AGENT_EXIT, AGENT_VERSION, type AgentOptions, runAgent } from "./agent.js";
+
+export interface AgentFlags {
+  server?: string;
+  joinToken?: string;
+  joinTokenFile?: string;
+  stateDir?: string;
+  caFile?: string;
+  name?: string;
+  channelUrl?: string;
+  heartbeat?: string;
+  hostKeyDir?: string;
+  reportIpv4?: string;
+  backoffMax?: string;
+}
+
+export const AGENT_USAGE = `Usage: lab-agent --server URL --state-dir DIR [options]
+
+  --server URL            the Lab API, e.g. https://lab.example:7443 (or LAB_AGENT_SERVER)
+  --state-dir DIR         key, certificate and state (default /var/lib/lab-agent)
+  --join-token-file FILE  a one-time join token (deleted once spent); or LAB_JOIN_TOKEN
+  --join-token TOKEN      the same on the command line (visible in ps: prefer the file)
+  --ca-file FILE          Lab's CA certificate, to trust the server before enrolment
+  --name NAME             this machine's name (default: the short host name)
+  --channel-url URL       override the agent channel (default: what the server says)
+  --heartbeat DURATION    heartbeat interval, e.g. 30s (default 30s)
+  --host-key-dir DIR      where ssh_host_*_key.pub are (default /etc/ssh)
+  --report-ipv4 ADDR      the address to put in DNS (default: the one used to reach Lab)
+  --backoff-max DURATION  longest wait between reconnection attempts (default 60s)
+
+Exit codes: 0 stopped, 1 error, 78 an operator must act (revoked, new join token needed).
+`;
+
+const DURATION = /^(\d+)(ms|s|m|h)$/;
+
+/** "30s" → 30000. */
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text);
+  if (!m) throw new LabError("LAB_E_USAGE", `"${text}" is not a duration such as 500ms, 30s, 5m or 1h`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  if (ms <= 0 || ms > 2_147_483_647) throw new LabError("LAB_E_USAGE", `"${text}" is out of range`);
+  return ms;
+}
+
+/** Agent options from flags and the environment; reads the token and CA files. */
+export function resolveAgentOptions(
+  flags: AgentFlags,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): AgentOptions {
+  const server = flags.server ?? env.LAB_AGENT_SERVER;
+  if (!server) throw new LabError("LAB_E_USAGE", "--server URL is required (the Lab API, https://HOST:7443)");
+  try {
+    new URL(server);
+  } catch {
+    throw new LabError("LAB_E_USAGE", `--server "${server}" is not a URL`);
+  }
+  const stateDir = resolve(flags.stateDir ?? env.LAB_AGENT_STATE_DIR ?? "/var/lib/lab-agent");
+  let joinToken = flags.joinToken ?? env.LAB_JOIN_TOKEN;
+  let tokenFile: string | undefined;
+  if (flags.joinTokenFile) {
+    tokenFile = resolve(flags.joinTokenFile);
+    if (existsSync(tokenFile)) joinToken = readFileSync(tokenFile, "utf8").trim();
+    else if (!joinToken) tokenFile = undefined; // already spent and deleted: fine once enrolled
+  }
+  // Commands the agent runs must not inherit the secret.
+  delete env.LAB_JOIN_TOKEN;
+  let caPem: string | undefined;
+  if (flags.caFile) {
+    const file = resolve(flags.caFile);
+    // Needed only before enrolment (the state dir keeps the CA after): a missing file is
+    // reported by the enrolment itself, as an untrusted server.
+    if (existsSync(file)) caPem = readFileSync(file, "utf8");
+    else log(`no CA file at ${file}: the server is trusted through the state dir's ca.pem, if any`);
+  }
+  return {
+    server,
+    stateDir,
+    ...(joinToken ? { joinToken } : {}),
+    ...(caPem ? { caPem } : {}),
+    ...(flags.name ? { name: flags.name } : {}),
+    ...(flags.channelUrl ? { channelUrl: flags.channelUrl } : {}),
+    ...(flags.heartbeat ? { heartbeatMs: parseDuration(flags.heartbeat) } : {}),
+    ...(flags.hostKeyDir ? { hostKeyDir: flags.hostKeyDir } : {}),
+    ...(flags.reportIpv4 ? { reportIpv4: flags.reportIpv4 } : {}),
+    ...(flags.backoffMax
+      ? {
+          backoff: {
+            baseMs: Math.min(1000, parseDuration(flags.backoffMax)),
+            maxMs: parseDuration(flags.backoffMax),
+          },
+        }
+      : {}),
+    onEnrolled: () => {
+      // The token is spent: leave no copy of it lying around.
+      if (tokenFile) rmSync(tokenFile, { force: true });
+    },
+    log,
+  };
+}
+
+/** Runs the agent until SIGTERM/SIGINT (or until it must stop); resolves to the exit code. */
+export async function runAgentUntilSignal(opts: AgentOptions): Promise<number> {
+  const agent = runAgent(opts);
+  const stop = (signal: string) => {
+    opts.log?.(`${signal}: stopping`);
+    void agent.stop();
+  };
+  const onTerm = () => stop("SIGTERM");
+  const onInt = () => stop("SIGINT");
+  process.once("SIGTERM", onTerm);
+  process.once("SIGINT", onInt);
+  try {
+    const exit = await agent.done;
+    return exit.code;
+  } finally {
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onInt);
+  }
+}
+
+/** The standalone executable's main: parses argv, runs, returns the exit code. */
+export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const log = (line: string) => process.stderr.write(`lab-agent: ${line}\n`);
+  let flags: AgentFlags;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        server: { type: "string" },
+        "join-token": { type: "string" },
+        "join-token-file": { type: "string" },
+        "state-dir": { type: "string" },
+        "ca-file": { type: "string" },
+        name: { type: "string" },
+        "channel-url": { type: "string" },
+        heartbeat: { type: "string" },
+        "host-key-dir": { type: "string" },
+        "report-ipv4": { type: "string" },
+        "backoff-max": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(AGENT_USAGE);
+      return AGENT_EXIT.stopped;
+    }
+    if (values.version) {
+      process.stdout.write(`${AGENT_VERSION}\n`);
+      return AGENT_EXIT.stopped;
+    }
+    flags = {
+      server: values.server,
+      joinToken: values["join-token"],
+      joinTokenFile: values["join-token-file"],
+      stateDir: values["state-dir"],
+      caFile: values["ca-file"],
+      name: values.name,
+      channelUrl: values["channel-url"],
+      heartbeat: values.heartbeat,
+      hostKeyDir: values["host-key-dir"],
+      reportIpv4: values["report-ipv4"],
+      backoffMax: values["backoff-max"],
+    };
+    return await runAgentUntilSignal(resolveAgentOptions(flags, env, log));
+  } catch (e) {
+    if (e instanceof LabError) {
+      log(`error ${e.code}: ${e.message} (${e.hint})`);
+      return e.code === "LAB_E_USAGE" || e.code === "LAB_E_FILE_NOT_FOUND" ? 2 : AGENT_EXIT.error;
+    }
+    log(`error: ${(e as Error).message}\n${AGENT_USAGE}`);
+    return 2;
+  }
+}
