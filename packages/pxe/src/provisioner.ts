@@ -44,7 +44,7 @@ export interface Machine {
 
 /** What dispatch decided for one boot, and the inputs its script needs. */
 export type BootDecision =
-  | { action: "discover"; mac: string; token: string }
+  | { action: "discover"; mac: string; token: string; image: ImageSpec & { name: string } }
   | {
       action: "install";
       machine: Machine;
@@ -53,7 +53,7 @@ export type BootDecision =
       reprovision: boolean;
     }
   | { action: "local"; machine: Machine }
-  | { action: "debug"; machine: Machine; token: string }
+  | { action: "debug"; machine: Machine; token: string; image: ImageSpec & { name: string } }
   | { action: "refuse"; mac: string; message: string };
 
 export interface ProvisionerOptions {
@@ -275,13 +275,14 @@ export class Provisioner {
           message: "Lab does not know this machine: onboard it (lab onboard --mac) or enable discovery",
         };
       }
-      return { action: "discover", mac, token: this.discoveryToken(mac) };
+      return { action: "discover", mac, token: this.discoveryToken(mac), image: await this.discoveryImage() };
     }
     if (m.debug) {
+      const image = m.image ? await this.requireImage(m.image) : await this.discoveryImage();
       const token = await this.mintToken(mac);
       await this.update(mac, { debug: 0 });
       await this.changed(mac, "debug-served", m.state, `${m.name ?? mac} booted the rescue system`, m.name);
-      return { action: "debug", machine: m, token };
+      return { action: "debug", machine: m, token, image };
     }
     switch (m.state) {
       case "INSTALL_QUEUE":
@@ -304,7 +305,7 @@ export class Provisioner {
         return { action: "local", machine: m };
       case "DISCOVERED":
         return this.o.discover
-          ? { action: "discover", mac, token: this.discoveryToken(mac) }
+          ? { action: "discover", mac, token: this.discoveryToken(mac), image: await this.discoveryImage() }
           : { action: "local", machine: m };
       case "FAILED":
         return {

@@ -1,0 +1,126 @@
+/**
+ * From a dispatch decision to the bytes a machine gets: the iPXE script, the per-machine
+ * install files, the image files Lab serves itself, and the stored install log.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { type ImageSpec, isRemote } from "@lab/core";
+import type { InstallContext, InstallFile } from "./install/index.js";
+import { renderInstallFile } from "./install/index.js";
+import {
+  bootScript,
+  debugScript,
+  discoverScript,
+  errorScript,
+  installScript,
+  localBootScript,
+} from "./ipxe.js";
+import type { BootDecision, Machine } from "./provisioner.js";
+
+/** What every script and install file needs to know about this Lab and its network. */
+export interface BootContext {
+  /** The boot HTTP base as machines reach it, e.g. http://10.0.0.1:7480. */
+  serverUrl: string;
+  syslog?: { host: string; port: number };
+  domain: string;
+  sshAuthorizedKeys: string[];
+  /** Serial console for installers and installed systems (only when asked: it slows real hardware). */
+  console?: string;
+  firmware?: "bios" | "efi";
+  /** Mints a one-time agent join token for a machine being installed (identity service). */
+  joinToken?: (name: string) => string | undefined;
+}
+
+type Named = ImageSpec & { name: string };
+
+/** The iPXE script for a decision (or the `/boot.ipxe` chain script). */
+export function renderBootScript(d: BootDecision | { action: "chain" }, ctx: BootContext): string {
+  try {
+    switch (d.action) {
+      case "chain":
+        return bootScript(ctx.serverUrl);
+      case "discover":
+        return discoverScript({
+          serverUrl: ctx.serverUrl,
+          mac: d.mac,
+          discoveryToken: d.token,
+          image: d.image,
+          syslog: ctx.syslog,
+          console: ctx.console,
+        });
+      case "install":
+        return installScript(installContext(d.machine, d.image, d.token, ctx, d.reprovision));
+      case "debug":
+        return debugScript({
+          serverUrl: ctx.serverUrl,
+          mac: d.machine.mac,
+          hostname: d.machine.name ?? undefined,
+          image: d.image,
+          installToken: d.token,
+          syslog: ctx.syslog,
+          console: ctx.console,
+        });
+      case "local":
+        return localBootScript(ctx.firmware ?? "bios");
+      case "refuse":
+        return errorScript(`lab: ${d.message}`);
+    }
+  } catch (e) {
+    // A script that cannot be rendered (bad value in the model) still tells the console why.
+    return errorScript(`lab: cannot boot this machine: ${(e as Error).message}`);
+  }
+}
+
+/** A per-machine install file (user-data, ks.cfg, preseed.cfg, talos.yaml, …). */
+export function renderMachineFile(
+  file: string,
+  o: { machine: Machine; image: Named; token: string },
+  ctx: BootContext,
+): InstallFile | undefined {
+  return renderInstallFile(installContext(o.machine, o.image, o.token, ctx, false), file);
+}
+
+export function installContext(
+  m: Machine,
+  image: Named,
+  token: string,
+  ctx: BootContext,
+  reprovision: boolean,
+): InstallContext {
+  const hostname = m.name ?? `machine-${m.mac.replaceAll(":", "")}`;
+  const joinToken = ctx.joinToken?.(hostname);
+  return {
+    hostname,
+    domain: ctx.domain,
+    mac: m.mac,
+    serverUrl: ctx.serverUrl,
+    installToken: token,
+    ...(joinToken ? { joinToken } : {}),
+    sshAuthorizedKeys: ctx.sshAuthorizedKeys,
+    ...(ctx.syslog ? { syslog: ctx.syslog } : {}),
+    image,
+    ...(ctx.console ? { console: ctx.console } : {}),
+    disk: "auto",
+    reprovision,
+    preserve: reprovision ? m.preserve : [],
+  };
+}
+
+/**
+ * The local file behind `/pxe/v1/images/<image>/<file>`: only the image's own kernel and
+ * initrds, from LAB_HOME/images/<image>/ (names only: no paths, no traversal).
+ */
+export function resolveImageFile(imagesDir: string, image: Named, file: string): string | undefined {
+  const own = [image.kernel, ...image.initrd].filter((f) => !isRemote(f)).map((f) => basename(f));
+  if (!own.includes(file) || file !== basename(file) || file.startsWith(".")) return undefined;
+  const path = join(imagesDir, image.name, file);
+  return existsSync(path) ? path : undefined;
+}
+
+/** The last `n` lines of a machine's stored install log (local mode reads the file). */
+export function readInstallLog(dir: string, mac: string, n: number): string[] {
+  const path = join(dir, `${mac.replaceAll(":", "-")}.log`);
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, "utf8").split("\n").filter(Boolean);
+  return lines.slice(-n);
+}
