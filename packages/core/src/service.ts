@@ -92,6 +92,25 @@ export interface HealthStore {
   health(): Promise<HealthRecord[]>;
 }
 
+/** What Lab knows of a server's identity (its enrolled agent), for IDENTITY and `describe`. */
+export interface IdentitySummary {
+  name: string;
+  state: "enrolled" | "enrolling" | "cert expiring" | "revoked";
+  certNotAfter: string | null;
+  enrolledAt: string | null;
+  lastSeenAt: string | null;
+  ipv4: string | null;
+  /** What DNS was last set to, and the error when the update failed. */
+  dnsIpv4: string | null;
+  dnsError: string | null;
+  /** OpenSSH public key lines of the host keys the CA signed. */
+  hostKeys: string[];
+}
+
+export interface IdentityStore {
+  identities(): Promise<IdentitySummary[]>;
+}
+
 /** Token persistence, next to the state it guards (so every replica sees the same tokens). */
 export interface TokenStore {
   createToken(token: ApiToken, hash: string): Promise<void>;
@@ -146,6 +165,7 @@ export interface ServerDescription {
   resolution: Resolution;
   sizeDetails: SpecOf["size"] | null;
   definedAt: string | null;
+  identity: IdentitySummary | null;
 }
 
 export interface ServerDiff {
@@ -230,7 +250,7 @@ export class LabService implements Engine {
   private cache?: { revision: number; model: Model; views: FleetViews };
 
   constructor(
-    private readonly store: StateStore & Partial<HealthStore>,
+    private readonly store: StateStore & Partial<HealthStore> & Partial<IdentityStore>,
     private readonly actor: string,
     private readonly options: LabServiceOptions = {},
   ) {}
@@ -325,8 +345,27 @@ export class LabService implements Engine {
       label_rule: () => views.labelRuleRows(),
     };
     const result = rows[kind as Kind]();
-    if (kind === "server") await this.withHealth(result as ServerRow[]);
+    if (kind === "server") {
+      await this.withHealth(result as ServerRow[]);
+      await this.withIdentity(result as ServerRow[]);
+    }
     return result as ListResultMap[K][];
+  }
+
+  /** Fills the IDENTITY pillar from the enrolled agents. */
+  private async withIdentity(rows: ServerRow[]): Promise<void> {
+    const byName = new Map((await this.store.identities?.())?.map((i) => [i.name, i]) ?? []);
+    for (const row of rows) {
+      const i = byName.get(row.name);
+      if (!i) continue;
+      const state = {
+        enrolled: "ok",
+        enrolling: "pending",
+        "cert expiring": "warning",
+        revoked: "failed",
+      } as const;
+      row.status.identity = { state: state[i.state], text: i.state };
+    }
   }
 
   /** Fills the HEALTH pillar from the stored verdicts of every health source. */
@@ -390,6 +429,7 @@ export class LabService implements Engine {
       resolution,
       sizeDetails: size,
       definedAt: o ? `${o.file}:${o.line}:${o.column}` : null,
+      identity: (await this.store.identities?.())?.find((i) => i.name === server) ?? null,
     };
   }
 

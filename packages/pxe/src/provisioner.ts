@@ -6,6 +6,8 @@
  * The CLI's local mode and the daemon both drive this class; the daemon adds the sockets.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   DISCOVERY_IMAGE,
   type Hardware,
@@ -82,6 +84,21 @@ export const ProgressSchema = z.strictObject({
 export type Progress = z.infer<typeof ProgressSchema>;
 
 export const InventorySchema = HardwareSchema.extend({ mac: z.string().max(64) });
+
+/** The key of stateless discovery tokens, kept beside the CA (created on first use). */
+export function loadPxeSecret(dir: string): Buffer {
+  const path = join(dir, "pxe.secret");
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+    } catch (e) {
+      // Another process created it first: use theirs.
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  return Buffer.from(readFileSync(path, "utf8").trim(), "hex");
+}
 
 const PRESERVE_DEFAULT = ["/home", "/srv", "/var/lib/longhorn", "/var/lib/rancher"];
 

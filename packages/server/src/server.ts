@@ -15,17 +15,31 @@ import {
   LabService,
   type LabServiceOptions,
   modelFromResources,
+  type NewAuditEvent,
 } from "@lab/core";
-import { ensureServerCert, fingerprint, loadOrCreateCa } from "@lab/identity";
+import {
+  type DnsRegistrar,
+  ensureServerCert,
+  fingerprint,
+  IdentityService,
+  loadOrCreateCa,
+  loadOrCreateSshCa,
+  type SshCa,
+} from "@lab/identity";
 import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
-import { type KyselyStore, openStore } from "@lab/store";
+import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
+import { identityRepo, type KyselyStore, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { AgentChannel } from "./agent-channel.js";
+import { registerAgentRoutes } from "./agent-routes.js";
 import { createToken } from "./auth.js";
+import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
+import { registerProvisionRoutes } from "./provision-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
 import { Snapshots } from "./snapshots.js";
@@ -57,6 +71,14 @@ export interface ServerOptions {
   /** Alert renderers (the monitor package's), for `lab render` through the API. */
   renderers?: LabServiceOptions["renderers"];
   log?: (line: string) => void;
+  /** The embedded PXE services (boot HTTP, DHCP, TFTP, syslog); none when unset. */
+  pxe?: PxeOptions;
+  /** The agent channel (mTLS WebSocket); default 0.0.0.0:7444, `false` to not listen. */
+  agent?: { host?: string; port?: number } | false;
+  /** DNS registration of enrolled machines (RFC 2136). */
+  dns?: DnsRegistrar;
+  /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
+  agentCertLifetimeMs?: number;
 }
 
 export interface RunningServer {
@@ -66,6 +88,10 @@ export interface RunningServer {
   caPath: string | null;
   adminTokenPath: string | null;
   store: KyselyStore;
+  provisioner: Provisioner;
+  boot: BootServices | null;
+  agentPort: number | null;
+  sshCa: SshCa;
   close(): Promise<void>;
 }
 
@@ -116,18 +142,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     void feed.poke();
   };
 
+  // The CA always exists: agents enrol against it even when the API runs plain HTTP (dev).
+  const ca = await loadOrCreateCa(serverDir);
+  const names = certificateNames(opts.host, opts.san ?? []);
+  const cert = await ensureServerCert(ca, serverDir, names);
+  if (cert.issued) log(`issued a server certificate for ${names.join(", ")}`);
   let tlsOptions: { key: string; cert: string } | undefined;
   let caPem: string | null = null;
   let caPath: string | null = null;
   if (opts.tls) {
-    const ca = await loadOrCreateCa(serverDir);
-    const names = certificateNames(opts.host, opts.san ?? []);
-    const cert = await ensureServerCert(ca, serverDir, names);
     tlsOptions = { key: cert.keyPem, cert: `${cert.certPem}${ca.certPem}` };
     caPem = ca.certPem;
     caPath = join(serverDir, "ca.crt");
-    if (cert.issued) log(`issued a server certificate for ${names.join(", ")}`);
   }
+  const sshCa = loadOrCreateSshCa(serverDir);
 
   let shuttingDown = false;
   const app = Fastify({
@@ -189,7 +217,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   /** Open SSE responses, ended on shutdown (they never end on their own). */
   const sseStreams = new Set<() => void>();
-  registerRoutes(app, {
+  const routeAuth = registerRoutes(app, {
     engine,
     store,
     bus,
@@ -201,6 +229,53 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     callbacks,
     revisions,
   });
+
+  // Provisioning: the lifecycle API always; the boot services only with --pxe.
+  const timeline = new Timeline(store.db, log);
+  const provisioner = new Provisioner({
+    db: store.db,
+    store,
+    timeline,
+    recorded,
+    secret: loadPxeSecret(serverDir),
+    discover: opts.pxe?.discover ?? false,
+    actor: "server",
+  });
+  const boot = opts.pxe ? await startBootServices({ ...opts.pxe, home: opts.home, provisioner, log }) : null;
+  registerProvisionRoutes(
+    app,
+    { provisioner, logs: boot?.logs ?? new InstallLogBuffer({ dir: join(opts.home, "pxe", "logs"), log }) },
+    routeAuth,
+  );
+
+  // Identity: enrolment over the API, the agent channel on its own mTLS port.
+  const auditRecord = async (e: NewAuditEvent) => {
+    await store.record(e);
+    recorded();
+  };
+  const identity = new IdentityService({
+    repo: identityRepo(store),
+    ca,
+    ...(opts.dns ? { dns: opts.dns } : {}),
+    ...(opts.agentCertLifetimeMs ? { certLifetimeMs: opts.agentCertLifetimeMs } : {}),
+    hostKeySigner: {
+      sign: async (name, line) => signHost(sshCa, name, line, opts.pxe?.domain ?? "lab.internal"),
+    },
+    log,
+  });
+  const agentChannel =
+    opts.agent === false
+      ? undefined
+      : new AgentChannel({
+          identity,
+          tls: { certPem: `${cert.certPem}${ca.certPem}`, keyPem: cert.keyPem },
+          host: opts.agent?.host ?? opts.host,
+          port: opts.agent?.port ?? 7444,
+          record: auditRecord,
+          log,
+        });
+  if (agentChannel)
+    registerAgentRoutes(app, { identity, channel: agentChannel, tokens: store, record: auditRecord });
 
   await feed.start(opts.pollMs ?? 1000);
   const health = new HealthCollector(sources, engine, store, recorded, {
@@ -216,6 +291,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   snapshots?.start();
 
   await app.listen({ host: opts.host, port: opts.port });
+  const agentPort = agentChannel ? (await agentChannel.start()).port : null;
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
   const scheme = opts.tls ? "https" : "http";
@@ -234,12 +310,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();
+      await agentChannel?.close();
+      await boot?.close();
+      await timeline.close();
       await app.close();
       await store.close();
     })();
     return closing;
   };
-  return { url, port, caPem, caPath, adminTokenPath, store, close };
+  return { url, port, caPem, caPath, adminTokenPath, store, provisioner, boot, agentPort, sshCa, close };
 }
 
 /**
@@ -271,6 +350,17 @@ async function bootstrapAdmin(
 }
 
 const BOOTSTRAP_TOKEN_ID = "00000000";
+
+/** Host certificates for a year: the host key itself changes rarely; revocation drops the name. */
+function signHost(ca: SshCa, name: string, line: string, domain: string): string {
+  const now = Date.now();
+  return ca.signHostKey(line, {
+    keyId: name,
+    principals: [name, `${name}.${domain}`],
+    validAfter: new Date(now - 5 * 60_000),
+    validBefore: new Date(now + 365 * 86_400_000),
+  });
+}
 
 async function endpointsNow(store: KyselyStore) {
   return endpointsFromFleet(new Fleet(modelFromResources(await store.load())));

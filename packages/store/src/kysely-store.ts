@@ -10,6 +10,7 @@ import {
   type EventQuery,
   type HealthRecord,
   type HealthStore,
+  type IdentitySummary,
   LabError,
   type NewAuditEvent,
   type Resource,
@@ -211,6 +212,54 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore {
         }
       }),
     );
+  }
+
+  /** Each machine's identity: its agent, or a pending join token (enrolling). */
+  async identities(): Promise<IdentitySummary[]> {
+    const now = new Date().toISOString();
+    const [agents, pending] = await this.run(() =>
+      Promise.all([
+        this.db.selectFrom("agents").selectAll().execute(),
+        this.db
+          .selectFrom("join_tokens")
+          .select("name")
+          .where("consumed_at", "is", null)
+          .where("expires_at", ">", now)
+          .execute(),
+      ]),
+    );
+    const out = new Map<string, IdentitySummary>();
+    for (const p of pending) {
+      out.set(p.name, {
+        name: p.name,
+        state: "enrolling",
+        certNotAfter: null,
+        enrolledAt: null,
+        lastSeenAt: null,
+        ipv4: null,
+        dnsIpv4: null,
+        dnsError: null,
+        hostKeys: [],
+      });
+    }
+    for (const a of agents) {
+      // A certificate is renewed at 2/3 of its life: under 1/4 left means renewal is overdue.
+      const life = Date.parse(a.cert_not_after) - Date.parse(a.cert_not_before);
+      const left = Date.parse(a.cert_not_after) - Date.now();
+      const state = a.revoked_at ? "revoked" : left < life / 4 ? "cert expiring" : "enrolled";
+      out.set(a.name, {
+        name: a.name,
+        state,
+        certNotAfter: a.cert_not_after,
+        enrolledAt: a.enrolled_at,
+        lastSeenAt: a.last_seen_at,
+        ipv4: a.ipv4,
+        dnsIpv4: a.dns_ipv4,
+        dnsError: a.dns_error,
+        hostKeys: parseJson(a.host_keys, `agent ${a.name} host keys`),
+      });
+    }
+    return [...out.values()];
   }
 
   async health(): Promise<HealthRecord[]> {

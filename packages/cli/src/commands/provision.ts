@@ -3,13 +3,12 @@
  * `lab pxe config`. Local mode drives the Provisioner over the SQLite state; client mode the
  * same operations over the API — the output is the same either way.
  */
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabError, normaliseMac } from "@lab/core";
 import {
   dnsmasqSnippet,
   iscDhcpSnippet,
+  loadPxeSecret,
   type Machine,
   Provisioner,
   readInstallLog,
@@ -23,7 +22,8 @@ import type { HttpClient } from "../http-engine.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
-import { box, onboardSsh, type SshOnboardDeps } from "./onboard-ssh.js";
+import { agentInstaller } from "./install-agent.js";
+import { box, onboardSsh } from "./onboard-ssh.js";
 
 interface Ctx {
   io: IO;
@@ -32,8 +32,6 @@ interface Ctx {
   out: Style;
   open: () => Promise<Session>;
   ask: (question: string) => Promise<string>;
-  /** The agent installer for SSH onboarding (client mode only: the agent needs a server). */
-  installAgent?: (session: Session) => SshOnboardDeps["installAgent"];
 }
 
 function splitList(s: string): string[] {
@@ -63,7 +61,13 @@ export function localProvisioning(session: Session, env: NodeJS.ProcessEnv): Pro
   if (!store) throw new LabError("LAB_E_INTERNAL", "local provisioning needs the local store");
   const home = labHome(env);
   const timeline = new Timeline(store.db);
-  const p = new Provisioner({ db: store.db, store, timeline, secret: pxeSecret(home), actor: "cli" });
+  const p = new Provisioner({
+    db: store.db,
+    store,
+    timeline,
+    secret: loadPxeSecret(join(home, "server")),
+    actor: "cli",
+  });
   return {
     list: () => p.list(),
     find: (t) => p.find(t),
@@ -96,17 +100,6 @@ export function remoteProvisioning(client: HttpClient): ProvisionClient {
     logs: (t, tail) => client.request("GET", `${m(t)}/logs?tail=${tail}`),
     close: async () => undefined,
   };
-}
-
-/** The key of stateless discovery tokens; shared by the daemon and local mode. */
-export function pxeSecret(home: string): Buffer {
-  const dir = join(home, "server");
-  const path = join(dir, "pxe.secret");
-  if (!existsSync(path)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
-  }
-  return Buffer.from(readFileSync(path, "utf8").trim(), "hex");
 }
 
 const STAGES = ["booted", "partitioning", "installing", "configuring", "complete"];
@@ -223,6 +216,8 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     .option("--port <port>", "SSH port (ssh)", "22")
     .option("--identity-file <file>", "SSH private key (ssh; default ~/.ssh/id_ed25519, or ssh-agent)")
     .option("--no-agent", "do not install the lab agent (ssh)")
+    .option("--agent-server <url>", "the Lab API as the machine reaches it (default: the URL this CLI uses)")
+    .option("--heartbeat <duration>", "agent heartbeat interval (ssh)")
     .option("--domain <domain>", "DNS domain the machine is registered in", "lab.internal")
     .option("--mac <mac>", "the machine's boot NIC (baremetal)")
     .option("--image <image>", "the image to install (baremetal; `lab get images`)", "ubuntu-24.04")
@@ -247,6 +242,8 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           identityFile?: string;
           agent: boolean;
           domain: string;
+          agentServer?: string;
+          heartbeat?: string;
         },
       ) => {
         if (opts.provider === "ssh") {
@@ -271,7 +268,12 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
               print,
               ask: ctx.ask,
               interactive: Boolean(process.stdin.isTTY) && !opts.yes,
-              installAgent: ctx.installAgent?.(session),
+              installAgent: session.remote
+                ? agentInstaller(session.remote, {
+                    serverUrl: opts.agentServer,
+                    ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
+                  })
+                : undefined,
             },
           );
           return;

@@ -18,6 +18,82 @@ interface Ctx {
   open: () => Promise<Session>;
 }
 
+/** HOST:PORT (IPv6 in brackets). */
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const at = text.lastIndexOf(":");
+  const host = text.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  const port = Number(text.slice(at + 1));
+  if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new LabError("LAB_E_USAGE", `${flag} wants HOST:PORT, got "${text}"`);
+  }
+  return { host, port };
+}
+
+function pxeOptions(o: {
+  pxeInterface?: string;
+  advertise?: string;
+  bootPort: string;
+  dhcp: "proxy" | "scoped" | "off";
+  dhcpPool?: string;
+  dhcpRouter?: string;
+  dhcpDns?: string;
+  discover?: boolean;
+  tftpPort: string;
+  tftp: boolean;
+  syslogPort: string;
+  ipxeDir: string;
+  sshKeys?: string;
+}) {
+  const [start, end] = (o.dhcpPool ?? "").split("-");
+  if (o.dhcpPool && (!start || !end)) {
+    throw new LabError("LAB_E_USAGE", `--dhcp-pool wants FIRST-LAST, got "${o.dhcpPool}"`);
+  }
+  const keys = o.sshKeys
+    ? readFileSync(resolve(o.sshKeys), "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"))
+    : [];
+  return {
+    interface: o.pxeInterface,
+    advertise: o.advertise,
+    bootPort: Number(o.bootPort),
+    dhcp: {
+      mode: o.dhcp,
+      ...(start && end ? { pool: { start, end } } : {}),
+      ...(o.dhcpRouter ? { router: o.dhcpRouter } : {}),
+      ...(o.dhcpDns ? { dns: o.dhcpDns.split(",") } : {}),
+    },
+    discover: Boolean(o.discover),
+    tftp: { enabled: o.tftp, port: Number(o.tftpPort) },
+    syslog: { enabled: true, port: Number(o.syslogPort) },
+    ipxeDir: o.ipxeDir,
+    sshAuthorizedKeys: keys,
+  };
+}
+
+async function dnsRegistrar(o: {
+  dnsUpdate?: string;
+  dnsZone: string;
+  dnsNetwork?: string;
+  dnsTsigFile?: string;
+}) {
+  const { Rfc2136Registrar } = await import("@lab/identity");
+  const { host, port } = hostPort(o.dnsUpdate ?? "", "--dns-update");
+  if (!o.dnsTsigFile)
+    throw new LabError("LAB_E_USAGE", "--dns-update needs --dns-tsig-file (name:base64secret)");
+  const line = readFileSync(resolve(o.dnsTsigFile), "utf8").trim();
+  const colon = line.indexOf(":");
+  if (colon < 1) throw new LabError("LAB_E_USAGE", `${o.dnsTsigFile} must hold one line name:base64secret`);
+  return new Rfc2136Registrar({
+    server: host,
+    port,
+    zone: o.dnsZone,
+    ...(o.dnsNetwork ? { network: o.dnsNetwork } : {}),
+    key: { name: line.slice(0, colon), algorithm: "hmac-sha256", secret: line.slice(colon + 1) },
+  });
+}
+
 const DURATION = /^(\d+)(s|m|h|d)$/;
 function parseDuration(text: string): number {
   const m = DURATION.exec(text);
@@ -47,6 +123,29 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--naemon-status <file>", "read check results from this Naemon/Nagios status.dat")
     .option("--probe-ports", "probe every server's declared ports continuously")
     .option("--health-interval <duration>", "how often to collect health", "30s")
+    .option("--pxe", "serve network boots: boot HTTP, DHCP, TFTP and syslog (see docs/pxe.md)")
+    .option("--pxe-interface <if>", "the interface on the machines' network (DHCP binds its subnet)")
+    .option("--advertise <ip>", "the address machines reach Lab on (default: the interface's)")
+    .option("--boot-port <port>", "plain-HTTP port for iPXE scripts and install files", "7480")
+    .addOption(
+      new Option("--dhcp <mode>", "proxy: beside your router's DHCP; scoped: only known MACs; off")
+        .choices(["proxy", "scoped", "off"])
+        .default("proxy"),
+    )
+    .option("--dhcp-pool <range>", "scoped mode: addresses for known machines, e.g. 10.0.0.100-10.0.0.200")
+    .option("--dhcp-router <ip>", "scoped mode: the default gateway handed out")
+    .option("--dhcp-dns <ips>", "scoped mode: DNS servers handed out (comma-separated)")
+    .option("--discover", "boot unknown machines into the discovery image (inventory, then power off)")
+    .option("--tftp-port <port>", "TFTP port for the iPXE binaries", "69")
+    .option("--no-tftp", "do not serve TFTP (machines that already run iPXE, or UEFI HTTP boot)")
+    .option("--syslog-port <port>", "install log listener (UDP and TCP)", "5514")
+    .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
+    .option("--ssh-keys <file>", "authorized_keys put into every installed system")
+    .option("--agent-listen <host:port>", "the agent channel (mTLS)", "0.0.0.0:7444")
+    .option("--dns-update <host:port>", "register enrolled machines in this DNS server (RFC 2136)")
+    .option("--dns-zone <zone>", "the forward zone for --dns-update", "lab.internal")
+    .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
+    .option("--dns-tsig-file <file>", "TSIG key for --dns-update: one line name:base64secret (hmac-sha256)")
     .action(
       async (opts: {
         listen: string;
@@ -59,6 +158,25 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         naemonStatus?: string;
         probePorts?: boolean;
         healthInterval: string;
+        pxe?: boolean;
+        pxeInterface?: string;
+        advertise?: string;
+        bootPort: string;
+        dhcp: "proxy" | "scoped" | "off";
+        dhcpPool?: string;
+        dhcpRouter?: string;
+        dhcpDns?: string;
+        discover?: boolean;
+        tftpPort: string;
+        tftp: boolean;
+        syslogPort: string;
+        ipxeDir: string;
+        sshKeys?: string;
+        agentListen: string;
+        dnsUpdate?: string;
+        dnsZone: string;
+        dnsNetwork?: string;
+        dnsTsigFile?: string;
       }) => {
         const at = opts.listen.lastIndexOf(":");
         const host = opts.listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
@@ -85,6 +203,9 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           ],
           probePorts: opts.probePorts,
           healthIntervalMs: parseDuration(opts.healthInterval),
+          pxe: opts.pxe ? pxeOptions(opts) : undefined,
+          agent: hostPort(opts.agentListen, "--agent-listen"),
+          dns: opts.dnsUpdate ? await dnsRegistrar(opts) : undefined,
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {

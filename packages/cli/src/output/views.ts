@@ -1,4 +1,5 @@
 /** Human renderings of the engine's answers: the tables and trees of the design document. */
+
 import type {
   AlertRow,
   AlertView,
@@ -23,6 +24,7 @@ import type {
   Source,
 } from "@lab/core";
 import { describeTarget } from "@lab/core";
+import { parsePublicKeyLine, sshFingerprint } from "@lab/identity";
 import type { Style } from "./style.js";
 import { type Column, renderTable } from "./table.js";
 import { bracketList, treeLines } from "./tree.js";
@@ -445,6 +447,45 @@ export function showSecret(v: SecretView, style: Style): string {
   return `${out.join("\n")}\n`;
 }
 
+/** The design document's Identity block: DNS, certificate, SSH host key, enrolment, check-in. */
+function identityBlock(d: ServerDescription, style: Style): string[] {
+  const i = d.identity;
+  if (!i) return ["Identity: not enrolled"];
+  const ok = (good: boolean) => (good ? style.green("✓") : style.yellow("⚠"));
+  const dns = i.dnsIpv4
+    ? `${ok(true)} ${d.name} (A: ${i.dnsIpv4}, PTR: ✓)`
+    : i.dnsError
+      ? `${ok(false)} not registered: ${i.dnsError}`
+      : "- (no DNS server configured)";
+  const seen = i.lastSeenAt
+    ? `${i.lastSeenAt.slice(0, 19).replace("T", " ")} (${ago(i.lastSeenAt)})`
+    : "never";
+  if (i.state === "enrolling") return ["Identity:", "  ⏳ enrolling (a join token is waiting to be used)"];
+  return [
+    `Identity: ${i.state === "revoked" ? style.red("revoked") : i.state}`,
+    `  DNS: ${dns}`,
+    `  Certificate: ${ok(i.state === "enrolled")} signed by Lab's CA (expires ${i.certNotAfter?.slice(0, 19).replace("T", " ") ?? "-"}, renews itself)`,
+    `  SSH Host Key: ${i.hostKeys.length ? `${ok(true)} CA-signed (fingerprint: ${i.hostKeys.map(hostKeyFingerprint).join(", ")})` : "- not signed"}`,
+    `  Enrolled: ${i.enrolledAt?.slice(0, 19).replace("T", " ") ?? "-"} (one-time token, consumed)`,
+    `  Last Check-in: ${seen}`,
+  ];
+}
+
+function hostKeyFingerprint(line: string): string {
+  try {
+    return sshFingerprint(parsePublicKeyLine(line).blob);
+  } catch {
+    return line.split(" ")[0] ?? "?";
+  }
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s} seconds ago`;
+  if (s < 5400) return `${Math.round(s / 60)} minutes ago`;
+  return `${Math.round(s / 3600)} hours ago`;
+}
+
 export function describeServer(d: ServerDescription, style: Style): string {
   const r = d.resolution;
   const s = d.spec;
@@ -470,7 +511,7 @@ export function describeServer(d: ServerDescription, style: Style): string {
     "Health:",
     `  Alerts configured: ${r.alerts.length}`,
     "  Monitoring: unknown (no health source connected)",
-    "Identity: not enrolled",
+    ...identityBlock(d, style),
   ];
   if (s.attributes && Object.keys(s.attributes).length) {
     out.push("Attributes:");
