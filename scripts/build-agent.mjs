@@ -1,10 +1,11 @@
 // Builds the agent for machines without Node: dist/agent/
 //   lab-agent.cjs   the agent and all its dependencies in one CommonJS file
-//   node            this machine's node binary (Debian targets share its glibc)
 //   lab-agent       the executable: a Node single-executable application (SEA) when
-//                   `postject` is installed, otherwise a two-line launcher for node + bundle
-//   lab-agent.service, lab-agent-<version>-linux-<arch>.tar.gz  (everything, for copying over)
-// Usage: node scripts/build-agent.mjs
+//                   `postject` is installed, otherwise a two-line launcher for `node` (this
+//                   machine's binary, copied beside it: Debian targets share its glibc) + bundle
+//   lab-agent.service
+//   lab-agent-<version>-linux-<arch>.tar.gz  everything, for copying over (with --tarball)
+// Usage: node scripts/build-agent.mjs [--tarball]
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -30,10 +31,6 @@ await build({
   external: ["bufferutil", "utf-8-validate"],
   logLevel: "warning",
 });
-
-const node = join(OUT, "node");
-copyFileSync(process.execPath, node);
-chmodSync(node, 0o755);
 
 const postject = findPostject();
 const exe = join(OUT, "lab-agent");
@@ -67,6 +64,8 @@ if (postject) {
   rmSync(blob);
   kind = "single executable (Node SEA)";
 } else {
+  copyFileSync(process.execPath, join(OUT, "node"));
+  chmodSync(join(OUT, "node"), 0o755);
   writeFileSync(
     exe,
     '#!/bin/sh\n# lab-agent: the bundled agent on the node binary shipped next to it.\nhere=$(dirname "$(readlink -f "$0")")\nexec "$here/node" "$here/lab-agent.cjs" "$@"\n',
@@ -76,21 +75,16 @@ if (postject) {
 }
 copyFileSync("deploy/lab-agent.service", join(OUT, "lab-agent.service"));
 
-const tarball = `lab-agent-${VERSION}-linux-${process.arch}.tar.gz`;
-execFileSync("tar", [
-  "-czf",
-  join(OUT, tarball),
-  "-C",
-  OUT,
-  "lab-agent",
-  "lab-agent.cjs",
-  "node",
-  "lab-agent.service",
-]);
+const files = ["lab-agent", "lab-agent.cjs", ...(postject ? [] : ["node"]), "lab-agent.service"];
+if (process.argv.includes("--tarball")) {
+  const tarball = `lab-agent-${VERSION}-linux-${process.arch}.tar.gz`;
+  execFileSync("tar", ["-czf", join(OUT, tarball), "-C", OUT, ...files]);
+  files.push(tarball);
+}
 
 const size = (f) => `${(statSync(join(OUT, f)).size / 1048576).toFixed(1)} MiB`;
 console.log(`dist/agent/lab-agent: ${kind}`);
-for (const f of ["lab-agent", "lab-agent.cjs", "node", tarball]) console.log(`  ${f.padEnd(36)} ${size(f)}`);
+for (const f of files) console.log(`  ${f.padEnd(36)} ${size(f)}`);
 
 function findPostject() {
   try {

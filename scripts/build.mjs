@@ -18,10 +18,13 @@ await build({
   target: "node20",
   format: "esm",
   sourcemap: "linked",
-  external: ["better-sqlite3", "pg", "pg-native"],
+  external: ["better-sqlite3", "pg", "pg-native", "ssh2"],
   // CommonJS dependencies bundled into ESM still call require().
   banner: {
     js: "import { createRequire as __labRequire } from 'node:module'; const require = __labRequire(import.meta.url);",
   },
   logLevel: "warning",
 });
+
+// The agent executable that `lab onboard --provider ssh` installs on machines without Node.
+await import("./build-agent.mjs");

@@ -11,7 +11,15 @@ import { readFile, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { LabError } from "@lab/core";
-import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper, utils } from "ssh2";
+import ssh2, {
+  type ClientChannel,
+  type ConnectConfig,
+  type SFTPWrapper,
+  type Client as SshClient,
+} from "ssh2";
+
+// ssh2 is CommonJS: its named exports exist only on the default export under Node's ESM.
+const { Client, utils } = ssh2;
 
 export interface SshConnectOptions {
   host: string;
@@ -147,7 +155,7 @@ export class SshSession {
   private lostReason: string | undefined;
 
   private constructor(
-    private readonly client: Client,
+    private readonly client: SshClient,
     /** The server's host key fingerprint (SHA256:…), to show for trust-on-first-use. */
     readonly hostKeyFingerprint: string,
     /** user@host:port, for messages. */

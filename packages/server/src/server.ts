@@ -276,6 +276,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         });
   if (agentChannel)
     registerAgentRoutes(app, { identity, channel: agentChannel, tokens: store, record: auditRecord });
+  // Clients trust the SSH CA instead of each host key: the known_hosts line to install.
+  app.get("/api/v1/identity/ssh-ca", { preHandler: routeAuth.auth("read") }, async () => ({
+    publicKey: sshCa.publicKeyLine,
+    fingerprint: sshCa.fingerprint,
+  }));
 
   await feed.start(opts.pollMs ?? 1000);
   const health = new HealthCollector(sources, engine, store, recorded, {

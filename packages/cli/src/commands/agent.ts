@@ -6,9 +6,10 @@
 import http from "node:http";
 import https from "node:https";
 import { constants } from "node:os";
+import { join } from "node:path";
 import { CATALOGUE, type LabCode, LabError } from "@lab/core";
 import { type Command, Option } from "commander";
-import { actor, type Session } from "../context.js";
+import { actor, labHome, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
@@ -203,6 +204,26 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
         `${name} revoked: ${r.serials.length} certificate(s). A running server puts them on its CRL, ` +
           "cuts the connection and removes DNS within its refresh interval.\n",
       );
+    });
+
+  program
+    .command("ssh-known-hosts")
+    .description("the known_hosts line that makes ssh trust every enrolled machine's host certificate")
+    .option("--domain <domain>", "the DNS domain machines are registered in", "lab.internal")
+    .option("--pattern <patterns...>", "host patterns the CA vouches for (default: *.DOMAIN)")
+    .action(async (opts: { domain: string; pattern?: string[] }) => {
+      const session = await ctx.open();
+      let publicKey: string;
+      if (session.remote) {
+        publicKey = (await session.remote.request<{ publicKey: string }>("GET", "/api/v1/identity/ssh-ca"))
+          .publicKey;
+      } else {
+        const { loadOrCreateSshCa } = await import("@lab/identity");
+        publicKey = loadOrCreateSshCa(join(labHome(io.env), "server")).publicKeyLine;
+      }
+      const patterns = opts.pattern ?? [`*.${opts.domain}`];
+      print(`@cert-authority ${patterns.join(",")} ${publicKey}\n`);
+      io.stderr.write("append it to ~/.ssh/known_hosts (or /etc/ssh/ssh_known_hosts for every user)\n");
     });
 
   const joinToken = program.command("join-token").description("one-time tokens that let a machine enrol");

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type Hardware, LabError } from "@lab/core";
 import { defaultLabelRules, detectHardware, SshSession, scriptRunner, suggestLabels } from "@lab/onboard";
 import type { Session } from "../context.js";
+import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
 
 export interface SshOnboardOptions {
@@ -159,15 +160,4 @@ function serverYaml(name: string, o: SshOnboardOptions, labels: string[]): strin
     ...(o.environment ? [`    environment: ${o.environment}`] : []),
   ];
   return `${lines.join("\n")}\n`;
-}
-
-export function box(rows: [string, string][], out: Style): string {
-  const a = Math.max(...rows.map(([k]) => k.length));
-  const b = Math.max(...rows.map(([, v]) => v.length));
-  const line = (l: string, m: string, r: string) => `${l}${"─".repeat(a + 2)}${m}${"─".repeat(b + 2)}${r}`;
-  return [
-    line("┌", "┬", "┐"),
-    ...rows.map(([k, v]) => `│ ${out.bold(k.padEnd(a))} │ ${v.padEnd(b)} │`),
-    line("└", "┴", "┘"),
-  ].join("\n");
 }

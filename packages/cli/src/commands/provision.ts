@@ -19,11 +19,10 @@ import {
 import type { Command } from "commander";
 import { labHome, type Session } from "../context.js";
 import type { HttpClient } from "../http-engine.js";
+import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
-import { agentInstaller } from "./install-agent.js";
-import { box, onboardSsh } from "./onboard-ssh.js";
 
 interface Ctx {
   io: IO;
@@ -249,6 +248,11 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
         if (opts.provider === "ssh") {
           if (!opts.host) throw new LabError("LAB_E_USAGE", "--host is required for --provider ssh");
           const session = await ctx.open();
+          // SSH (ssh2) loads only for this command: every other command starts faster.
+          const [{ onboardSsh }, { agentInstaller }] = await Promise.all([
+            import("./onboard-ssh.js"),
+            import("./install-agent.js"),
+          ]);
           await onboardSsh(
             name,
             {
