@@ -180,7 +180,8 @@ export async function startLabServer(opts: StartOptions): Promise<ServerProcess>
         const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
         if (m && /^Ready\.$/m.test(out)) {
           clearTimeout(timer);
-          resolve(m[1] as string);
+          // A wildcard listener is reached on loopback.
+          resolve((m[1] as string).replace("//0.0.0.0:", "//127.0.0.1:"));
         }
       };
       child.stdout?.on("data", check);

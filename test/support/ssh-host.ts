@@ -235,6 +235,8 @@ function installExitHook(): void {
 
 function sshdConfig(sftp: boolean): string {
   return [
+    // As Debian's own sshd_config: drop-ins first (Lab's HostCertificate goes there).
+    "Include /etc/ssh/sshd_config.d/*.conf",
     "Port 22",
     "HostKey /etc/ssh/ssh_host_ed25519_key",
     "PermitRootLogin prohibit-password",

@@ -7,7 +7,7 @@
  */
 
 import { isIPv4 } from "node:net";
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { isLabError, LabError } from "@lab/core";
 import {
   AGENT_CHANNEL_PATH,
@@ -446,6 +446,14 @@ export class Agent {
   /** A heartbeat (sent, or queued while offline); renews when due; reconnects when asked. */
   private tick(): void {
     if (this.stopping || !this.state) return;
+    const local = this.conn?.localIpv4;
+    if (local && !this.opts.reportIpv4 && !hasAddress(local)) {
+      // Renumbered (DHCP, a move): the old socket can never deliver again. Reconnecting from
+      // the new address at once is what updates DNS, rather than waiting out the liveness timer.
+      this.log(`address ${local} is gone: reconnecting from the new one`);
+      this.conn?.ws.terminate();
+      return;
+    }
     const ipv4 = this.opts.reportIpv4 ?? this.conn?.localIpv4 ?? null;
     if (this.lastIpv4 !== undefined && ipv4 && ipv4 !== this.lastIpv4) this.log(`address changed to ${ipv4}`);
     if (ipv4) this.lastIpv4 = ipv4;
@@ -488,4 +496,9 @@ export function defaultChannelUrl(server: string): string {
 /** Starts an agent; stop it with `stop()`, wait for it with `done`. */
 export function runAgent(opts: AgentOptions): Agent {
   return new Agent(opts).start();
+}
+
+/** Whether one of this machine's interfaces still holds `ipv4`. */
+function hasAddress(ipv4: string): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === ipv4));
 }

@@ -331,6 +331,11 @@ export const CATALOGUE = {
     hint: "install util-linux and procps on the host, or check that /proc is mounted, then onboard again",
   },
   // ── agent, enrolment and join tokens ──
+  LAB_E_AGENT_BUILD: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "build the agent executable with `npm run build` (or set LAB_AGENT_DIST to a folder holding lab-agent)",
+  },
   LAB_E_JOIN_TOKEN_INVALID: {
     http: 401,
     exit: EXIT.error,

@@ -25,11 +25,16 @@ export interface AgentInstallOptions {
 
 /** dist/agent/ next to the running CLI bundle (or LAB_AGENT_DIST). */
 export function agentDist(env = process.env): string {
-  const dir = env.LAB_AGENT_DIST ?? join(dirname(fileURLToPath(import.meta.url)), "agent");
-  if (!existsSync(join(dir, "lab-agent"))) {
+  // The bundle's entry is dist/lab.js, this code may sit in dist/chunks/.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = env.LAB_AGENT_DIST
+    ? [env.LAB_AGENT_DIST]
+    : [join(here, "agent"), join(here, "..", "agent")];
+  const dir = candidates.find((d) => existsSync(join(d, "lab-agent")));
+  if (!dir) {
     throw new LabError(
-      "LAB_E_PXE_SETUP",
-      `no agent executable in ${dir}: build it with \`node scripts/build-agent.mjs\` (npm run build does)`,
+      "LAB_E_AGENT_BUILD",
+      `no agent executable in ${candidates.join(" or ")}: build it with \`node scripts/build-agent.mjs\` (npm run build does)`,
     );
   }
   return dir;
