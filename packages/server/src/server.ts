@@ -135,6 +135,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       revisions.invalidate();
       await targets.refresh();
       probes?.setEndpoints(await endpointsNow(store));
+      // Machines enlisted by another process (the CLI in local mode) are answered by DHCP too.
+      await provisioner.refreshKnown();
     },
   );
   const recorded = () => {
