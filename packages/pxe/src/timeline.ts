@@ -149,8 +149,10 @@ export function lastBoot(entries: TimelineEntry[]): TimelineEntry[] {
   for (let i = entries.length - 1; i > 0; i--) {
     const e = entries[i] as TimelineEntry;
     const prev = entries[i - 1] as TimelineEntry;
-    // A new boot starts with a DHCP discover after something other than DHCP.
-    if (e.kind === "dhcp" && e.type === "discover" && prev.kind !== "dhcp") return entries.slice(i);
+    // A new boot starts with DHCP (a discover, or the offer answering it) after something else.
+    if (e.kind === "dhcp" && (e.type === "discover" || e.type === "offer") && prev.kind !== "dhcp") {
+      return entries.slice(i);
+    }
   }
   return entries;
 }

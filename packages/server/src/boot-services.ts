@@ -134,6 +134,8 @@ export async function startBootServices(
     if (o.tftp.enabled) {
       const tftp = new TftpServer({
         root: ipxeDir,
+        // Debian's iPXE binaries are symlinks into /usr/share: serve exactly these names.
+        resolve: (rel) => (IPXE_FILES.includes(rel) ? join(ipxeDir, rel) : undefined),
         port: o.tftp.port ?? 69,
         log,
         onEvent: (e) => {

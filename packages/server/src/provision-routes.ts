@@ -134,7 +134,8 @@ export function registerBootRoutes(
       p.timeline.record(mac, "http", `${req.method} ${req.url.split("?")[0]}`, {
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
-        bytes: Number(reply.getHeader("content-length") ?? 0),
+        // Files are streamed on the raw response (the reply is hijacked): ask it.
+        bytes: Number(reply.raw.getHeader("content-length") ?? reply.getHeader("content-length") ?? 0),
       });
     }
     done();

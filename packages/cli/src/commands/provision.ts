@@ -8,6 +8,7 @@ import { LabError, normaliseMac } from "@lab/core";
 import {
   dnsmasqSnippet,
   iscDhcpSnippet,
+  lastBoot,
   loadPxeSecret,
   type Machine,
   Provisioner,
@@ -407,14 +408,7 @@ function progressBar(out: Style, io: IO) {
 }
 
 function latestBoot(steps: TimelineStep[]): TimelineStep[] {
-  for (let i = steps.length - 1; i > 0; i--) {
-    const s = steps[i] as TimelineStep;
-    const prev = steps[i - 1] as TimelineStep;
-    if (s.kind === "dhcp" && s.type === "discover" && prev.kind !== "dhcp") {
-      return withDurations(steps.slice(i));
-    }
-  }
-  return steps;
+  return withDurations(lastBoot(steps));
 }
 
 function timelineTable(steps: TimelineStep[], out: Style): string {

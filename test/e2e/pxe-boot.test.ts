@@ -1,0 +1,308 @@
+/**
+ * The proof: real VMs network-boot from Lab. Inside a network namespace with a bridge (and
+ * IPv6 router advertisements, so iPXE does not wait for IPv6), `lab server --pxe` serves DHCP,
+ * TFTP, the boot HTTP port and syslog; QEMU boots under software emulation.
+ *
+ *  - BIOS (the NIC ROM is iPXE: the direct-iPXE path) and UEFI (OVMF, a virtio NIC without an
+ *    iPXE ROM: the firmware's own PXE fetches ipxe.efi over Lab's TFTP first), both in proxy
+ *    mode beside a separate "router" DHCP server: unknown MAC → discovery → DISCOVERED with its
+ *    real hardware → `lab provision install` → installer → INSTALLED → local boot.
+ *  - scoped mode: a machine onboarded by MAC gets its address from Lab and installs.
+ *  - DHCP safety: a client Lab does not know gets nothing from Lab in either mode.
+ * Each run prints the machine's boot timeline.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BootImage, ensureBootImage } from "../support/boot-image.js";
+import { labAsyncIn, ROOT } from "../support/cli.js";
+import { type BootNetwork, createBootNetwork, type NsProcess, type RouterDhcp } from "../support/netns.js";
+import { createDisk, randomMac, readDiskMarker, startVm, type Vm } from "../support/qemu.js";
+
+const VM_TIMEOUT = 240_000;
+
+interface Lab {
+  server: NsProcess;
+  home: string;
+  cli: ReturnType<typeof labAsyncIn>;
+}
+
+interface MachineJson {
+  mac: string;
+  name: string | null;
+  state: string;
+  stage: string | null;
+  hardware: {
+    memoryBytes: number;
+    firmware: string;
+    disks: { name: string; sizeBytes: number }[];
+    nics: { mac?: string }[];
+    cpu: { cores: number };
+  } | null;
+}
+
+/** Starts `lab server --pxe` inside the boot network and logs the CLI in from the host. */
+async function startLab(net: BootNetwork, image: BootImage, args: string[]): Promise<Lab> {
+  const home = mkdtempSync(join(tmpdir(), "lab-pxe-"));
+  const images = join(home, "server", "images", "lab-discovery");
+  await mkdir(images, { recursive: true });
+  await copyFile(image.kernel, join(images, "vmlinuz"));
+  await copyFile(image.initrd, join(images, "initrd.gz"));
+  const server = net.spawn(
+    process.execPath,
+    [
+      join(ROOT, "bin/lab.js"),
+      "server",
+      "--listen",
+      `${net.serverIp}:7443`,
+      "--agent-listen",
+      `${net.serverIp}:7444`,
+      "--pxe",
+      "--pxe-interface",
+      net.bridge,
+      "--discover",
+      ...args,
+    ],
+    { env: { LAB_HOME: join(home, "server"), HOME: home, PATH: process.env.PATH ?? "" }, name: "lab server" },
+  );
+  await server.waitForOutput(/^Ready\.$/m, 60_000);
+  const cli = labAsyncIn(join(home, "cli"));
+  const token = readFileSync(join(home, "server", "server", "admin.token"), "utf8").trim();
+  const login = await cli([
+    "login",
+    `https://${net.serverIp}:7443`,
+    "--token",
+    token,
+    "--ca-file",
+    join(home, "server", "server", "ca.crt"),
+  ]);
+  expect(login.code, login.stderr).toBe(0);
+  return { server, home, cli };
+}
+
+async function machines(lab: Lab): Promise<MachineJson[]> {
+  const r = await lab.cli(["provision", "list", "-o", "json"]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as MachineJson[];
+}
+
+async function waitFor(lab: Lab, mac: string, state: string, timeoutMs = 60_000): Promise<MachineJson> {
+  const end = Date.now() + timeoutMs;
+  let seen: MachineJson | undefined;
+  while (Date.now() < end) {
+    seen = (await machines(lab)).find((m) => m.mac === mac);
+    if (seen?.state === state) return seen;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `${mac} did not reach ${state} (last: ${JSON.stringify(seen)})\n${lab.server.output().slice(-3000)}`,
+  );
+}
+
+async function boot(
+  net: BootNetwork,
+  firmware: "bios" | "uefi",
+  mac: string,
+  disk: string,
+  dir: string,
+  n: number,
+) {
+  const tap = await net.addTap();
+  return startVm({
+    net,
+    tap,
+    firmware,
+    mac,
+    diskPath: disk,
+    serialPath: join(dir, `${firmware}-${n}.serial`),
+  });
+}
+
+async function printTimeline(lab: Lab, mac: string, title: string): Promise<string> {
+  const t = await lab.cli(["provision", "timeline", mac, "--all"]);
+  expect(t.code, t.stderr).toBe(0);
+  console.log(`\n── boot timeline: ${title} (${mac}) ──\n${t.stdout}`);
+  return t.stdout;
+}
+
+async function ended(vm: Vm, what: string): Promise<void> {
+  const code = await Promise.race([
+    vm.exited,
+    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), VM_TIMEOUT)),
+  ]);
+  if (code === "timeout") {
+    const serial = await vm.serialText();
+    await vm.kill();
+    throw new Error(`the VM did not finish ${what}:\n${serial.slice(-3000)}`);
+  }
+}
+
+/** Discover → install → local boot, in proxy mode beside the router's DHCP. */
+function lifecycle(firmware: "bios" | "uefi") {
+  describe(`${firmware.toUpperCase()} VM network-boots from Lab (proxy DHCP beside a router)`, () => {
+    let net: BootNetwork;
+    let router: RouterDhcp;
+    let lab: Lab;
+    let dir: string;
+    beforeAll(async () => {
+      const image = await ensureBootImage();
+      net = await createBootNetwork({ prefix: firmware === "bios" ? "lpb" : "lpu" });
+      router = await net.addRouterDhcp();
+      lab = await startLab(net, image, ["--dhcp", "proxy"]);
+      dir = mkdtempSync(join(tmpdir(), `lab-vm-${firmware}-`));
+    }, 600_000);
+    afterAll(async () => {
+      await lab?.server.stop();
+      await net?.destroy();
+    });
+
+    it("is discovered, installed, and then boots its disk", async () => {
+      const mac = randomMac();
+      const disk = join(dir, "disk.img");
+      await createDisk(disk, 64);
+
+      // 1. Unknown MAC: the discovery image reads the real hardware and posts it.
+      const first = await boot(net, firmware, mac, disk, dir, 1);
+      await first.waitForSerial(/lab: discover/, VM_TIMEOUT);
+      await ended(first, "discovery");
+      const found = await waitFor(lab, mac, "DISCOVERED");
+      expect(found.hardware?.memoryBytes).toBeGreaterThan(400 * 2 ** 20);
+      expect(found.hardware?.memoryBytes).toBeLessThanOrEqual(512 * 2 ** 20);
+      expect(found.hardware?.firmware).toBe(firmware === "uefi" ? "efi" : "bios");
+      expect(found.hardware?.disks.map((d) => d.sizeBytes)).toContain(64 * 2 ** 20);
+      expect(found.hardware?.nics.map((n) => n.mac)).toContain(mac);
+      // Proxy mode: the address came from the router, not from Lab.
+      expect((await router.leases()).map((l) => l.mac)).toContain(mac);
+
+      // 2. Queue the install; the next boot runs the installer to INSTALLED.
+      const name = `node-${firmware}`;
+      const install = await lab.cli([
+        "provision",
+        "install",
+        mac,
+        "--image",
+        "lab-discovery",
+        "--name",
+        name,
+      ]);
+      expect(install.code, install.stderr).toBe(0);
+      const second = await boot(net, firmware, mac, disk, dir, 2);
+      await second.waitForSerial(/lab: install lab-discovery for node-/, VM_TIMEOUT);
+      await ended(second, "the install");
+      const installed = await waitFor(lab, mac, "INSTALLED");
+      expect(installed.name).toBe(name);
+      expect((await readDiskMarker(disk))?.mac).toBe(mac);
+      const logs = await lab.cli(["provision", "logs", name]);
+      expect(logs.stdout).toMatch(/lab-install/);
+
+      // 3. Installed: the next boot is told to boot its own disk.
+      const third = await boot(net, firmware, mac, disk, dir, 3);
+      await third.waitForSerial(/lab: local boot/, VM_TIMEOUT);
+      await third.kill();
+
+      const timeline = await printTimeline(lab, mac, `${firmware} discover → install → local`);
+      for (const step of ["inventory", "dispatch", "complete", "INSTALLED"]) expect(timeline).toContain(step);
+      if (firmware === "uefi") expect(timeline).toMatch(/tftp\s+ipxe\.efi/);
+      const events = await lab.cli(["get", "events", "-o", "json"]);
+      const actions = (JSON.parse(events.stdout) as { action: string }[]).map((e) => e.action);
+      expect(actions).toEqual(
+        expect.arrayContaining(["provision.discover", "provision.install", "provision.complete"]),
+      );
+    }, 900_000);
+  });
+}
+
+lifecycle("bios");
+lifecycle("uefi");
+
+describe("scoped DHCP: Lab hands out addresses only to machines it knows", () => {
+  let net: BootNetwork;
+  let lab: Lab;
+  let dir: string;
+  beforeAll(async () => {
+    const image = await ensureBootImage();
+    net = await createBootNetwork({ prefix: "lps" });
+    lab = await startLab(net, image, [
+      "--dhcp",
+      "scoped",
+      "--dhcp-pool",
+      `${net.address(50)}-${net.address(60)}`,
+      "--dhcp-router",
+      net.serverIp,
+    ]);
+    dir = mkdtempSync(join(tmpdir(), "lab-vm-scoped-"));
+  }, 600_000);
+  afterAll(async () => {
+    await lab?.server.stop();
+    await net?.destroy();
+  });
+
+  it("gives an unknown client nothing", async () => {
+    // A plain DHCP client (busybox udhcpc) in a namespace of its own, wired into the bridge.
+    const ns = `${net.prefix}-cli`;
+    const [a, b] = [`${net.prefix}c0`, `${net.prefix}c1`];
+    const sh = (...args: string[]) => spawnSync("ip", args, { encoding: "utf8", timeout: 30_000 });
+    sh("netns", "del", ns);
+    expect(sh("netns", "add", ns).status).toBe(0);
+    try {
+      expect(sh("-n", net.ns, "link", "add", a, "type", "veth", "peer", "name", b, "netns", ns).status).toBe(
+        0,
+      );
+      sh("-n", net.ns, "link", "set", a, "master", net.bridge, "up");
+      sh("-n", ns, "link", "set", b, "up");
+      const script = join(dir, "udhcpc.sh");
+      await writeFile(script, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip"\nexit 0\n', { mode: 0o755 });
+      const r = sh(
+        "netns",
+        "exec",
+        ns,
+        "busybox",
+        "udhcpc",
+        "-i",
+        b,
+        "-n",
+        "-q",
+        "-t",
+        "3",
+        "-T",
+        "1",
+        "-s",
+        script,
+      );
+      expect(`${r.stdout}${r.stderr}`).not.toContain("LEASE");
+      expect(r.status).not.toBe(0);
+    } finally {
+      sh("netns", "del", ns);
+    }
+  }, 120_000);
+
+  it("onboards a machine by MAC, gives it an address and installs it", async () => {
+    const mac = randomMac();
+    const onboard = await lab.cli([
+      "onboard",
+      "rack-1",
+      "--provider",
+      "baremetal",
+      "--mac",
+      mac,
+      "--image",
+      "lab-discovery",
+      "--yes",
+      "--no-wait",
+    ]);
+    expect(onboard.code, onboard.stderr).toBe(0);
+    expect(onboard.stdout).toContain("Step 1: Render");
+    const disk = join(dir, "disk.img");
+    await createDisk(disk, 64);
+    const vm = await boot(net, "bios", mac, disk, dir, 1);
+    await ended(vm, "the install");
+    await waitFor(lab, mac, "INSTALLED");
+    const timeline = await printTimeline(lab, mac, "scoped: onboard → install");
+    // Lab was the DHCP server: it acknowledged an address from its pool.
+    const base = net.subnet.replace(/0\/24$/, "").replaceAll(".", "\\.");
+    expect(timeline).toMatch(new RegExp(`dhcp\\s+ack\\s+.*ip=${base}(5\\d|60)\\b`));
+  }, 600_000);
+});
