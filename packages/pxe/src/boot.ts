@@ -17,6 +17,50 @@ import {
 } from "./ipxe.js";
 import type { BootDecision, Machine } from "./provisioner.js";
 
+/** iPXE binaries Lab hands out over TFTP, and where Debian's `ipxe` package installs them. */
+export const IPXE_FILES = ["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi"];
+export const DEFAULT_IPXE_DIR = "/usr/lib/ipxe";
+
+export interface DoctorCheck {
+  ok: boolean;
+  /** A boot cannot work without it (the others are for some machines or some modes). */
+  required: boolean;
+  /** What was found, or what is missing and how to get it. */
+  line: string;
+}
+
+/** What the boot services need on this machine, and how to get what is missing. */
+export function pxeDoctor(o: { ipxeDir?: string; home: string }): DoctorCheck[] {
+  const dir = o.ipxeDir ?? DEFAULT_IPXE_DIR;
+  const out: DoctorCheck[] = IPXE_FILES.map((f) => {
+    const present = existsSync(join(dir, f));
+    const fix =
+      f === "ipxe-arm64.efi"
+        ? "only arm64 machines need it: build iPXE for arm64 (make bin-arm64-efi/snp.efi) and put it there"
+        : "apt-get install ipxe";
+    const required = f === "undionly.kpxe" || f === "ipxe.efi";
+    return { ok: present, required, line: present ? `${f} in ${dir}` : `${f} missing from ${dir} (${fix})` };
+  });
+  const images = join(o.home, "images", "lab-discovery");
+  const built = existsSync(join(images, "vmlinuz")) && existsSync(join(images, "initrd.gz"));
+  out.push({
+    ok: built,
+    required: true,
+    line: built
+      ? `discovery image in ${images}`
+      : `no discovery image in ${images} (sudo lab pxe image build)`,
+  });
+  const root = process.getuid?.() === 0;
+  out.push({
+    ok: root,
+    required: false,
+    line: root
+      ? "running as root: DHCP (67, 4011) and TFTP (69) can bind"
+      : "not root: DHCP and TFTP need ports below 1024 (run lab server as root, or setcap cap_net_bind_service+ep on node)",
+  });
+  return out;
+}
+
 /** What every script and install file needs to know about this Lab and its network. */
 export interface BootContext {
   /** The boot HTTP base as machines reach it, e.g. http://10.0.0.1:7480. */

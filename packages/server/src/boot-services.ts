@@ -3,16 +3,18 @@
  * (iPXE scripts, install files, kernels), DHCP (proxy / scoped / off), TFTP (iPXE binaries)
  * and syslog (install logs). Every service feeds the same per-MAC boot timeline.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { LabError } from "@lab/core";
 import {
   type BootContext,
+  DEFAULT_IPXE_DIR,
   type DhcpMode,
   DhcpServer,
   FileLeaseStore,
   InstallLogBuffer,
+  IPXE_FILES,
   interfaceAddress,
   type Provisioner,
   SyslogListener,
@@ -59,10 +61,6 @@ export interface BootServices {
   logs: InstallLogBuffer;
   close(): Promise<void>;
 }
-
-/** iPXE binaries Lab hands out over TFTP, and where Debian installs them. */
-const IPXE_FILES = ["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi"];
-export const DEFAULT_IPXE_DIR = "/usr/lib/ipxe";
 
 export async function startBootServices(
   o: PxeOptions & { home: string; provisioner: Provisioner; log: (line: string) => void },
@@ -198,28 +196,6 @@ export async function startBootServices(
     await close();
     throw e;
   }
-}
-
-/** What `lab doctor` reports about the boot services' prerequisites. */
-export function pxeDoctor(ipxeDir = DEFAULT_IPXE_DIR, home?: string): { ok: boolean; line: string }[] {
-  const out: { ok: boolean; line: string }[] = [];
-  for (const f of IPXE_FILES) {
-    const present = existsSync(join(ipxeDir, f));
-    const fix =
-      f === "ipxe-arm64.efi"
-        ? "arm64 machines need it: build iPXE for arm64 or put one there"
-        : "apt-get install ipxe";
-    out.push({ ok: present, line: present ? `${f} in ${ipxeDir}` : `${f} missing from ${ipxeDir} (${fix})` });
-  }
-  if (home) {
-    const dir = join(home, "images", "lab-discovery");
-    const built = existsSync(join(dir, "vmlinuz")) && existsSync(join(dir, "initrd.gz"));
-    out.push({
-      ok: built,
-      line: built ? `discovery image in ${dir}` : `no discovery image in ${dir} (sudo lab pxe image build)`,
-    });
-  }
-  return out;
 }
 
 function firstAddress(): string {

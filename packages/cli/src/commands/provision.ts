@@ -3,15 +3,19 @@
  * `lab pxe config`. Local mode drives the Provisioner over the SQLite state; client mode the
  * same operations over the API — the output is the same either way.
  */
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { LabError, normaliseMac } from "@lab/core";
 import {
+  DEFAULT_IPXE_DIR,
   dnsmasqSnippet,
   iscDhcpSnippet,
   lastBoot,
   loadPxeSecret,
   type Machine,
   Provisioner,
+  pxeDoctor,
   readInstallLog,
   Timeline,
   type TimelineStep,
@@ -335,7 +339,45 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
       },
     );
 
+  program
+    .command("doctor")
+    .description("check what network booting needs on this machine, and say how to get what is missing")
+    .option("--ipxe-dir <dir>", "where the iPXE binaries are", DEFAULT_IPXE_DIR)
+    .action((opts: { ipxeDir: string }) => {
+      const checks = pxeDoctor({ ipxeDir: opts.ipxeDir, home: labHome(io.env) });
+      for (const c of checks)
+        print(`${c.ok ? out.green("✓") : c.required ? out.red("✗") : out.yellow("⚠")} ${c.line}\n`);
+      print(
+        `${out.dim("ⓘ")} iPXE waits ~10 s for IPv6 autoconfiguration unless a router advertisement arrives: see docs/pxe.md\n`,
+      );
+      if (checks.some((c) => c.required && !c.ok)) {
+        throw new LabError("LAB_E_PXE_SETUP", "network booting is missing something listed above");
+      }
+    });
+
   const pxe = program.command("pxe").description("the boot services");
+  pxe
+    .command("image")
+    .description("Lab's own boot images")
+    .command("build")
+    .description(
+      "build the discovery image (Debian kernel + busybox) into LAB_HOME/images/lab-discovery (root)",
+    )
+    .action(async () => {
+      const script = join(packageRoot(), "scripts", "build-discovery-image.sh");
+      if (!existsSync(script))
+        throw new LabError("LAB_E_PXE_SETUP", `${script} is missing from this install`);
+      const dest = join(labHome(io.env), "images", "lab-discovery");
+      const { spawn } = await import("node:child_process");
+      const code = await new Promise<number>((resolve) => {
+        const child = spawn("bash", [script, dest], { stdio: ["ignore", "inherit", "inherit"] });
+        child.on("close", (c) => resolve(c ?? 1));
+        child.on("error", () => resolve(127));
+      });
+      if (code !== 0)
+        throw new LabError("LAB_E_PXE_SETUP", `building the discovery image failed (exit ${code})`);
+      print(`${out.green("✓")} discovery image in ${dest}\n`);
+    });
   pxe
     .command("config")
     .description("print the snippet for your own DHCP server (when Lab's DHCP is off)")
@@ -405,6 +447,13 @@ function progressBar(out: Style, io: IO) {
       if (shown) io.stdout.write("\n");
     },
   };
+}
+
+/** The installed package's root (dist/ or dist/chunks/ lies below it). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 function latestBoot(steps: TimelineStep[]): TimelineStep[] {
