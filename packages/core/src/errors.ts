@@ -113,6 +113,11 @@ export const CATALOGUE = {
     hint: "trust the server's CA: copy the ca.crt the server printed and run `lab login URL --ca-file ca.crt`",
   },
   LAB_E_NOT_READY: { http: 503, exit: EXIT.error, hint: "the server is starting or stopping: retry shortly" },
+  LAB_E_LISTEN: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "another program holds the port, or ports below 1024 need root: pick another port or stop the other program",
+  },
   LAB_E_INTERNAL: { http: 500, exit: EXIT.error, hint: "this is a bug in lab: please report it" },
   // ── provisioning (lifecycle, dispatch, images) ──
   LAB_E_ILLEGAL_TRANSITION: {

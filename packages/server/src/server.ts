@@ -243,7 +243,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     discover: opts.pxe?.discover ?? false,
     actor: "server",
   });
-  const boot = opts.pxe ? await startBootServices({ ...opts.pxe, home: opts.home, provisioner, log }) : null;
+  const boot = opts.pxe
+    ? await startBootServices({ ...opts.pxe, home: opts.home, provisioner, log }).catch(
+        listenError("the boot services"),
+      )
+    : null;
   registerProvisionRoutes(
     app,
     { provisioner, logs: boot?.logs ?? new InstallLogBuffer({ dir: join(opts.home, "pxe", "logs"), log }) },
@@ -297,8 +301,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       : undefined;
   snapshots?.start();
 
-  await app.listen({ host: opts.host, port: opts.port });
-  const agentPort = agentChannel ? (await agentChannel.start()).port : null;
+  await app
+    .listen({ host: opts.host, port: opts.port })
+    .catch(listenError(`the API on ${opts.host}:${opts.port}`));
+  const agentPort = agentChannel
+    ? (await agentChannel.start().catch(listenError("the agent channel (--agent-listen)"))).port
+    : null;
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
   const scheme = opts.tls ? "https" : "http";
@@ -357,6 +365,18 @@ async function bootstrapAdmin(
 }
 
 const BOOTSTRAP_TOKEN_ID = "00000000";
+
+/** Turns "address in use" / "permission denied" at listen into an error that says what to do. */
+function listenError(what: string) {
+  return (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES") {
+      const why = code === "EADDRINUSE" ? "the address is in use" : "permission denied";
+      throw new LabError("LAB_E_LISTEN", `cannot listen for ${what}: ${why} (${(e as Error).message})`);
+    }
+    throw e;
+  };
+}
 
 /** Host certificates for a year: the host key itself changes rarely; revocation drops the name. */
 function signHost(ca: SshCa, name: string, line: string, domain: string): string {

@@ -141,7 +141,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--syslog-port <port>", "install log listener (UDP and TCP)", "5514")
     .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
     .option("--ssh-keys <file>", "authorized_keys put into every installed system")
-    .option("--agent-listen <host:port>", "the agent channel (mTLS)", "0.0.0.0:7444")
+    .option("--agent-listen <host:port>", "the agent channel (mTLS; default: the API's host, port 7444)")
     .option("--dns-update <host:port>", "register enrolled machines in this DNS server (RFC 2136)")
     .option("--dns-zone <zone>", "the forward zone for --dns-update", "lab.internal")
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
@@ -172,7 +172,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         syslogPort: string;
         ipxeDir: string;
         sshKeys?: string;
-        agentListen: string;
+        agentListen?: string;
         dnsUpdate?: string;
         dnsZone: string;
         dnsNetwork?: string;
@@ -204,7 +204,10 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           probePorts: opts.probePorts,
           healthIntervalMs: parseDuration(opts.healthInterval),
           pxe: opts.pxe ? pxeOptions(opts) : undefined,
-          agent: hostPort(opts.agentListen, "--agent-listen"),
+          // Beside the API: 7444, or a free port when the API takes one (tests, replicas).
+          agent: opts.agentListen
+            ? hostPort(opts.agentListen, "--agent-listen")
+            : { host, port: port === 0 ? 0 : 7444 },
           dns: opts.dnsUpdate ? await dnsRegistrar(opts) : undefined,
           log: (line) => print(`${line}\n`),
         });
