@@ -73,6 +73,8 @@ export interface BootContext {
   firmware?: "bios" | "efi";
   /** Mints a one-time agent join token for a machine being installed (identity service). */
   joinToken?: (name: string) => string | undefined;
+  /** Where installed systems fetch the agent's install script. */
+  agentInstallUrl?: string;
 }
 
 type Named = ImageSpec & { name: string };
@@ -144,6 +146,7 @@ export function installContext(
     ...(ctx.syslog ? { syslog: ctx.syslog } : {}),
     image,
     ...(ctx.console ? { console: ctx.console } : {}),
+    ...(ctx.agentInstallUrl && joinToken ? { agentInstallUrl: ctx.agentInstallUrl } : {}),
     disk: "auto",
     reprovision,
     preserve: reprovision ? m.preserve : [],

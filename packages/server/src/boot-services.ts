@@ -63,7 +63,13 @@ export interface BootServices {
 }
 
 export async function startBootServices(
-  o: PxeOptions & { home: string; provisioner: Provisioner; log: (line: string) => void },
+  o: PxeOptions & {
+    home: string;
+    provisioner: Provisioner;
+    log: (line: string) => void;
+    joinToken?: (name: string) => Promise<string>;
+    agent?: { dir: string; apiUrl: () => string; caPem: string };
+  },
 ): Promise<BootServices> {
   const p = o.provisioner;
   const log = o.log;
@@ -118,9 +124,17 @@ export async function startBootServices(
       domain: o.domain ?? "lab.internal",
       sshAuthorizedKeys: o.sshAuthorizedKeys ?? [],
       ...(o.console ? { console: o.console } : {}),
+      ...(o.agent ? { agentInstallUrl: `${bootUrl}/pxe/v1/agent/install.sh` } : {}),
     });
     let bootUrl = "";
-    registerBootRoutes(bootApp, { provisioner: p, logs, context, imagesDir: join(o.home, "images") });
+    registerBootRoutes(bootApp, {
+      provisioner: p,
+      logs,
+      context,
+      imagesDir: join(o.home, "images"),
+      ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+      ...(o.agent ? { agent: o.agent } : {}),
+    });
     await bootApp.listen({ host: "0.0.0.0", port: o.bootPort ?? 7480 });
     const address = bootApp.server.address();
     const bootPort = typeof address === "object" && address ? address.port : (o.bootPort ?? 7480);

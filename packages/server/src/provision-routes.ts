@@ -5,11 +5,13 @@
  *    because firmware and installers cannot trust Lab's CA. Machines authenticate with the
  *    install token Lab baked into the boot config it served them.
  */
+import { join } from "node:path";
 import { LabError } from "@lab/core";
 import {
   type BootContext,
   type InstallLogBuffer,
   type Provisioner,
+  primaryInstallFile,
   renderBootScript,
   renderMachineFile,
   resolveImageFile,
@@ -119,7 +121,14 @@ export function registerProvisionRoutes(
 /** The boot endpoints machines call (plain HTTP). */
 export function registerBootRoutes(
   app: FastifyInstance,
-  deps: ProvisionRouteDeps & { context: () => BootContext; imagesDir: string },
+  deps: ProvisionRouteDeps & {
+    context: () => BootContext;
+    imagesDir: string;
+    /** Mints a one-time agent join token for a machine being installed (identity service). */
+    joinToken?: (name: string) => Promise<string>;
+    /** The agent for installed systems: dist/agent, the API URL and Lab's CA it should trust. */
+    agent?: { dir: string; apiUrl: () => string; caPem: string };
+  },
 ): void {
   const p = deps.provisioner;
   const ipxe = (reply: FastifyReply, script: string) => reply.type("text/plain; charset=utf-8").send(script);
@@ -163,10 +172,31 @@ export function registerBootRoutes(
     const m = await p.authenticate(mac, token);
     if (!m?.image) throw new LabError("LAB_E_INSTALL_TOKEN", `${mac} has no install queued`);
     const image = await p.requireImage(m.image);
-    const rendered = renderMachineFile(file, { machine: m, image, token }, deps.context());
+    // The main config carries a fresh one-time join token: the installed system's agent enrols
+    // with it on first boot. Tokens are never in an image, only in this machine's own config.
+    const ctx = deps.context();
+    if (deps.joinToken && m.name && file === primaryInstallFile({ image })) {
+      const joinToken = await deps.joinToken(m.name);
+      ctx.joinToken = () => joinToken;
+    }
+    const rendered = renderMachineFile(file, { machine: m, image, token }, ctx);
     if (!rendered) throw new LabError("LAB_E_NOT_FOUND", `no install file ${file} for image ${image.name}`);
     p.timeline.record(m.mac, "http", "config", { file });
     return reply.type(rendered.contentType).send(rendered.body);
+  });
+  // Installed systems fetch the agent from here in their last install step (see docs/pxe.md).
+  app.get("/pxe/v1/agent/install.sh", async (_req, reply) => {
+    if (!deps.agent)
+      throw new LabError("LAB_E_AGENT_BUILD", "this server has no agent executable to hand out");
+    return reply.type("text/x-shellscript").send(agentInstallScript(deps.context().serverUrl, deps.agent));
+  });
+  app.get("/pxe/v1/agent/:file", async (req, reply) => {
+    const file = (req.params as { file: string }).file;
+    if (!deps.agent || !["lab-agent", "lab-agent.service"].includes(file)) {
+      throw new LabError("LAB_E_NOT_FOUND", `no agent file ${file}`);
+    }
+    reply.hijack();
+    serveFile(req.raw, reply.raw, join(deps.agent.dir, file));
   });
   app.post("/pxe/v1/inventory", async (req) => {
     const m = await p.inventory(req.body, tokenOf(req), req.ip);
@@ -186,4 +216,26 @@ export function registerBootRoutes(
     for (const line of lines.slice(0, 1000)) deps.logs.append(mac, line);
     return { accepted: Math.min(lines.length, 1000) };
   });
+}
+
+/** Installs the agent into the system being installed (run inside it, as root, by the installer). */
+function agentInstallScript(bootUrl: string, agent: { apiUrl: () => string; caPem: string }): string {
+  const fetch = (path: string, to: string) =>
+    `curl -fsS --retry 3 -o ${to} ${bootUrl}${path} 2>/dev/null || wget -q -O ${to} ${bootUrl}${path}`;
+  return `#!/bin/sh
+# Lab agent installer: the binary, its unit, Lab's CA and the API address. The join token was
+# written to /etc/lab/join-token by the install config; the agent enrols on first boot.
+set -eu
+mkdir -p /usr/local/lib/lab-agent /etc/lab /var/lib/lab-agent
+chmod 0700 /etc/lab /var/lib/lab-agent
+${fetch("/pxe/v1/agent/lab-agent", "/usr/local/lib/lab-agent/lab-agent")}
+chmod 0755 /usr/local/lib/lab-agent/lab-agent
+${fetch("/pxe/v1/agent/lab-agent.service", "/etc/systemd/system/lab-agent.service")}
+cat > /etc/lab/ca.crt <<'LAB_CA'
+${agent.caPem.trim()}
+LAB_CA
+echo "LAB_AGENT_SERVER=${agent.apiUrl()}" > /etc/lab/agent.env
+systemctl enable lab-agent.service 2>/dev/null || ln -sf /etc/systemd/system/lab-agent.service /etc/systemd/system/multi-user.target.wants/lab-agent.service
+echo "lab agent installed: it enrols with ${agent.apiUrl()} on first boot"
+`;
 }

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import websocket from "@fastify/websocket";
 import {
   type Engine,
@@ -18,6 +19,7 @@ import {
   type NewAuditEvent,
 } from "@lab/core";
 import {
+  createJoinToken,
   type DnsRegistrar,
   ensureServerCert,
   fingerprint,
@@ -233,6 +235,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   // Provisioning: the lifecycle API always; the boot services only with --pxe.
+  /** The API as installed machines reach it (known once listening). */
+  let apiUrl = "";
   const timeline = new Timeline(store.db, log);
   const provisioner = new Provisioner({
     db: store.db,
@@ -244,9 +248,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     actor: "server",
   });
   const boot = opts.pxe
-    ? await startBootServices({ ...opts.pxe, home: opts.home, provisioner, log }).catch(
-        listenError("the boot services"),
-      )
+    ? await startBootServices({
+        ...opts.pxe,
+        home: opts.home,
+        provisioner,
+        log,
+        // A day: an install plus its first boot, on slow hardware.
+        joinToken: (name) =>
+          createJoinToken(identityRepo(store), { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),
+        ...(agentDist()
+          ? { agent: { dir: agentDist() as string, apiUrl: () => apiUrl, caPem: ca.certPem } }
+          : {}),
+      }).catch(listenError("the boot services"))
     : null;
   registerProvisionRoutes(
     app,
@@ -312,6 +325,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const scheme = opts.tls ? "https" : "http";
   const shownHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   const url = `${scheme}://${shownHost}:${port}`;
+  // Installed machines reach the API where they reached the boot port.
+  apiUrl = `${scheme}://${boot ? new URL(boot.bootUrl).hostname : shownHost}:${port}`;
   log(`Lab server listening on ${url} (state: ${dbLocation.replace(/\/\/[^@/]*@/, "//***@")})`);
   if (caPem) log(`CA certificate: ${caPath} (SHA256 ${fingerprint(caPem)})`);
 
@@ -365,6 +380,12 @@ async function bootstrapAdmin(
 }
 
 const BOOTSTRAP_TOKEN_ID = "00000000";
+
+/** dist/agent next to the bundle (the CLI's build), if the agent executable was built. */
+function agentDist(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, "agent"), join(here, "..", "agent")].find((d) => existsSync(join(d, "lab-agent")));
+}
 
 /** Turns "address in use" / "permission denied" at listen into an error that says what to do. */
 function listenError(what: string) {
