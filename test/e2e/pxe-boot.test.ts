@@ -128,6 +128,14 @@ async function printTimeline(lab: Lab, mac: string, title: string): Promise<stri
   return t.stdout;
 }
 
+/** Power-on → Lab's iPXE script served, from the VM's start and the timeline (printed, not judged). */
+async function scriptLatency(lab: Lab, vm: Vm, label: string): Promise<void> {
+  const r = await lab.cli(["provision", "timeline", vm.mac, "--all", "-o", "json"]);
+  const steps = JSON.parse(r.stdout) as { time: string; kind: string; type: string }[];
+  const served = steps.find((s) => s.type === "dispatch" && Date.parse(s.time) >= vm.startedAt);
+  if (served) console.log(`${label}: power-on → Lab's boot script ${((Date.parse(served.time) - vm.startedAt) / 1000).toFixed(1)} s`);
+}
+
 async function ended(vm: Vm, what: string): Promise<void> {
   const code = await Promise.race([
     vm.exited,
@@ -169,6 +177,7 @@ function lifecycle(firmware: "bios" | "uefi") {
       await first.waitForSerial(/lab: discover/, VM_TIMEOUT);
       await ended(first, "discovery");
       const found = await waitFor(lab, mac, "DISCOVERED");
+      await scriptLatency(lab, first, `${firmware} discovery boot`);
       expect(found.hardware?.memoryBytes).toBeGreaterThan(400 * 2 ** 20);
       expect(found.hardware?.memoryBytes).toBeLessThanOrEqual(512 * 2 ** 20);
       expect(found.hardware?.firmware).toBe(firmware === "uefi" ? "efi" : "bios");
@@ -201,6 +210,7 @@ function lifecycle(firmware: "bios" | "uefi") {
       // 3. Installed: the next boot is told to boot its own disk.
       const third = await boot(net, firmware, mac, disk, dir, 3);
       await third.waitForSerial(/lab: local boot/, VM_TIMEOUT);
+      await scriptLatency(lab, third, `${firmware} local boot`);
       await third.kill();
 
       const timeline = await printTimeline(lab, mac, `${firmware} discover → install → local`);
