@@ -154,7 +154,10 @@ export async function startBootServices(
           const ip = e.client.replace(/^\[|\]?:\d+$/g, "");
           const mac = p.timeline.macOf(ip);
           if (!mac || e.status === "start") return;
-          p.timeline.record(mac, "tftp", e.status === "done" ? e.file : `${e.file} failed`, {
+          // UEFI firmware asks for the size first, then aborts that transfer itself.
+          const probe = e.status === "error" && !e.bytes && e.error?.startsWith("client sent error");
+          const what = e.status === "done" ? e.file : probe ? `${e.file} size asked` : `${e.file} failed`;
+          p.timeline.record(mac, "tftp", what, {
             ...(e.bytes !== undefined ? { bytes: e.bytes } : {}),
             ...(e.ms !== undefined ? { ms: e.ms } : {}),
             ...(e.blksize ? { blksize: e.blksize } : {}),

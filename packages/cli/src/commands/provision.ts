@@ -416,6 +416,7 @@ async function follow(
   }
 }
 
+/** The install's progress: a bar redrawn in place on a terminal, one line per stage otherwise. */
 function progressBar(out: Style, io: IO) {
   let shown = "";
   const width = 30;
@@ -423,25 +424,20 @@ function progressBar(out: Style, io: IO) {
     step(s: TimelineStep) {
       if (s.kind !== "progress" && s.kind !== "state") return;
       const index = STAGES.indexOf(s.type);
-      const percent =
-        typeof s.detail.percent === "number"
-          ? s.detail.percent
-          : index >= 0
-            ? (index / (STAGES.length - 1)) * 100
-            : -1;
-      const label = s.kind === "state" ? s.type : s.type;
-      if (percent < 0 && s.kind !== "state") return;
-      if (io.stdout.isTTY && percent >= 0) {
-        const filled = Math.round((percent / 100) * width);
-        const line = `  [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${Math.round(percent)
-          .toString()
-          .padStart(3)}% ${label}`;
-        io.stdout.write(`\r${line}${" ".repeat(Math.max(0, shown.length - line.length))}`);
-        shown = line;
-      } else {
-        io.stdout.write(`  → ${label}${percent >= 0 ? ` (${Math.round(percent)}%)` : ""}\n`);
+      const given = typeof s.detail.percent === "number" ? s.detail.percent : undefined;
+      const percent = given ?? (index >= 0 ? (index / (STAGES.length - 1)) * 100 : undefined);
+      // State changes without a stage (INSTALLING) are shown as lines, never as a bar position.
+      if (percent === undefined || !io.stdout.isTTY) {
+        if (percent !== undefined || s.kind === "state") {
+          io.stdout.write(`  → ${s.type}${percent !== undefined ? ` (${Math.round(percent)}%)` : ""}\n`);
+        }
+        return;
       }
-      void out;
+      const filled = Math.round((percent / 100) * width);
+      const bar = `${out.green("█".repeat(filled))}${"░".repeat(width - filled)}`;
+      const line = `  [${bar}] ${String(Math.round(percent)).padStart(3)}% ${s.type}`;
+      io.stdout.write(`\r${line}${" ".repeat(Math.max(0, shown.length - line.length))}`);
+      shown = line;
     },
     done() {
       if (shown) io.stdout.write("\n");
