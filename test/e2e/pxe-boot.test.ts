@@ -133,7 +133,10 @@ async function scriptLatency(lab: Lab, vm: Vm, label: string): Promise<void> {
   const r = await lab.cli(["provision", "timeline", vm.mac, "--all", "-o", "json"]);
   const steps = JSON.parse(r.stdout) as { time: string; kind: string; type: string }[];
   const served = steps.find((s) => s.type === "dispatch" && Date.parse(s.time) >= vm.startedAt);
-  if (served) console.log(`${label}: power-on → Lab's boot script ${((Date.parse(served.time) - vm.startedAt) / 1000).toFixed(1)} s`);
+  if (served)
+    console.log(
+      `${label}: power-on → Lab's boot script ${((Date.parse(served.time) - vm.startedAt) / 1000).toFixed(1)} s`,
+    );
 }
 
 async function ended(vm: Vm, what: string): Promise<void> {
@@ -291,7 +294,8 @@ describe("scoped DHCP: Lab hands out addresses only to machines it knows", () =>
 
   it("onboards a machine by MAC, gives it an address and installs it", async () => {
     const mac = randomMac();
-    const onboard = await lab.cli([
+    // Onboarding follows the install (a progress line per stage off a terminal) until it ends.
+    const onboarding = lab.cli([
       "onboard",
       "rack-1",
       "--provider",
@@ -301,14 +305,18 @@ describe("scoped DHCP: Lab hands out addresses only to machines it knows", () =>
       "--image",
       "lab-discovery",
       "--yes",
-      "--no-wait",
     ]);
-    expect(onboard.code, onboard.stderr).toBe(0);
-    expect(onboard.stdout).toContain("Step 1: Render");
+    await waitFor(lab, mac, "INSTALL_QUEUE");
     const disk = join(dir, "disk.img");
     await createDisk(disk, 64);
     const vm = await boot(net, "bios", mac, disk, dir, 1);
     await ended(vm, "the install");
+    const onboard = await onboarding;
+    expect(onboard.code, onboard.stderr).toBe(0);
+    expect(onboard.stdout).toContain("Step 1: Render");
+    expect(onboard.stdout).toContain("→ boot request received: install lab-discovery");
+    expect(onboard.stdout).toMatch(/→ partitioning \(\d+%\)/);
+    expect(onboard.stdout).toContain("✓ rack-1 installed (lab-discovery)");
     await waitFor(lab, mac, "INSTALLED");
     const timeline = await printTimeline(lab, mac, "scoped: onboard → install");
     // Lab was the DHCP server: it acknowledged an address from its pool.

@@ -422,6 +422,12 @@ function progressBar(out: Style, io: IO) {
   const width = 30;
   return {
     step(s: TimelineStep) {
+      if (s.kind === "http" && s.type === "dispatch") {
+        const line = `  → boot request received: ${String(s.detail.decision)}${s.detail.image ? ` ${String(s.detail.image)}` : ""}\n`;
+        io.stdout.write(shown ? `\n${line}` : line);
+        shown = "";
+        return;
+      }
       if (s.kind !== "progress" && s.kind !== "state") return;
       const index = STAGES.indexOf(s.type);
       const given = typeof s.detail.percent === "number" ? s.detail.percent : undefined;
