@@ -178,12 +178,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         dnsNetwork?: string;
         dnsTsigFile?: string;
       }) => {
-        const at = opts.listen.lastIndexOf(":");
-        const host = opts.listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
-        const port = Number(opts.listen.slice(at + 1));
-        if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new LabError("LAB_E_USAGE", `--listen wants HOST:PORT, got "${opts.listen}"`);
-        }
+        const { host, port } = hostPort(opts.listen, "--listen");
         const home = labHome(io.env);
         // The daemon's code loads only for this command: every other command starts faster.
         const { startServer } = await import("@lab/server");
