@@ -8,25 +8,16 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bind, startBind } from "../support/bind.js";
+import { freePort } from "../support/child.js";
 import { labAsyncIn, tempHome } from "../support/cli.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
 import { containsPrivateKey, run, startTestHost, type TestHost } from "../support/ssh-host.js";
 
 const NAME = "edge-1";
 const ZONE = "lab.internal";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "0.0.0.0", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -65,7 +56,7 @@ describe("SSH onboarding of a real second host", () => {
     home = tempHome("lab-onboard-");
     const tsig = join(home, "tsig.key");
     writeFileSync(tsig, `lab-key:${secret}\n`, { mode: 0o600 });
-    agentPort = await freePort();
+    agentPort = await freePort("0.0.0.0");
     server = await startLabServer({
       home: join(home, "server"),
       tls: true,

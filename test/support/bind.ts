@@ -7,12 +7,13 @@
  * tracked; `stopAllBind()` (call it in afterAll) and a process "exit" hook kill what still
  * runs, and on Linux each runs under `setpriv --pdeathsig KILL` so it dies with the worker.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isRunning, killTracked, spawnTracked } from "./child.js";
 
 export const NAMED = process.env.LAB_TEST_NAMED || "/usr/sbin/named";
 export const DIG = process.env.LAB_TEST_DIG || "/usr/bin/dig";
@@ -108,16 +109,6 @@ async function freePort(): Promise<number> {
   throw new Error("no free port for named");
 }
 
-const children = new Set<ChildProcess>();
-
-function alive(c: ChildProcess): boolean {
-  return c.exitCode === null && c.signalCode === null;
-}
-
-process.once("exit", () => {
-  for (const c of children) if (alive(c)) c.kill("SIGKILL");
-});
-
 function zoneFile(origin: string): string {
   return [
     "$TTL 300",
@@ -189,34 +180,7 @@ async function launch(
   // -g: foreground, log to stderr. As root named keeps running as root without -u, which is
   // what a throwaway test server in a root-owned temp dir needs.
   const args = ["-g", "-4", "-c", conf, "-p", String(port)];
-  const [command, argv] = existsSync("/usr/bin/setpriv")
-    ? ["/usr/bin/setpriv", ["--pdeathsig", "KILL", bin, ...args]]
-    : [bin, args];
-  const child = spawn(command, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH ?? "" },
-  });
-  children.add(child);
-  let out = "";
-  const append = (d: string) => {
-    out = (out + d).slice(-200_000);
-  };
-  child.stdout?.setEncoding("utf8").on("data", append);
-  child.stderr?.setEncoding("utf8").on("data", append);
-  child.once("error", (e) => append(`\n[spawn error] ${e.message}\n`));
-  const exited = new Promise<void>((done) => {
-    if (!alive(child)) done();
-    else child.once("exit", () => done());
-  });
-  const stop = async () => {
-    if (alive(child)) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => alive(child) && child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    children.delete(child);
-  };
+  const { child, output, stop } = spawnTracked(bin, args, 10000);
   const dig = async (name: string, type: string): Promise<string[]> => {
     const r = await run(requireBindBinary(DIG), [
       "@127.0.0.1",
@@ -237,12 +201,12 @@ async function launch(
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (!alive(child)) throw new Error(`named exited before it was ready:\n${out.slice(-4000)}`);
+    if (!isRunning(child)) throw new Error(`named exited before it was ready:\n${output().slice(-4000)}`);
     const soa = await dig(opts.zone, "SOA").catch(() => []);
     if (soa.length > 0) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`named was not ready within 30 s:\n${out.slice(-4000)}`);
+      throw new Error(`named was not ready within 30 s:\n${output().slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -259,7 +223,7 @@ async function launch(
       if (r.code !== 0) throw new Error(`nsupdate failed (${r.code}): ${r.stdout}${r.stderr}`);
       return r.stdout;
     },
-    output: () => out,
+    output,
     async stop() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
@@ -269,15 +233,5 @@ async function launch(
 
 /** Stops every named this module started. */
 export async function stopAllBind(): Promise<void> {
-  await Promise.all(
-    [...children].map(
-      (c) =>
-        new Promise<void>((done) => {
-          if (!alive(c)) return done();
-          c.once("exit", () => done());
-          c.kill("SIGKILL");
-        }),
-    ),
-  );
-  children.clear();
+  await killTracked();
 }

@@ -11,7 +11,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 
 export const PROMETHEUS = process.env.LAB_TEST_PROMETHEUS || "/usr/bin/prometheus";
 export const PROMTOOL = process.env.LAB_TEST_PROMTOOL || "/usr/bin/promtool";
@@ -46,17 +45,9 @@ export function promtool(args: string[]): { code: number | null; output: string 
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-/** A loopback port that was free a moment ago (the kernel's pick). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "./child.js";
+
+export { freePort };
 
 export interface Proc {
   readonly name: string;

@@ -7,11 +7,12 @@
  * `stopAllSshd()` (call it in afterAll) and a process "exit" hook kill what still runs, and on
  * Linux each sshd runs under `setpriv --pdeathsig KILL` so it dies with the test worker.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isRunning, killTracked, spawnTracked } from "./child.js";
 
 export const SSHD = process.env.LAB_TEST_SSHD || "/usr/sbin/sshd";
 export const SSH = process.env.LAB_TEST_SSH || "/usr/bin/ssh";
@@ -98,17 +99,9 @@ export async function generateKey(
   return readFileSync(`${path}.pub`, "utf8").trim();
 }
 
-/** A loopback port that was free a moment ago (the kernel's pick). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "./child.js";
+
+export { freePort };
 
 export interface Sshd {
   readonly port: number;
@@ -125,16 +118,6 @@ export interface SshdOptions {
   /** Host certificate file for that key (omit to serve the plain key). */
   hostCertificate?: string;
 }
-
-const children = new Set<ChildProcess>();
-
-function alive(c: ChildProcess): boolean {
-  return c.exitCode === null && c.signalCode === null;
-}
-
-process.once("exit", () => {
-  for (const c of children) if (alive(c)) c.kill("SIGKILL");
-});
 
 /** Starts sshd on a free loopback port; resolves once it sends its SSH banner. */
 export async function startSshd(opts: SshdOptions): Promise<Sshd> {
@@ -186,41 +169,14 @@ async function launch(
   clientKey: string,
 ): Promise<Sshd> {
   const args = ["-D", "-e", "-f", config];
-  const [command, argv] = existsSync("/usr/bin/setpriv")
-    ? ["/usr/bin/setpriv", ["--pdeathsig", "KILL", bin, ...args]]
-    : [bin, args];
-  const child = spawn(command, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH ?? "" },
-  });
-  children.add(child);
-  let out = "";
-  const append = (d: string) => {
-    out = (out + d).slice(-200_000);
-  };
-  child.stdout?.setEncoding("utf8").on("data", append);
-  child.stderr?.setEncoding("utf8").on("data", append);
-  child.once("error", (e) => append(`\n[spawn error] ${e.message}\n`));
-  const exited = new Promise<void>((done) => {
-    if (!alive(child)) done();
-    else child.once("exit", () => done());
-  });
-  const stop = async () => {
-    if (alive(child)) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => alive(child) && child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    children.delete(child);
-  };
+  const { child, output, stop } = spawnTracked(bin, args, 5000);
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (!alive(child)) throw new Error(`sshd exited before it was ready:\n${out.slice(-4000)}`);
+    if (!isRunning(child)) throw new Error(`sshd exited before it was ready:\n${output().slice(-4000)}`);
     if (await sendsBanner(port)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`sshd was not ready within 20 s:\n${out.slice(-4000)}`);
+      throw new Error(`sshd was not ready within 20 s:\n${output().slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -228,7 +184,7 @@ async function launch(
     port,
     dir,
     clientKey,
-    output: () => out,
+    output,
     async stop() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
@@ -256,17 +212,7 @@ function sendsBanner(port: number): Promise<boolean> {
 
 /** Stops every sshd this module started. */
 export async function stopAllSshd(): Promise<void> {
-  await Promise.all(
-    [...children].map(
-      (c) =>
-        new Promise<void>((done) => {
-          if (!alive(c)) return done();
-          c.once("exit", () => done());
-          c.kill("SIGKILL");
-        }),
-    ),
-  );
-  children.clear();
+  await killTracked();
 }
 
 export interface SshConnectOptions {
