@@ -43,6 +43,12 @@ export interface DhcpServerOptions extends Omit<DhcpOptions, "serverIp" | "netma
   recvBufferSize?: number;
   /** Replies waiting for a lease write before new requests are refused (default 20,000). */
   maxInflight?: number;
+  /**
+   * Pace the ACKs a lease-journal flush releases (default true): they leave at no more than twice
+   * the recent release rate (at least 16 per ms) instead of all at once, because a slow fsync would
+   * otherwise push hundreds of replies into a relay's or client's receive buffer in one go.
+   */
+  paceReplies?: boolean;
   /** Log sink (default console.error); bad packets are rate-limited to 10 lines per 10 s. */
   log?: (line: string) => void;
 }
@@ -152,11 +158,23 @@ export class DhcpServer {
   private readonly maxInflight: number;
   /** Resolves close() once no reply waits for a lease write. */
   private drained: (() => void) | undefined;
+  /** Replies released by a journal flush, sent a share per millisecond (see paceReplies). */
+  private readonly paced: Array<{ reply: Reply; localPort: number }> = [];
+  private pacedHead = 0;
+  private pacedDone: (() => void) | undefined;
+  private pacing: NodeJS.Timeout | undefined;
+  private readonly pace: boolean;
+  /** Replies released per ms, exponentially averaged over ~50 ms. */
+  private releaseRate = 0;
+  private lastRelease = 0;
+  private tokens = 16;
+  private tokenTime = 0;
   constructor(opts: DhcpServerOptions) {
     this.opts = opts;
     this.log = opts.log ?? ((l) => console.error(l));
     this.badLog = new RateLimitedLog(this.log);
     this.maxInflight = opts.maxInflight ?? 20_000;
+    this.pace = opts.paceReplies ?? true;
     let serverIp = opts.serverIp;
     let netmask = opts.netmask;
     if (opts.interface && (!serverIp || !netmask)) {
@@ -234,6 +252,8 @@ export class DhcpServer {
     // Stop taking requests, then let the replies that wait for the journal go out.
     for (const s of this.sockets) s.removeAllListeners("message");
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    // Paced replies keep their pace: a burst now is what pacing exists to avoid.
+    if (this.pacedHead < this.paced.length) await new Promise<void>((resolve) => (this.pacedDone = resolve));
     await Promise.all(
       this.sockets
         .map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
@@ -289,7 +309,15 @@ export class DhcpServer {
     out.then(
       (replies) => {
         this.settled();
-        this.sendAll(replies, localPort);
+        if (!this.pace) {
+          this.sendAll(replies, localPort);
+          return;
+        }
+        const now = performance.now();
+        this.releaseRate = this.releaseRate * Math.exp((this.lastRelease - now) / 50) + replies.length / 50;
+        this.lastRelease = now;
+        for (const reply of replies) this.paced.push({ reply, localPort });
+        if (!this.pacing) this.drainPaced();
       },
       (e: unknown) => {
         this.settled();
@@ -306,15 +334,47 @@ export class DhcpServer {
     }
   }
 
+  /** Sends what the pace allows now and schedules the rest a millisecond later. */
+  private readonly drainPaced = (): void => {
+    this.pacing = undefined;
+    // Token bucket: refills at the allowed rate per ms, holds at most one millisecond's worth.
+    const now = performance.now();
+    const rate = Math.max(16, 2 * this.releaseRate);
+    this.tokens = Math.min(rate, this.tokens + (now - this.tokenTime) * rate);
+    this.tokenTime = now;
+    const queued = this.paced.length - this.pacedHead;
+    const n = Math.min(queued, Math.floor(this.tokens));
+    this.tokens -= n;
+    const end = this.pacedHead + n;
+    for (; this.pacedHead < end; this.pacedHead++) {
+      const p = this.paced[this.pacedHead] as { reply: Reply; localPort: number };
+      this.sendOne(p.reply, p.localPort);
+    }
+    if (this.pacedHead === this.paced.length) {
+      this.paced.length = 0;
+      this.pacedHead = 0;
+      this.pacedDone?.();
+      this.pacedDone = undefined;
+    } else {
+      if (this.pacedHead > 4096) {
+        this.paced.splice(0, this.pacedHead);
+        this.pacedHead = 0;
+      }
+      this.pacing = setTimeout(this.drainPaced, 1);
+    }
+  };
+
   private sendAll(replies: Reply[], localPort: number): void {
+    for (const r of replies) this.sendOne(r, localPort);
+  }
+
+  private sendOne(r: Reply, localPort: number): void {
     const sock =
       localPort === this.context.pxePort && this.context.mode === "proxy" ? this.pxeSocket : this.sender;
     if (!sock) return;
-    for (const r of replies) {
-      this.counters.sent++;
-      // No callback: a failed send surfaces as the socket's 'error' event (counted there), and
-      // a successful one costs no extra callback per datagram.
-      sock.send(r.data, r.port, r.address);
-    }
+    this.counters.sent++;
+    // No callback: a failed send surfaces as the socket's 'error' event (counted there), and
+    // a successful one costs no extra callback per datagram.
+    sock.send(r.data, r.port, r.address);
   }
 }
