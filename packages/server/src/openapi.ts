@@ -139,7 +139,77 @@ export function openApiDocument(): Json {
       },
     },
   };
-  for (const plural of ["groups", "alerts", "secrets", "sizes"]) {
+  const machine = { name: "machine", in: "path", required: true, schema: { type: "string" } };
+  const op = (summary: string, extra: Json = {}) => ({
+    summary,
+    ...extra,
+    responses: ok({ type: "object" }),
+  });
+  Object.assign(paths, {
+    "/api/v1/provision/machines": {
+      get: op("Network-booted machines with their lifecycle state and hardware"),
+    },
+    "/api/v1/provision/enlist": {
+      post: op(
+        "Register a machine by MAC before it boots and queue its install (lab onboard --provider baremetal)",
+      ),
+    },
+    "/api/v1/provision/machines/{machine}": {
+      get: op("One machine (by MAC, server name or IP)", { parameters: [machine] }),
+      delete: op("Forget a machine", { parameters: [machine] }),
+    },
+    "/api/v1/provision/machines/{machine}/install": {
+      post: op("Queue an install at the next network boot ({image?, name?})", { parameters: [machine] }),
+    },
+    "/api/v1/provision/machines/{machine}/reprovision": {
+      post: op("Install again, keeping the preserved volumes ({image?, preserve?})", {
+        parameters: [machine],
+      }),
+    },
+    "/api/v1/provision/machines/{machine}/debug": {
+      post: op("Boot the rescue system once at the next network boot", { parameters: [machine] }),
+    },
+    "/api/v1/provision/machines/{machine}/timeline": {
+      get: op("The boot timeline: every DHCP, TFTP, HTTP, progress and syslog step (?after=id)", {
+        parameters: [machine],
+      }),
+    },
+    "/api/v1/provision/machines/{machine}/logs": {
+      get: op("The install log (?tail=n)", { parameters: [machine] }),
+    },
+    "/api/v1/provision/machines/{machine}/follow": {
+      get: {
+        summary: "WebSocket: live timeline steps, log lines and state changes of one machine",
+        parameters: [machine],
+        responses: { "101": { description: "Switching protocols" }, ...errors },
+      },
+    },
+    "/api/v1/join-tokens": {
+      post: op("Create a one-time join token for a machine ({name, ttlMinutes?}; admin)"),
+    },
+    "/api/v1/agent/enrol": {
+      post: op(
+        "Enrol an agent: {token, csr, hostKeys?, facts?} → client certificate (join-token authenticated)",
+      ),
+    },
+    "/api/v1/agent/challenge": { post: op("A nonce for renewal by proof of possession") },
+    "/api/v1/agent/renew": { post: op("Renew an expired certificate with a CSR signed by the enrolled key") },
+    "/api/v1/agents": { get: op("Enrolled agents, connected or not") },
+    "/api/v1/agents/{name}": { get: op("One agent", { parameters: [nameParam] }) },
+    "/api/v1/agents/{name}/renew": {
+      post: op("Issue a new certificate at the next contact", { parameters: [nameParam] }),
+    },
+    "/api/v1/agents/{name}/revoke": {
+      post: op("Revoke: cut the channel, remove DNS, refuse it forever (admin)", { parameters: [nameParam] }),
+    },
+    "/api/v1/agents/{name}/exec": {
+      post: op("Run a command on the machine; streams stdout/stderr and the exit code (admin)", {
+        parameters: [nameParam],
+      }),
+    },
+    "/api/v1/identity/ssh-ca": { get: op("The SSH CA's public key, for @cert-authority known_hosts lines") },
+  });
+  for (const plural of ["groups", "alerts", "secrets", "sizes", "images", "label_rules"]) {
     paths[`/api/v1/${plural}`] = {
       get: {
         summary: `List ${plural}`,
