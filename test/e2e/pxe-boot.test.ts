@@ -89,7 +89,7 @@ async function machines(lab: Lab): Promise<MachineJson[]> {
   return JSON.parse(r.stdout) as MachineJson[];
 }
 
-async function waitFor(lab: Lab, mac: string, state: string, timeoutMs = 60_000): Promise<MachineJson> {
+async function waitFor(lab: Lab, mac: string, state: string, timeoutMs = 180_000): Promise<MachineJson> {
   const end = Date.now() + timeoutMs;
   let seen: MachineJson | undefined;
   while (Date.now() < end) {
@@ -131,6 +131,8 @@ async function printTimeline(lab: Lab, mac: string, title: string): Promise<stri
 /** Power-on → Lab's iPXE script served, from the VM's start and the timeline (printed, not judged). */
 async function scriptLatency(lab: Lab, vm: Vm, label: string): Promise<void> {
   const r = await lab.cli(["provision", "timeline", vm.mac, "--all", "-o", "json"]);
+  // A report, not an assertion: a failed read is said, not thrown.
+  if (r.code !== 0) return void console.log(`${label}: timeline unavailable (${r.code}): ${r.stderr.trim()}`);
   const steps = JSON.parse(r.stdout) as { time: string; kind: string; type: string }[];
   const served = steps.find((s) => s.type === "dispatch" && Date.parse(s.time) >= vm.startedAt);
   if (served)
@@ -171,6 +173,16 @@ function lifecycle(firmware: "bios" | "uefi") {
     });
 
     it("is discovered, installed, and then boots its disk", async () => {
+      try {
+        await discoverInstallBoot();
+      } catch (e) {
+        // What the server saw is the first thing to read when a boot fails in CI.
+        console.log(`── lab server output (tail) ──\n${lab.server.output().slice(-6000)}`);
+        throw e;
+      }
+    }, 900_000);
+
+    async function discoverInstallBoot() {
       const mac = randomMac();
       const disk = join(dir, "disk.img");
       await createDisk(disk, 64);
@@ -224,7 +236,7 @@ function lifecycle(firmware: "bios" | "uefi") {
       expect(actions).toEqual(
         expect.arrayContaining(["provision.discover", "provision.install", "provision.complete"]),
       );
-    }, 900_000);
+    }
   });
 }
 
