@@ -10,7 +10,9 @@
 // Knobs (environment):
 //   DHCP_BENCH_CLIENTS   perfdhcp -R, distinct client MACs (default 1000)
 //   DHCP_BENCH_PERIOD    perfdhcp -p, seconds per step (default 10)
-//   DHCP_BENCH_START     first rate in DORA/s (default 500); each step ×1.5, then one midpoint step
+//   DHCP_BENCH_START     first rate in DORA/s (default 500): ÷2 until a rate passes, ×1.5 until one
+//                        fails (twice in a row), then two bisection steps; the servers take
+//                        their steps in turn
 //   DHCP_BENCH_MAX       highest rate tried (default 40000)
 //   DHCP_BENCH_SERVERS   comma list of lab,dnsmasq,dnsmasq-ro,kea (default all)
 // Prints a table per server and the verdict; raw numbers go to bench/dhcp/out/results.json.
@@ -329,65 +331,109 @@ async function perfdhcpStep(rate, pid) {
   };
 }
 
-async function benchServer(key) {
+/** Runs one step: a fresh server with empty state, one perfdhcp test against it. */
+async function runStep(key, rate, steps) {
   const s = servers[key];
-  const steps = [];
-  const once = async (rate) => {
-    rmSync(state, { recursive: true, force: true });
-    mkdirSync(state, { recursive: true });
-    const proc = await s.start();
-    try {
-      const step = await perfdhcpStep(rate, proc.child.pid);
-      step.pass = step.dropsDiscoverPct <= DROP_LIMIT && step.dropsRequestPct <= DROP_LIMIT;
-      steps.push(step);
-      console.log(
-        `  ${key.padEnd(10)} rate ${String(rate).padStart(6)}/s → ${step.leasesPerSec.toFixed(0).padStart(6)} leases/s, drops ${fmt(step.dropsDiscoverPct)} % / ${fmt(step.dropsRequestPct)} %, server CPU ${fmt(step.serverCpuUsPerLease)} µs/lease, CPU server ${fmt(step.cpuPct.server, 0)} % / perfdhcp ${fmt(step.cpuPct.perfdhcp, 0)} %, receive-buffer overflows server ${step.rcvbufOverflows.server} / perfdhcp ${step.rcvbufOverflows.perfdhcp}${step.pass ? "" : " (over 1 % drops)"}`,
-      );
-      return step;
-    } finally {
-      await stopProcess(proc);
-      if (key === "lab") {
-        const stats = proc.output().match(/\{"stats":.*\}/)?.[0];
-        if (stats) steps.at(-1).labStats = JSON.parse(stats).stats;
-      }
-    }
-  };
-  let rate = START;
-  let lastPass;
-  let firstFail;
-  // A server that cannot even take the start rate is stepped down (÷2, to 25/s) to find its rate.
-  let step = await once(rate);
-  while (!step.pass && rate / 2 >= 25) {
-    firstFail = step;
-    rate /= 2;
-    step = await once(Math.round(rate));
-  }
-  if (step.pass) {
-    lastPass = step;
-    firstFail = undefined;
-    // perfdhcp itself cannot send faster: more requested rate measures nothing new.
-    while (step.leasesPerSec >= 0.8 * step.requested && rate * 1.5 <= MAX) {
-      rate *= 1.5;
-      step = await once(Math.round(rate));
-      if (!step.pass) {
-        firstFail = step;
-        break;
-      }
-      lastPass = step;
+  rmSync(state, { recursive: true, force: true });
+  mkdirSync(state, { recursive: true });
+  const proc = await s.start();
+  try {
+    const step = await perfdhcpStep(rate, proc.child.pid);
+    step.pass = step.dropsDiscoverPct <= DROP_LIMIT && step.dropsRequestPct <= DROP_LIMIT;
+    steps.push(step);
+    console.log(
+      `  ${key.padEnd(10)} rate ${String(rate).padStart(6)}/s → ${step.leasesPerSec.toFixed(0).padStart(6)} leases/s, drops ${fmt(step.dropsDiscoverPct)} % / ${fmt(step.dropsRequestPct)} %, server CPU ${fmt(step.serverCpuUsPerLease)} µs/lease, CPU server ${fmt(step.cpuPct.server, 0)} % / perfdhcp ${fmt(step.cpuPct.perfdhcp, 0)} %, receive-buffer overflows server ${step.rcvbufOverflows.server} / perfdhcp ${step.rcvbufOverflows.perfdhcp}${step.pass ? "" : " (over 1 % drops)"}`,
+    );
+    return step;
+  } finally {
+    await stopProcess(proc);
+    if (key === "lab") {
+      const stats = proc.output().match(/\{"stats":.*\}/)?.[0];
+      if (stats) steps.at(-1).labStats = JSON.parse(stats).stats;
     }
   }
-  if (lastPass && firstFail) {
-    const mid = Math.round((lastPass.requested + firstFail.requested) / 2);
-    const step = await once(mid);
-    if (step.pass) lastPass = step;
+}
+
+/**
+ * The rate search of one server: step down (÷2, to 25/s) until a rate passes, then up ×1.5 until
+ * one fails (or perfdhcp cannot send the rate), then bisect twice between the two.
+ */
+class RateSearch {
+  constructor(key) {
+    this.key = key;
+    this.steps = [];
+    this.rate = START;
+    this.phase = "down";
+    this.lastPass = undefined;
+    this.firstFail = undefined;
+    this.bisections = 0;
   }
-  const best = steps.filter((x) => x.pass).sort((a, b) => b.leasesPerSec - a.leasesPerSec)[0];
-  return { key, name: s.name, steps, best };
+
+  /** The next rate to try, or undefined when done. */
+  next() {
+    return this.phase === "done" ? undefined : Math.round(this.rate);
+  }
+
+  record(step) {
+    if (step.pass && (!this.lastPass || step.leasesPerSec > this.lastPass.leasesPerSec)) this.lastPass = step;
+    if (!step.pass && (!this.firstFail || step.requested < this.firstFail.requested)) this.firstFail = step;
+    if (this.phase === "down") {
+      if (step.pass) this.phase = "up";
+      else if (this.rate / 2 >= 25) this.rate /= 2;
+      else this.phase = "done";
+    }
+    if (this.phase === "up") {
+      // perfdhcp itself cannot send faster: more requested rate measures nothing new.
+      const generatorBound = step.leasesPerSec < 0.8 * step.requested;
+      if (
+        step.pass &&
+        !generatorBound &&
+        this.rate * 1.5 <= MAX &&
+        !(this.firstFail?.requested <= this.rate * 1.5)
+      ) {
+        this.rate *= 1.5;
+        return;
+      }
+      this.phase = "bisect";
+    }
+    if (this.phase === "bisect") {
+      const lo = this.lastPass?.requested;
+      const hi = this.firstFail?.requested;
+      if (lo === undefined || hi === undefined || hi <= lo * 1.05 || this.bisections >= 2) {
+        this.phase = "done";
+        return;
+      }
+      this.bisections++;
+      this.rate = (lo + hi) / 2;
+    }
+  }
+}
+
+/** Runs every server's rate search interleaved (one step each in turn), so load that comes and goes on a shared machine hits them alike. */
+async function benchAll(keys) {
+  const searches = keys.map((k) => new RateSearch(k));
+  for (;;) {
+    const active = searches.filter((x) => x.next() !== undefined);
+    if (active.length === 0) break;
+    for (const x of active) {
+      const rate = x.next();
+      let step = await runStep(x.key, rate, x.steps);
+      // One retry: a single stall of a shared machine should not end a server's climb.
+      if (!step.pass) step = await runStep(x.key, rate, x.steps);
+      x.record(step);
+    }
+  }
+  return searches.map((x) => {
+    const best = x.steps.filter((st) => st.pass).sort((a, b) => b.leasesPerSec - a.leasesPerSec)[0];
+    return { key: x.key, name: servers[x.key].name, steps: x.steps, best };
+  });
 }
 
 /** What gave out at the first failing step above the best one: the server's socket or perfdhcp. */
 function limitOf(r) {
-  const fail = r.steps.find((x) => !x.pass && x.requested > (r.best?.requested ?? 0));
+  const fail = r.steps
+    .filter((x) => !x.pass && x.requested > (r.best?.requested ?? 0))
+    .sort((a, b) => a.requested - b.requested)[0];
   if (!fail) return "— (no failing step)";
   const o = fail.rcvbufOverflows;
   const who =
@@ -431,10 +477,8 @@ async function main() {
   await setupNet();
   const results = [];
   try {
-    for (const key of SERVERS) {
-      console.log(`${servers[key].name}:`);
-      results.push(await benchServer(key));
-    }
+    console.log(`Servers: ${SERVERS.map((k) => `${k} = ${servers[k].name}`).join("; ")}. Steps interleaved:`);
+    results.push(...(await benchAll(SERVERS)));
   } finally {
     await teardownNet();
   }

@@ -255,6 +255,12 @@ export class FileLeaseStore implements LeaseStore {
   put(lease: Lease): Promise<void> {
     const refused = this.refuse();
     if (refused) return refused;
+    if (!MAC.test(lease.mac) || tryIp(lease.ip) === undefined || !Number.isFinite(lease.expiresAt)) {
+      // A record the journal could not replay must never be written.
+      return Promise.reject(
+        new LabError("LAB_E_DHCP_LEASE_IO", `refusing to record an invalid lease ${JSON.stringify(lease)}`),
+      );
+    }
     const copy: Lease = { ...lease };
     this.table.put(copy);
     return this.append(leaseLine(copy));
@@ -264,7 +270,7 @@ export class FileLeaseStore implements LeaseStore {
   remove(mac: string): Promise<void> {
     const refused = this.refuse();
     if (refused) return refused;
-    if (!this.table.get(mac)) return Promise.resolve();
+    if (!MAC.test(mac) || !this.table.get(mac)) return Promise.resolve();
     this.table.remove(mac);
     return this.append(`{"m":"${mac}","d":1}\n`);
   }

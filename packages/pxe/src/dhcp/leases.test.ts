@@ -230,6 +230,20 @@ describe("FileLeaseStore", () => {
     await s.close();
   });
 
+  it("refuses a lease it could not replay, and writes nothing", async () => {
+    const path = freshPath();
+    const s = await FileLeaseStore.open(path);
+    await expect(s.put(L('aa:00:00:00:00:01","x', "10.0.0.1"))).rejects.toMatchObject({
+      code: "LAB_E_DHCP_LEASE_IO",
+    });
+    await expect(s.put(L("aa:00:00:00:00:01", "10.0.0"))).rejects.toMatchObject({
+      code: "LAB_E_DHCP_LEASE_IO",
+    });
+    await s.put(L("aa:00:00:00:00:02", "10.0.0.2"));
+    await s.close();
+    expect((await FileLeaseStore.read(path)).leases).toEqual([L("aa:00:00:00:00:02", "10.0.0.2")]);
+  });
+
   it("escapes a client-chosen host name", async () => {
     const path = freshPath();
     const s = await FileLeaseStore.open(path);
