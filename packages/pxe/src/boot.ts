@@ -109,11 +109,11 @@ export function renderBootScript(d: BootDecision | { action: "chain" }, ctx: Boo
       case "local":
         return localBootScript(ctx.firmware ?? "bios");
       case "refuse":
-        return errorScript(`lab: ${d.message}`);
+        return errorScript(d.message);
     }
   } catch (e) {
     // A script that cannot be rendered (bad value in the model) still tells the console why.
-    return errorScript(`lab: cannot boot this machine: ${(e as Error).message}`);
+    return errorScript(`cannot boot this machine: ${(e as Error).message}`);
   }
 }
 

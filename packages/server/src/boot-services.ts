@@ -18,6 +18,7 @@ import {
   interfaceAddress,
   type Provisioner,
   SyslogListener,
+  serveFile,
   TftpServer,
 } from "@lab/pxe";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -124,7 +125,6 @@ export async function startBootServices(
       domain: o.domain ?? "lab.internal",
       sshAuthorizedKeys: o.sshAuthorizedKeys ?? [],
       ...(o.console ? { console: o.console } : {}),
-      ...(o.agent ? { agentInstallUrl: `${bootUrl}/pxe/v1/agent/install.sh` } : {}),
     });
     let bootUrl = "";
     registerBootRoutes(bootApp, {
@@ -135,6 +135,14 @@ export async function startBootServices(
       ...(o.joinToken ? { joinToken: o.joinToken } : {}),
       ...(o.agent ? { agent: o.agent } : {}),
     });
+    // UEFI HTTP boot (no TFTP at all) fetches the iPXE binary itself over HTTP.
+    const ipxeDir = o.ipxeDir ?? DEFAULT_IPXE_DIR;
+    bootApp.get("/ipxe/:file", async (req, reply) => {
+      const file = (req.params as { file: string }).file;
+      if (!IPXE_FILES.includes(file)) throw new LabError("LAB_E_NOT_FOUND", `no iPXE binary ${file}`);
+      reply.hijack();
+      serveFile(req.raw, reply.raw, join(ipxeDir, file));
+    });
     await bootApp.listen({ host: "0.0.0.0", port: o.bootPort ?? 7480 });
     const address = bootApp.server.address();
     const bootPort = typeof address === "object" && address ? address.port : (o.bootPort ?? 7480);
@@ -142,7 +150,6 @@ export async function startBootServices(
     closers.push(() => bootApp.close());
 
     let tftpPort: number | undefined;
-    const ipxeDir = o.ipxeDir ?? DEFAULT_IPXE_DIR;
     if (o.tftp.enabled) {
       const tftp = new TftpServer({
         root: ipxeDir,
@@ -190,7 +197,7 @@ export async function startBootServices(
         ...(o.dhcp.port !== undefined ? { port: o.dhcp.port } : {}),
         lookup: (mac) => p.lookup(mac),
         discover: o.discover,
-        boot: { httpBase: bootUrl, tftpServer: advertise },
+        boot: { httpBase: bootUrl, tftpServer: advertise, httpFilesBase: `${bootUrl}/ipxe` },
         log,
         onEvent: (e) => {
           if (e.ip) p.timeline.learn(e.ip, e.mac);

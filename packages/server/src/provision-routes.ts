@@ -178,6 +178,7 @@ export function registerBootRoutes(
     if (deps.joinToken && m.name && file === primaryInstallFile({ image })) {
       const joinToken = await deps.joinToken(m.name);
       ctx.joinToken = () => joinToken;
+      if (deps.agent) ctx.agentInstallUrl = `${ctx.serverUrl}/pxe/v1/agent/install.sh`;
     }
     const rendered = renderMachineFile(file, { machine: m, image, token }, ctx);
     if (!rendered) throw new LabError("LAB_E_NOT_FOUND", `no install file ${file} for image ${image.name}`);
@@ -207,7 +208,8 @@ export function registerBootRoutes(
     return { mac: m.mac, state: m.state };
   });
   app.post("/pxe/v1/log", async (req) => {
-    const body = typeof req.body === "string" ? req.body : "";
+    // Plain text lines, or one JSON event (subiquity's `reporting:` webhook posts those).
+    const body = typeof req.body === "string" ? req.body : req.body ? eventLine(req.body) : "";
     const mac = p.timeline.macOf(req.ip) ?? (req.query as { mac?: string }).mac;
     if (!mac)
       throw new LabError("LAB_E_BAD_REPORT", "a log post must come from a known machine or give ?mac=");
@@ -238,4 +240,12 @@ echo "LAB_AGENT_SERVER=${agent.apiUrl()}" > /etc/lab/agent.env
 systemctl enable lab-agent.service 2>/dev/null || ln -sf /etc/systemd/system/lab-agent.service /etc/systemd/system/multi-user.target.wants/lab-agent.service
 echo "lab agent installed: it enrols with ${agent.apiUrl()} on first boot"
 `;
+}
+
+/** One installer event as a log line: `event_type name: description [result]`, else its JSON. */
+function eventLine(body: unknown): string {
+  const e = body as { event_type?: unknown; name?: unknown; description?: unknown; result?: unknown };
+  if (typeof e.name !== "string") return JSON.stringify(body).slice(0, 2000);
+  const parts = [e.event_type, `${e.name}:`, e.description, e.result ? `[${String(e.result)}]` : undefined];
+  return parts.filter((p) => typeof p === "string" && p.length > 0).join(" ");
 }
