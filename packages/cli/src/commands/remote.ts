@@ -29,7 +29,8 @@ function hostPort(text: string, flag: string): { host: string; port: number } {
   return { host, port };
 }
 
-function pxeOptions(o: {
+/** `lab server`'s boot-service flags, as commander parses them. */
+interface PxeFlags {
   pxeInterface?: string;
   advertise?: string;
   bootPort: string;
@@ -43,7 +44,9 @@ function pxeOptions(o: {
   syslogPort: string;
   ipxeDir: string;
   sshKeys?: string;
-}) {
+}
+
+function pxeOptions(o: PxeFlags) {
   const [start, end] = (o.dhcpPool ?? "").split("-");
   if (o.dhcpPool && (!start || !end)) {
     throw new LabError("LAB_E_USAGE", `--dhcp-pool wants FIRST-LAST, got "${o.dhcpPool}"`);
@@ -147,37 +150,26 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
     .option("--dns-tsig-file <file>", "TSIG key for --dns-update: one line name:base64secret (hmac-sha256)")
     .action(
-      async (opts: {
-        listen: string;
-        db?: string;
-        insecureHttp?: boolean;
-        san?: string[];
-        snapshotInterval: string;
-        snapshotKeep: string;
-        prometheus?: string;
-        naemonStatus?: string;
-        probePorts?: boolean;
-        healthInterval: string;
-        pxe?: boolean;
-        pxeInterface?: string;
-        advertise?: string;
-        bootPort: string;
-        dhcp: "proxy" | "scoped" | "off";
-        dhcpPool?: string;
-        dhcpRouter?: string;
-        dhcpDns?: string;
-        discover?: boolean;
-        tftpPort: string;
-        tftp: boolean;
-        syslogPort: string;
-        ipxeDir: string;
-        sshKeys?: string;
-        agentListen?: string;
-        dnsUpdate?: string;
-        dnsZone: string;
-        dnsNetwork?: string;
-        dnsTsigFile?: string;
-      }) => {
+      async (
+        opts: PxeFlags & {
+          listen: string;
+          db?: string;
+          insecureHttp?: boolean;
+          san?: string[];
+          snapshotInterval: string;
+          snapshotKeep: string;
+          prometheus?: string;
+          naemonStatus?: string;
+          probePorts?: boolean;
+          healthInterval: string;
+          pxe?: boolean;
+          agentListen?: string;
+          dnsUpdate?: string;
+          dnsZone: string;
+          dnsNetwork?: string;
+          dnsTsigFile?: string;
+        },
+      ) => {
         const { host, port } = hostPort(opts.listen, "--listen");
         const home = labHome(io.env);
         // The daemon's code loads only for this command: every other command starts faster.
