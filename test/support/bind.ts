@@ -1,19 +1,9 @@
-/**
- * Real BIND 9 for tests: Debian's `named` in the foreground on a free loopback port, with a
- * temporary folder holding named.conf, a TSIG key and primary zones that accept updates
- * signed by it. `dig` reads what the server has, `nsupdate` changes it as an operator would.
- *
- * A missing binary is a failure with the install command, never a skip. Every named is
- * tracked; `stopAllBind()` (call it in afterAll) and a process "exit" hook kill what still
- * runs, and on Linux each runs under `setpriv --pdeathsig KILL` so it dies with the worker.
- */
-import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRunning, killTracked, spawnTracked } from "./child.js";
+import { isRunning, killTracked, type Run, runToEnd, spawnTracked } from "./child.js";
 
 export const NAMED = process.env.LAB_TEST_NAMED || "/usr/sbin/named";
 export const DIG = process.env.LAB_TEST_DIG || "/usr/bin/dig";
@@ -55,37 +45,8 @@ export interface Bind {
   stop(): Promise<void>;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function run(bin: string, args: string[], input?: string, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      stdout = (stdout + d).slice(-1_048_576);
-    });
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      stderr = (stderr + d).slice(-1_048_576);
-    });
-    child.stdin?.end(input);
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-  });
+  return runToEnd(bin, args, { input, timeoutMs, env: { PATH: process.env.PATH ?? "" } });
 }
 
 /** A port free on loopback for both UDP and TCP a moment ago. */

@@ -90,3 +90,44 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
     });
   });
 }
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program to completion without blocking the event loop (output capped at 1 MiB each,
+ * killed after `timeoutMs`). A program that cannot start rejects; a failing one resolves.
+ */
+export function runToEnd(
+  bin: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      env: opts.env ?? { PATH: process.env.PATH ?? "", TZ: "UTC" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      stdout = (stdout + d).slice(-1_048_576);
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr = (stderr + d).slice(-1_048_576);
+    });
+    child.stdin?.end(opts.input);
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
+    });
+  });
+}

@@ -1,18 +1,10 @@
-/**
- * Real OpenSSH for tests: Debian's `sshd` on a free loopback port with a host key (and host
- * certificate) from a temporary folder, and the real `ssh` client with only the known_hosts
- * file the test gives it. Everything is async: sshd runs while the test spawns clients.
- *
- * A missing binary is a failure with the install command, never a skip. Every sshd is tracked;
- * `stopAllSshd()` (call it in afterAll) and a process "exit" hook kill what still runs, and on
- * Linux each sshd runs under `setpriv --pdeathsig KILL` so it dies with the test worker.
- */
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRunning, killTracked, spawnTracked } from "./child.js";
+import { isRunning, killTracked, type Run, runToEnd, spawnTracked } from "./child.js";
+
+export type { Run };
 
 export const SSHD = process.env.LAB_TEST_SSHD || "/usr/sbin/sshd";
 export const SSH = process.env.LAB_TEST_SSH || "/usr/bin/ssh";
@@ -31,41 +23,13 @@ export function requireSshBinary(path: string): string {
   throw new Error(`${name} is not installed (looked for ${path}): ${INSTALL[name] ?? `install ${name}`}`);
 }
 
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a program to completion without blocking the event loop; output is capped at 1 MiB. */
 export function run(
   bin: string,
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: opts.env ?? { PATH: process.env.PATH ?? "", TZ: "UTC" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout = (stdout + d).slice(-1_048_576);
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr = (stderr + d).slice(-1_048_576);
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.once("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-  });
+  return runToEnd(bin, args, opts);
 }
 
 /** `ssh-keygen ARGS` (TZ=UTC so `-L` prints times in UTC); fails the test if it exits non-zero. */

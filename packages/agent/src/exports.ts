@@ -18,6 +18,7 @@ export {
   resolveAgentOptions,
   runAgentUntilSignal,
 } from "./cli.js";
+export { agentDistDir } from "./dist.js";
 export { CommandRunner, type ExecResult, type ExecSink } from "./exec.js";
 export { createCsr, generatePrivateKey, signRenewalProof } from "./keys.js";
 export { type AgentInfo, type AgentState, loadState, STATE_FILES } from "./state.js";

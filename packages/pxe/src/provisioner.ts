@@ -17,6 +17,7 @@ import {
   LabError,
   type MachineAction,
   type MachineState,
+  type Model,
   modelFromResources,
   normaliseMac,
   type StateStore,
@@ -25,7 +26,7 @@ import {
 import type { Database } from "@lab/store";
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import type { Timeline } from "./timeline.js";
+import { stripV4Mapped, type Timeline } from "./timeline.js";
 
 export interface Machine {
   mac: string;
@@ -109,6 +110,7 @@ export class Provisioner {
   /** MACs Lab knows, for the DHCP server's synchronous lookups (scoped mode). */
   private readonly known = new Map<string, { hostname?: string; ip?: string }>();
   private listeners = new Set<() => void>();
+  private cached?: { revision: number; model: Model; images: ReturnType<typeof imageCatalogue> };
 
   constructor(private readonly o: ProvisionerOptions) {
     this.db = o.db;
@@ -438,10 +440,10 @@ export class Provisioner {
 
   /** The image an install script boots, with its files resolved against the catalogue. */
   async requireImage(name: string): Promise<ImageSpec & { name: string }> {
-    const model = modelFromResources(await this.o.store.load());
-    const image = imageCatalogue(model).get(name);
+    const { images } = await this.model();
+    const image = images.get(name);
     if (!image) {
-      const names = [...imageCatalogue(model).keys()].join(", ");
+      const names = [...images.keys()].join(", ");
       throw new LabError("LAB_E_IMAGE", `no image "${name}" (known: ${names})`);
     }
     return { name, ...image.spec };
@@ -461,8 +463,20 @@ export class Provisioner {
 
   private async serverImage(name: string | null): Promise<string | undefined> {
     if (!name) return undefined;
-    const model = modelFromResources(await this.o.store.load());
-    return model.server.get(name)?.spec.image;
+    return (await this.model()).model.server.get(name)?.spec.image;
+  }
+
+  /**
+   * The model and its image catalogue, read again only when the store's revision moved: every
+   * boot asks for an image, and loading a whole fleet per boot request would be the hot path.
+   */
+  private async model(): Promise<{ model: Model; images: ReturnType<typeof imageCatalogue> }> {
+    const revision = await this.o.store.revision();
+    if (this.cached?.revision !== revision) {
+      const model = modelFromResources(await this.o.store.load());
+      this.cached = { revision, model, images: imageCatalogue(model) };
+    }
+    return this.cached;
   }
 
   /** A fresh install token; only its hash is kept, and the previous one stops working. */
@@ -545,10 +559,6 @@ function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function stripV4Mapped(ip: string): string {
-  return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
 }
 
 function summary(h: Hardware): string {

@@ -157,6 +157,7 @@ export function lastBoot(entries: TimelineEntry[]): TimelineEntry[] {
   return entries;
 }
 
-function stripV4Mapped(ip: string): string {
+/** `::ffff:10.0.0.5` (an IPv4 client on a dual-stack socket) → `10.0.0.5`. */
+export function stripV4Mapped(ip: string): string {
   return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
 }

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import websocket from "@fastify/websocket";
+import { agentDistDir } from "@lab/agent";
 import {
   type Engine,
   Fleet,
@@ -237,6 +237,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Provisioning: the lifecycle API always; the boot services only with --pxe.
   /** The API as installed machines reach it (known once listening). */
   let apiUrl = "";
+  const identities = identityRepo(store);
+  const agentDir = agentDistDir();
   const timeline = new Timeline(store.db, log);
   const provisioner = new Provisioner({
     db: store.db,
@@ -254,11 +256,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         provisioner,
         log,
         // A day: an install plus its first boot, on slow hardware.
-        joinToken: (name) =>
-          createJoinToken(identityRepo(store), { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),
-        ...(agentDist()
-          ? { agent: { dir: agentDist() as string, apiUrl: () => apiUrl, caPem: ca.certPem } }
-          : {}),
+        joinToken: (name) => createJoinToken(identities, { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),
+        ...(agentDir ? { agent: { dir: agentDir, apiUrl: () => apiUrl, caPem: ca.certPem } } : {}),
       }).catch(listenError("the boot services"))
     : null;
   registerProvisionRoutes(
@@ -273,7 +272,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     recorded();
   };
   const identity = new IdentityService({
-    repo: identityRepo(store),
+    repo: identities,
     ca,
     ...(opts.dns ? { dns: opts.dns } : {}),
     ...(opts.agentCertLifetimeMs ? { certLifetimeMs: opts.agentCertLifetimeMs } : {}),
@@ -380,12 +379,6 @@ async function bootstrapAdmin(
 }
 
 const BOOTSTRAP_TOKEN_ID = "00000000";
-
-/** dist/agent next to the bundle (the CLI's build), if the agent executable was built. */
-function agentDist(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, "agent"), join(here, "..", "agent")].find((d) => existsSync(join(d, "lab-agent")));
-}
 
 /** Turns "address in use" / "permission denied" at listen into an error that says what to do. */
 function listenError(what: string) {

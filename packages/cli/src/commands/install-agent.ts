@@ -4,9 +4,8 @@
  * application, see docs/agent.md). The join token travels as a 0600 file, never on a command
  * line or in a log.
  */
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { agentDistDir } from "@lab/agent";
 import { LabError } from "@lab/core";
 import type { SshSession } from "@lab/onboard";
 import { shellQuote } from "@lab/onboard";
@@ -23,18 +22,13 @@ export interface AgentInstallOptions {
   timeoutMs?: number;
 }
 
-/** dist/agent/ next to the running CLI bundle (or LAB_AGENT_DIST). */
-export function agentDist(env = process.env): string {
-  // The bundle's entry is dist/lab.js, this code may sit in dist/chunks/.
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = env.LAB_AGENT_DIST
-    ? [env.LAB_AGENT_DIST]
-    : [join(here, "agent"), join(here, "..", "agent")];
-  const dir = candidates.find((d) => existsSync(join(d, "lab-agent")));
+/** The built agent's folder, or an error that says how to build it. */
+function agentDist(): string {
+  const dir = agentDistDir();
   if (!dir) {
     throw new LabError(
       "LAB_E_AGENT_BUILD",
-      `no agent executable in ${candidates.join(" or ")}: build it with \`node scripts/build-agent.mjs\` (npm run build does)`,
+      "no agent executable next to this CLI: build it with `node scripts/build-agent.mjs` (npm run build does)",
     );
   }
   return dir;
