@@ -12,6 +12,7 @@
  * Needs root, iproute2, nsenter (util-linux), ssh-keygen (openssh-client) and, for the first
  * build, debootstrap. A missing tool fails the test with the apt-get command to run.
  */
+
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -19,6 +20,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Run, runToEnd } from "./child.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BUILD_SCRIPT = join(ROOT, "scripts/build-test-host.sh");
@@ -40,11 +42,7 @@ function hostsDir(): string {
 const HOSTS_DIR = hostsDir();
 const BASE_PREFIX = join(HOSTS_DIR, "lab-testhost-");
 
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { Run };
 
 export interface TestHost {
   /** Network namespace name (also the stem of the veth names). */
@@ -82,22 +80,14 @@ export interface TestHostOptions {
   cacheDir?: string;
 }
 
-/** Runs a program without blocking the event loop. */
+/** Runs a program without blocking the event loop; one that cannot start exits 127. */
 export function run(cmd: string, args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (c) => {
-      stdout += String(c);
-    });
-    child.stderr?.on("data", (c) => {
-      stderr += String(c);
-    });
-    child.stdin?.end(input);
-    child.on("error", (e) => resolve({ code: 127, stdout, stderr: `${stderr}${e.message}` }));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  // Building the tree can take minutes on a cold cache: no short timeout here.
+  return runToEnd(cmd, args, { input, env: process.env, timeoutMs: 30 * 60_000 }).catch((e: Error) => ({
+    code: 127,
+    stdout: "",
+    stderr: e.message,
+  }));
 }
 
 async function must(cmd: string, args: string[], what: string): Promise<Run> {
