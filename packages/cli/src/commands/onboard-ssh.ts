@@ -11,6 +11,7 @@ import { defaultLabelRules, detectHardware, SshSession, scriptRunner, suggestLab
 import type { Session } from "../context.js";
 import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
+import { applyServer } from "./onboard-server.js";
 
 export interface SshOnboardOptions {
   host: string;
@@ -86,8 +87,12 @@ export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboa
     }
 
     print(`${out.bold("Step 3: Apply")} (same engine as lab apply)\n`);
-    const yaml = serverYaml(name, o, labels);
-    const result = await d.session.engine.apply({ files: [{ path: `<onboard ${name}>`, text: yaml }] });
+    const result = await applyServer(d.session.engine, name, {
+      provider: "ssh",
+      host: o.host,
+      labels,
+      ...(o.environment ? { environment: o.environment } : {}),
+    });
     step(
       `server ${name} ${result.changes.length ? "created" : "unchanged"} with labels [${labels.join(", ")}]`,
     );
@@ -148,16 +153,4 @@ function hardwareLines(hw: Hardware): string {
 
 function gb(bytes: number): string {
   return `${Math.round(bytes / 2 ** 30)}GB`;
-}
-
-function serverYaml(name: string, o: SshOnboardOptions, labels: string[]): string {
-  const lines = [
-    "servers:",
-    `  ${name}:`,
-    "    provider: ssh",
-    `    host: "${o.host}"`,
-    ...(labels.length ? [`    labels: [${labels.join(", ")}]`] : []),
-    ...(o.environment ? [`    environment: ${o.environment}`] : []),
-  ];
-  return `${lines.join("\n")}\n`;
 }

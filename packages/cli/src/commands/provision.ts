@@ -28,6 +28,7 @@ import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
+import { applyServer } from "./onboard-server.js";
 
 interface Ctx {
   io: IO;
@@ -318,8 +319,13 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
             return;
           }
         }
-        const yaml = serverYaml(name, { mac, image: opts.image, labels, environment: opts.environment });
-        await session.engine.apply({ files: [{ path: `<onboard ${name}>`, text: yaml }] });
+        await applyServer(session.engine, name, {
+          provider: "baremetal",
+          mac,
+          image: opts.image,
+          labels,
+          ...(opts.environment ? { environment: opts.environment } : {}),
+        });
         print(`${out.bold("Step 2: PXE boot phase")}\n  → server ${name} created\n`);
         await withClient(async (c) => {
           const m = await c.enlist({ mac, name, image: opts.image });
@@ -541,20 +547,4 @@ function hardwareText(m: Machine): string {
   const gib = h.memoryBytes / 2 ** 30;
   const disks = h.disks.map((d) => `${d.type} ${Math.round(d.sizeBytes / 1e9)}G`).join("+");
   return `${h.cpu.cores}c ${gib < 10 ? gib.toFixed(1) : Math.round(gib)}G ${disks || "no disk"}`;
-}
-
-function serverYaml(
-  name: string,
-  o: { mac: string; image: string; labels: string[]; environment?: string },
-): string {
-  const lines = [
-    "servers:",
-    `  ${name}:`,
-    "    provider: baremetal",
-    `    mac: "${o.mac}"`,
-    `    image: ${o.image}`,
-    ...(o.labels.length ? [`    labels: [${o.labels.join(", ")}]`] : []),
-    ...(o.environment ? [`    environment: ${o.environment}`] : []),
-  ];
-  return `${lines.join("\n")}\n`;
 }
