@@ -3,18 +3,18 @@
  * (through the hidden `lab __complete KIND` command) so they are always current.
  */
 
-import { LabError } from "@lab/core";
+import { KINDS, LabError, SECTION } from "@lab/core";
 import type { Command } from "commander";
 
 export const SHELLS = ["bash", "zsh", "fish"];
 
 const KIND_WORDS: Record<string, string> = {
-  get: "servers labels groups alerts secrets sizes events",
+  get: [...KINDS.map((k) => SECTION[k]), "events"].join(" "),
   show: "server label group alert secret",
   targets: "server",
   describe: "server",
   diff: "server",
-  delete: "server label group alert secret size",
+  delete: KINDS.join(" "),
 };
 
 export function completionScript(shell: string, program: Command): string {

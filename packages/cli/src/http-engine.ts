@@ -21,6 +21,7 @@ import {
   type RenderNote,
   type RenderResult,
   type Resolution,
+  SECTION,
   type ServerDescription,
   type ServerDiff,
   type ShowKind,
@@ -33,18 +34,6 @@ export interface ServerTarget {
   /** PEM of the CA that signed the server's certificate. */
   caPem?: string;
 }
-
-const PLURAL: Record<Kind, string> = {
-  server: "servers",
-  label: "labels",
-  group: "groups",
-  alert: "alerts",
-  secret: "secrets",
-  size: "sizes",
-  class: "classes",
-  image: "images",
-  label_rule: "label_rules",
-};
 
 const TLS_TRUST_ERRORS = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
@@ -179,11 +168,11 @@ export class HttpEngine implements Engine {
       exclude: f.exclude?.join(","),
       wide: opts.wide ? "true" : undefined,
     });
-    return this.http.request("GET", `/api/v1/${PLURAL[kind as Kind]}${q}`);
+    return this.http.request("GET", `/api/v1/${SECTION[kind as Kind]}${q}`);
   }
 
   show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]> {
-    return this.http.request("GET", `/api/v1/${PLURAL[kind]}/${encodeURIComponent(name)}`);
+    return this.http.request("GET", `/api/v1/${SECTION[kind]}/${encodeURIComponent(name)}`);
   }
 
   targets(server: string): Promise<Resolution> {
@@ -199,7 +188,7 @@ export class HttpEngine implements Engine {
   }
 
   delete(kind: Kind, name: string): Promise<ChangeSummary> {
-    return this.http.request("DELETE", `/api/v1/${PLURAL[kind]}/${encodeURIComponent(name)}`);
+    return this.http.request("DELETE", `/api/v1/${SECTION[kind]}/${encodeURIComponent(name)}`);
   }
 
   render(backend: Backend, baseDir?: string): Promise<RenderResult> {
@@ -211,7 +200,7 @@ export class HttpEngine implements Engine {
   }
 
   names(kind: Kind): Promise<string[]> {
-    return this.http.request("GET", `/api/v1/names/${PLURAL[kind]}`);
+    return this.http.request("GET", `/api/v1/names/${SECTION[kind]}`);
   }
 }
 

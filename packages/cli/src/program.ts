@@ -9,10 +9,12 @@ import {
   EXIT,
   formatLocation,
   isLabError,
+  KINDS,
   type Kind,
   kindFromWord,
   LabError,
   type ListKind,
+  SECTION,
   type ServerFilter,
   type ShowKind,
 } from "@lab/core";
@@ -47,18 +49,8 @@ export interface IO {
 export type Format = "table" | "wide" | "json" | "yaml";
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
-const GET_KINDS = [
-  "servers",
-  "labels",
-  "groups",
-  "alerts",
-  "secrets",
-  "sizes",
-  "classes",
-  "images",
-  "label_rules",
-  "events",
-];
+/** Every kind's plural (servers first, as users reach for them most), then events. */
+const GET_KINDS = ["servers", ...KINDS.filter((k) => k !== "server").map((k) => SECTION[k]), "events"];
 
 const VERSION = "0.1.0";
 

@@ -86,6 +86,11 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "fix the request field named in the message (see /api/v1/openapi.json)",
   },
+  LAB_E_SERVER_NAME: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "choose a host name: lower-case letters, digits and inner '-' (e.g. web-1), at most 63",
+  },
   LAB_E_BAD_JSON: { http: 400, exit: EXIT.error, hint: "send a valid JSON body" },
   LAB_E_TOO_LARGE: {
     http: 413,

@@ -150,6 +150,11 @@ function issueDiagnostics(
       );
     });
   }
+  if (issue.code === "invalid_key") {
+    // A map key broke its rule (a server name that is not a host name): say the rule, at the key.
+    const message = issue.issues[0]?.message ?? issue.message;
+    return [diagnostic("LAB_E_SCHEMA_VALUE", `${dotted}: ${message}`, locate(doc.contents, path, at, true))];
+  }
   const value = valueAt(raw, path);
   if (value === undefined) {
     return [

@@ -3,6 +3,7 @@
  * all checked against these shapes; the TypeScript types are inferred from them.
  */
 import { z } from "zod";
+import { LabError } from "./errors.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const SECRET_PATH = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -12,6 +13,29 @@ const DURATION = /^(\d+(ms|s|m|h|d|w|y))+$/;
 export const nameSchema = z
   .string({ error: "expected a name (text)" })
   .regex(NAME, { error: "names start with a letter or digit and use only letters, digits, . _ -" });
+
+/**
+ * A server's name is its host name (install configs, join tokens, certificates, DNS), so it is
+ * one RFC 1123 label: lower-case letters, digits and inner hyphens, at most 63 characters.
+ */
+export const SERVER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const SERVER_NAME_RULE =
+  "server names are host names: 1-63 lower-case letters, digits and '-', not starting or ending with '-'";
+
+export const serverNameSchema = z
+  .string({ error: "expected a server name (text)" })
+  .regex(SERVER_NAME, { error: SERVER_NAME_RULE });
+
+/** The one check for a server name wherever one enters Lab (YAML, CLI, API, enrolment). */
+export function checkServerName(name: string): string {
+  if (!SERVER_NAME.test(name)) {
+    throw new LabError(
+      "LAB_E_SERVER_NAME",
+      `"${name.slice(0, 80)}" is not a server name: ${SERVER_NAME_RULE}`,
+    );
+  }
+  return name;
+}
 
 const secretPath = z
   .string({ error: "expected a secret path (text)" })
@@ -234,7 +258,7 @@ export const documentSchema = z.strictObject(
     sizes: z.record(nameSchema, sizeSchema).optional(),
     alerts: z.array(alertSchema, { error: "expected a list of alerts" }).optional(),
     secrets: z.record(secretPath, secretSchema).optional(),
-    servers: z.record(nameSchema, serverSchema).optional(),
+    servers: z.record(serverNameSchema, serverSchema).optional(),
     classes: z.record(className, classSchema).optional(),
     images: z.record(nameSchema, imageSchema).optional(),
     label_rules: z.record(nameSchema, labelRuleSchema).optional(),
@@ -297,15 +321,17 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   label_rule: "label_rules",
 };
 
+/** The plural of each kind is its YAML section (`classes`, `label_rules`), never `kind + "s"`. */
 const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
   KINDS.flatMap((k) => [
     [k, k],
-    [`${k}s`, k],
+    [SECTION[k], k],
   ]),
 );
 
+/** A kind from its singular or plural word (`class`, `classes`; `-` may stand for `_`). */
 export function kindFromWord(word: string): Kind | undefined {
-  return KIND_ALIASES[word.toLowerCase()];
+  return KIND_ALIASES[word.toLowerCase().replaceAll("-", "_")];
 }
 
 /** Per-kind schema, for checking one object at a time (HTTP bodies, stored rows). */

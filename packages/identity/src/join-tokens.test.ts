@@ -71,7 +71,7 @@ describe("join tokens", () => {
 
   it.each([
     { name: "web-1", ok: true },
-    { name: "web-1.lab.internal", ok: true },
+    { name: "web-1.lab.internal", ok: false },
     { name: "Web-1", ok: false },
     { name: "-web", ok: false },
     { name: "web_1", ok: false },

@@ -6,12 +6,10 @@
  * refused; an expired one is refused too. The token itself is never logged or stored.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { LabError } from "@lab/core";
+import { checkServerName, LabError, SERVER_NAME } from "@lab/core";
 
 export const JOIN_TOKEN_PREFIX = "labj_";
 const TOKEN = /^labj_[A-Za-z0-9_-]{43}$/;
-/** Machine names: DNS host names (labels of letters, digits and inner hyphens). */
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const DEFAULT_JOIN_TOKEN_TTL_MINUTES = 60;
 /** A week: longer-lived tokens are standing secrets, which is what join tokens replace. */
@@ -40,19 +38,14 @@ export interface JoinTokenStore {
 /** Why a token cannot be spent. */
 export type JoinTokenRefusal = "unknown" | "used" | "expired";
 
-/** True when `name` is a host name an agent may enrol as (lower case, DNS labels). */
+/** True when `name` is a name an agent may enrol as: the model's server-name rule. */
 export function isMachineName(name: string): boolean {
-  return name.length <= 253 && name.split(".").every((label) => LABEL.test(label));
+  return SERVER_NAME.test(name);
 }
 
-/** Throws LAB_E_BAD_REQUEST unless `name` is a machine name. */
+/** Throws LAB_E_SERVER_NAME unless `name` is a server name. */
 export function assertMachineName(name: string): void {
-  if (!isMachineName(name)) {
-    throw new LabError(
-      "LAB_E_BAD_REQUEST",
-      `"${name.slice(0, 80)}" is not a machine name (lower-case DNS labels: letters, digits, inner hyphens)`,
-    );
-  }
+  checkServerName(name);
 }
 
 /** The stored form of a token. */

@@ -9,6 +9,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  checkServerName,
   DISCOVERY_IMAGE,
   type Hardware,
   HardwareSchema,
@@ -176,6 +177,7 @@ export class Provisioner {
   /** Registers a machine before it boots (`lab onboard --provider baremetal`) and queues it. */
   async enlist(o: { mac: string; name: string; image: string; preserve?: string[] }): Promise<Machine> {
     const mac = requireMac(o.mac);
+    checkServerName(o.name);
     await this.requireImage(o.image);
     const existing = await this.byMac(mac);
     if (existing && existing.state !== "INSTALL_QUEUE") {
@@ -211,6 +213,7 @@ export class Provisioner {
   }
 
   async install(target: string, o: { image?: string; name?: string } = {}): Promise<Machine> {
+    if (o.name !== undefined) checkServerName(o.name);
     const m = await this.find(target);
     const image = o.image ?? m.image ?? (await this.serverImage(o.name ?? m.name));
     if (!image) {

@@ -6,7 +6,7 @@
  *    install token Lab baked into the boot config it served them.
  */
 import { join } from "node:path";
-import { LabError } from "@lab/core";
+import { LabError, SERVER_NAME, SERVER_NAME_RULE } from "@lab/core";
 import {
   type BootContext,
   type InstallLogBuffer,
@@ -24,11 +24,14 @@ import { parse, type RouteAuth } from "./routes.js";
 
 const enlistSchema = z.strictObject({
   mac: z.string(),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "a server name (letters, digits, . _ -)"),
+  name: z.string().regex(SERVER_NAME, SERVER_NAME_RULE),
   image: z.string(),
   preserve: z.array(z.string().startsWith("/")).max(32).optional(),
 });
-const installSchema = z.strictObject({ image: z.string().optional(), name: z.string().optional() });
+const installSchema = z.strictObject({
+  image: z.string().optional(),
+  name: z.string().regex(SERVER_NAME, SERVER_NAME_RULE).optional(),
+});
 const reprovisionSchema = z.strictObject({
   image: z.string().optional(),
   preserve: z.array(z.string().startsWith("/")).max(32).optional(),

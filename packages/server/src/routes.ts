@@ -6,10 +6,12 @@
 import {
   type Engine,
   isLabError,
+  KINDS,
   type Kind,
   kindFromWord,
   LabError,
   type ListKind,
+  SECTION,
   type ServerFilter,
   type ShowKind,
   type StateStore,
@@ -51,17 +53,7 @@ export interface RouteDeps {
   revisions: RevisionCache;
 }
 
-const LIST_KINDS = [
-  "servers",
-  "labels",
-  "groups",
-  "alerts",
-  "secrets",
-  "sizes",
-  "classes",
-  "images",
-  "label_rules",
-] as const;
+const LIST_KINDS = KINDS.map((k) => SECTION[k]);
 const SHOW_KINDS = ["servers", "labels", "groups", "alerts", "secrets"] as const;
 
 declare module "fastify" {

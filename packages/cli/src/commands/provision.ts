@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LabError, normaliseMac } from "@lab/core";
+import { checkServerName, LabError, normaliseMac } from "@lab/core";
 import {
   DEFAULT_IPXE_DIR,
   dnsmasqSnippet,
@@ -251,6 +251,8 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           heartbeat?: string;
         },
       ) => {
+        // Before any plan, connection or boot step: the name becomes the host name everywhere.
+        checkServerName(name);
         if (opts.provider === "ssh") {
           if (!opts.host) throw new LabError("LAB_E_USAGE", "--host is required for --provider ssh");
           const session = await ctx.open();
