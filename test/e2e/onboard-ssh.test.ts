@@ -175,7 +175,11 @@ describe("SSH onboarding of a real second host", () => {
     const servers = await lab(["get", "servers"]);
     expect(servers.stdout).toMatch(new RegExp(`${NAME}\\s+ssh\\s+edge.*enrolled`));
     const describe = await lab(["describe", "server", NAME]);
-    expect(describe.stdout).toContain(`DNS: ✓ ${NAME} (A: ${host.ip}`);
+    // What BIND accepted, as recorded at that step: the A address and the PTR name.
+    const reverse = host.ip.split(".").reverse().join(".").concat(".in-addr.arpa");
+    expect(describe.stdout).toContain(`DNS: ✓ A ${host.ip}, PTR ${reverse} — accepted by the DNS server at `);
+    expect(describe.stdout).toContain("  Identity: enrolled\n");
+    expect(describe.stdout).not.toContain("no agent has enrolled");
     expect(describe.stdout).toMatch(/SSH Host Key: ✓ CA-signed \(fingerprint: SHA256:/);
 
     // A new address: the agent reconnects from it and DNS follows.
@@ -197,6 +201,7 @@ describe("SSH onboarding of a real second host", () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect((await lab(["exec", NAME, "--", "true"])).code).not.toBe(0);
     expect((await lab(["get", "servers"])).stdout).toMatch(new RegExp(`${NAME}.*revoked`));
+    expect((await lab(["describe", "server", NAME])).stdout).toMatch(/^ {2}DNS: removed at /m);
     const agentLog = await host.execInChroot("cat /var/log/lab-agent.log");
     outputs.push(agentLog.stdout);
     expect(agentLog.stdout).toMatch(/revoked/i);

@@ -50,6 +50,7 @@ class FakeDns {
   calls: string[] = [];
   async upsertHost(name: string, ipv4: string) {
     this.calls.push(`upsert ${name} ${ipv4}`);
+    return { fqdn: `${name}.lab.internal`, ptr: null };
   }
   async removeHost(name: string) {
     this.calls.push(`remove ${name}`);

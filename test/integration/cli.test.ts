@@ -19,14 +19,14 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     expect(applied.stdout).toMatch(/Applied: 56 created, 0 configured, 0 deleted, 0 unchanged \(event #1\)/);
   });
 
-  it("lists servers in a table that fits 100 columns, with unknown pillars", async () => {
+  it("lists servers in a table that fits 100 columns, with unobserved pillars as —", async () => {
     const r = await lab(["get", "servers"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^NAME\s+PROVIDER\s+LABELS\s+SIZE\s+SYNC\s+PUPPET\s+HEALTH\s+IDENTITY$/);
     expect(lines).toHaveLength(18);
     for (const line of lines) expect([...line].length).toBeLessThanOrEqual(100);
-    expect(lines[1]).toMatch(/^api-1\s+aws\s+app,production,eu-west\s+medium\s+unknown/);
+    expect(lines[1]).toMatch(/^api-1\s+aws\s+app,production,eu-west\s+medium\s+—\s+—\s+—\s+—$/);
     // No colour or symbols when not on a terminal.
     expect(r.stdout).not.toContain("✓");
     expect(r.stdout).not.toContain("\u001b[");
@@ -136,13 +136,29 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     }
   });
 
-  it("describes a server and says that nothing is observed yet", async () => {
+  it("describes a server from the same pillars as get servers, and diff refuses to compare", async () => {
     const d = await lab(["describe", "server", "db-1"]);
     expect(d.stdout).toContain("Size: large (8 cores, 32GB, 500GB NVMe) — from label: postgres");
     expect(d.stdout).toContain("Defined at: examples/homelab/servers.yaml:");
+    // Every pillar says what it rests on; nothing invented ("unknown", "not enrolled", ✓).
+    expect(d.stdout).toContain(
+      [
+        "Status:",
+        '  Sync: — (no provider sync: provider "baremetal" does not report servers\' actual state yet)',
+        "  Puppet: — (no Puppet reports configured)",
+        "  Health: — (no health source has reported on this server)",
+        "  Identity: — (no agent has enrolled as this server)",
+      ].join("\n"),
+    );
+    expect(d.stdout).toContain("  Last run: — (no Puppet reports configured)\n");
+    expect(d.stdout).not.toMatch(/unknown|not enrolled|✓/);
+    // diff cannot compare with nothing observed: it says so and exits 4, never "no drift".
     const diff = await lab(["diff", "server", "db-1"]);
-    expect(diff.code).toBe(0);
-    expect(diff.stdout).toContain('nothing observed yet: provider "baremetal" has not reported');
+    expect(diff.code).toBe(4);
+    expect(diff.stdout).toBe("");
+    expect(diff.stderr).toContain(
+      'error LAB_E_NOT_OBSERVED: cannot compare db-1 with its actual state: provider "baremetal" does not report',
+    );
   });
 
   it("re-applying changes nothing and records no event", async () => {

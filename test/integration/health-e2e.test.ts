@@ -86,7 +86,12 @@ alerts:
     });
     expect(h).toEqual({ state: "warning", text: "1 alrt" });
     const table = await client(["get", "servers"]);
-    expect(table.stdout).toMatch(/^box\s+ssh\s+web\s+-\s+unknown\s+unknown\s+1 alrt\s+unknown$/m);
+    expect(table.stdout).toMatch(/^box\s+ssh\s+web\s+-\s+—\s+—\s+1 alrt\s+—$/m);
+    // describe reads the same verdicts: never "no health source" beside a warning in the table.
+    const d = await client(["describe", "server", "box"]);
+    expect(d.stdout).toContain("  Health: 1 alrt\n");
+    expect(d.stdout).toMatch(/^ {4}prometheus: .+ \(as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$/m);
+    expect(d.stdout).not.toContain("no health source");
     const alert = await client(["show", "alert", "memory_in_use"]);
     expect(alert.stdout).toMatch(/box \(ssh, test\) ← server: box {2}currently: \d+(\.\d+)? firing/);
     expect(alert.stdout).toContain(

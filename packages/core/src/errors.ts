@@ -4,8 +4,8 @@
  * by message text.
  */
 
-/** CLI exit codes: 0 ok, 1 error, 2 usage, 3 not found. */
-export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3 } as const;
+/** CLI exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 nothing observed to compare with. */
+export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3, notObserved: 4 } as const;
 
 interface CodeInfo {
   http: number;
@@ -76,6 +76,11 @@ export const CATALOGUE = {
     hint: "this state was written by a newer lab: upgrade lab",
   },
   LAB_E_STORE_IO: { http: 500, exit: EXIT.error, hint: "check the state directory's permissions" },
+  LAB_E_NOT_OBSERVED: {
+    http: 409,
+    exit: EXIT.notObserved,
+    hint: "nothing reports this server's actual state yet, so there is nothing to compare: `lab describe server NAME` shows what is declared",
+  },
   LAB_E_CONFLICT: {
     http: 409,
     exit: EXIT.error,

@@ -23,12 +23,15 @@ import {
   type LabelRow,
   type LabelRuleRow,
   type LabelView,
+  NO_HEALTH_REPORT,
   type PillarState,
+  type Pillars,
   type SecretRow,
   type SecretView,
   type ServerFilter,
   type ServerRow,
   type SizeRow,
+  unobservedPillars,
 } from "./views.js";
 
 /** One audit record: who did what, when, and how it ended. */
@@ -92,6 +95,17 @@ export interface HealthStore {
   health(): Promise<HealthRecord[]>;
 }
 
+/** The outcome of the last DNS step for a machine, as recorded. */
+export type DnsState = "not configured" | "registered" | "failed" | "removed";
+
+/** What a revoke did to DNS, as the audit log and the CLI say it (appended to a sentence). */
+export const DNS_AFTER_REVOKE: Record<DnsState, string> = {
+  removed: ", removed from DNS",
+  failed: ", DNS removal failed (retried by the server)",
+  "not configured": ", DNS not configured",
+  registered: "",
+};
+
 /** What Lab knows of a server's identity (its enrolled agent), for IDENTITY and `describe`. */
 export interface IdentitySummary {
   name: string;
@@ -102,7 +116,12 @@ export interface IdentitySummary {
   ipv4: string | null;
   /** What DNS was last set to, and the error when the update failed. */
   dnsIpv4: string | null;
+  /** The PTR name the DNS server accepted, if any. */
+  dnsPtr: string | null;
+  /** The last DNS step: "not configured", "registered", "failed" or "removed"; null before any. */
+  dnsState: DnsState | null;
   dnsError: string | null;
+  dnsUpdatedAt: string | null;
   /** OpenSSH public key lines of the host keys the CA signed. */
   hostKeys: string[];
 }
@@ -165,6 +184,10 @@ export interface ServerDescription {
   resolution: Resolution;
   sizeDetails: SpecOf["size"] | null;
   definedAt: string | null;
+  /** The four pillars, as `get servers` shows them. */
+  status: Pillars;
+  /** Every health source's latest verdict on this server. */
+  health: HealthRecord[];
   identity: IdentitySummary | null;
 }
 
@@ -353,7 +376,7 @@ export class LabService implements Engine {
   }
 
   /** Fills the IDENTITY pillar from the enrolled agents. */
-  private async withIdentity(rows: ServerRow[]): Promise<void> {
+  private async withIdentity(rows: Pick<ServerRow, "name" | "status">[]): Promise<void> {
     const byName = new Map((await this.store.identities?.())?.map((i) => [i.name, i]) ?? []);
     for (const row of rows) {
       const i = byName.get(row.name);
@@ -369,7 +392,7 @@ export class LabService implements Engine {
   }
 
   /** Fills the HEALTH pillar from the stored verdicts of every health source. */
-  private async withHealth(rows: ServerRow[]): Promise<void> {
+  private async withHealth(rows: Pick<ServerRow, "name" | "status">[]): Promise<void> {
     const records = (await this.store.health?.()) ?? [];
     const byServer = new Map<string, HealthRecord[]>();
     for (const r of records) byServer.set(r.server, [...(byServer.get(r.server) ?? []), r]);
@@ -423,27 +446,32 @@ export class LabService implements Engine {
     const resource = views.fleet.model.server.get(server) as Resource<"server">;
     const size = resolution.size ? (views.fleet.model.size.get(resolution.size.name)?.spec ?? null) : null;
     const o = resource.origin;
+    // The pillars exactly as `lab get servers` computes them: one code path for both views.
+    const row = { name: server, status: unobservedPillars(resource.spec.provider) };
+    await this.withHealth([row]);
+    await this.withIdentity([row]);
     return {
       name: server,
       spec: resource.spec,
       resolution,
       sizeDetails: size,
       definedAt: o ? `${o.file}:${o.line}:${o.column}` : null,
+      status: row.status,
+      health: ((await this.store.health?.()) ?? []).filter((r) => r.server === server),
       identity: (await this.store.identities?.())?.find((i) => i.name === server) ?? null,
     };
   }
 
+  /**
+   * Spec against what the server's provider observed. No provider reports state yet, so this
+   * refuses rather than answer "no drift" for a comparison it never made.
+   */
   async diff(server: string): Promise<ServerDiff> {
     const d = await this.describe(server);
-    const { provider, labels, environment, region, host, mac } = d.spec;
-    const declared = { provider, labels, environment, region, host, mac, size: d.resolution.size?.name };
-    return {
-      name: server,
-      spec: declared,
-      observed: null,
-      differences: [],
-      note: `nothing observed yet: provider "${d.spec.provider}" has not reported this server's actual state`,
-    };
+    throw new LabError(
+      "LAB_E_NOT_OBSERVED",
+      `cannot compare ${server} with its actual state: provider "${d.spec.provider}" does not report servers' state yet`,
+    );
   }
 
   async delete(kind: Kind, name: string): Promise<ChangeSummary> {
@@ -493,9 +521,9 @@ export class LabService implements Engine {
   }
 }
 
-/** The HEALTH pillar: failed beats warning beats unknown beats ok; no source at all is unknown. */
+/** The HEALTH pillar: failed beats warning beats unknown beats ok; no record leaves it unobserved. */
 export function healthPillar(records: HealthRecord[]): PillarState {
-  if (records.length === 0) return { state: "unknown", text: "unknown" };
+  if (records.length === 0) return NO_HEALTH_REPORT;
   const failed = records.find((r) => r.state === "failed");
   if (failed) return { state: "failed", text: failed.summary };
   const firing = records.flatMap((r) => r.findings.filter((f) => f.state === "firing"));

@@ -21,7 +21,10 @@ export interface ServerFilter {
   exclude?: string[];
 }
 
-/** Status pillars. Until a source reports (providers, Puppet, monitoring, identity) each is unknown. */
+/**
+ * Status pillars. Each is observed by a source (a provider, Puppet reports, monitoring, the
+ * enrolled agent); until one reports it is "none" and shown as "—", with the reason.
+ */
 export interface Pillars {
   sync: PillarState;
   puppet: PillarState;
@@ -29,10 +32,25 @@ export interface Pillars {
   identity: PillarState;
 }
 export interface PillarState {
-  state: "ok" | "warning" | "failed" | "pending" | "unknown";
+  /** "unknown": a source answered and could not tell; "none": no source has said anything. */
+  state: "ok" | "warning" | "failed" | "pending" | "unknown" | "none";
   text: string;
+  /** Why nothing is observed (state "none"), for `describe`. */
+  reason?: string;
 }
-const UNKNOWN: PillarState = { state: "unknown", text: "unknown" };
+
+const none = (reason: string): PillarState => ({ state: "none", text: "—", reason });
+export const NO_HEALTH_REPORT = none("no health source has reported on this server");
+
+/** What every pillar says before any source has reported on the server. */
+export function unobservedPillars(provider: string): Pillars {
+  return {
+    sync: none(`no provider sync: provider "${provider}" does not report servers' actual state yet`),
+    puppet: none("no Puppet reports configured"),
+    health: NO_HEALTH_REPORT,
+    identity: none("no agent has enrolled as this server"),
+  };
+}
 
 export interface ServerRow {
   name: string;
@@ -230,7 +248,7 @@ export class FleetViews {
         host: spec.host ?? null,
         mac: spec.mac ?? null,
         groups: chosen?.[i]?.groups.map((g) => g.name) ?? [],
-        status: { sync: UNKNOWN, puppet: UNKNOWN, health: UNKNOWN, identity: UNKNOWN },
+        status: unobservedPillars(spec.provider),
       });
     });
     return rows;

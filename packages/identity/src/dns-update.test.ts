@@ -829,7 +829,11 @@ describe("against real BIND 9 (named)", () => {
   });
 
   it("creates the A and the PTR record", async () => {
-    await reg.upsertHost("node1", "10.77.0.5");
+    // What the registrar says it set (and enrolment records) is what BIND now serves.
+    expect(await reg.upsertHost("node1", "10.77.0.5")).toEqual({
+      fqdn: "node1.lab.internal.",
+      ptr: "5.0.77.10.in-addr.arpa.",
+    });
     expect(await state("node1", "10.77.0.5")).toEqual({ a: ["10.77.0.5"], ptr: ["node1.lab.internal."] });
     expect(await reg.lookup("node1")).toEqual(["10.77.0.5"]);
   });
@@ -864,7 +868,10 @@ describe("against real BIND 9 (named)", () => {
   });
 
   it("writes no PTR for an address outside the reverse zone", async () => {
-    await reg.upsertHost("outside", "10.99.0.5");
+    expect(await reg.upsertHost("outside", "10.99.0.5")).toEqual({
+      fqdn: "outside.lab.internal.",
+      ptr: null,
+    });
     expect(await bind.dig(`outside.${ZONE}`, "A")).toEqual(["10.99.0.5"]);
     await reg.removeHost("outside");
     expect(await bind.dig(`outside.${ZONE}`, "A")).toEqual([]);

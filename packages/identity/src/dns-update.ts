@@ -35,9 +35,16 @@ import {
 export type { TsigKey } from "./dns-wire.js";
 
 /** Keeps a machine's name and address in DNS. */
+/** What a DNS server accepted (answered NOERROR to): the A record's name and the PTR's, if any. */
+export interface DnsRegistration {
+  fqdn: string;
+  /** The reverse name set to point back, or null when the address is outside the reverse zone. */
+  ptr: string | null;
+}
+
 export interface DnsRegistrar {
   /** Points `name` (relative to the zone, or fully qualified) at `ipv4`, forward and reverse. */
-  upsertHost(fqdnOrName: string, ipv4: string): Promise<void>;
+  upsertHost(fqdnOrName: string, ipv4: string): Promise<DnsRegistration>;
   /** Removes the name's A records and the PTR records that point back at it. */
   removeHost(name: string): Promise<void>;
   /** The name's current IPv4 addresses as the server has them. */
@@ -461,7 +468,7 @@ export class Rfc2136Registrar implements DnsRegistrar {
    * the reverse zone get no PTR. The reverse zone is updated first, so retrying after a
    * failure half-way still finds the old address and cleans up its PTR.
    */
-  upsertHost(fqdnOrName: string, ipv4: string): Promise<void> {
+  upsertHost(fqdnOrName: string, ipv4: string): Promise<DnsRegistration> {
     const fqdn = qualifyHost(fqdnOrName, this.zone);
     const ip = checkIpv4(ipv4);
     return this.serial(async () => {
@@ -486,6 +493,7 @@ export class Rfc2136Registrar implements DnsRegistrar {
         deleteRRset(fqdn, TYPE.A),
         { name: fqdn, type: TYPE.A, class: CLASS.IN, ttl: this.ttl, rdata: aRdata(ip) },
       ]);
+      return { fqdn, ptr: this.inReverseZone(ip) ? reverseName(ip) : null };
     });
   }
 

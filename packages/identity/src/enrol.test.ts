@@ -51,9 +51,11 @@ async function csrFor(name: string, key: AgentKey): Promise<string> {
 class FakeDns implements DnsRegistrar {
   calls: string[] = [];
   fail = false;
+  ptr: string | null = null;
   async upsertHost(name: string, ipv4: string) {
     this.calls.push(`upsert ${name} ${ipv4}`);
     if (this.fail) throw new Error("dns server unreachable");
+    return { fqdn: `${name}.lab.internal`, ptr: this.ptr };
   }
   async removeHost(name: string) {
     this.calls.push(`remove ${name}`);
@@ -171,8 +173,40 @@ describe("enrolment", () => {
     dns.fail = true;
     const { result } = await enrolled();
     expect(result.dnsError).toBe("dns server unreachable");
-    expect((await repo.getAgent("web-1"))?.dnsError).toBe("dns server unreachable");
+    expect(await repo.getAgent("web-1")).toMatchObject({
+      dnsState: "failed",
+      dnsError: "dns server unreachable",
+    });
     expect(logs.join("\n")).toContain("dns server unreachable");
+  });
+
+  it("without a DNS server it records 'not configured', never an address it did not register", async () => {
+    service = new IdentityService({ repo, ca, now: () => clock, hostKeySigner: signer });
+    const { result } = await enrolled();
+    expect(result.dns).toBe("not configured");
+    expect(await repo.getAgent("web-1")).toMatchObject({
+      dnsState: "not configured",
+      dnsIpv4: null,
+      dnsPtr: null,
+    });
+    // A heartbeat from a new address does not pretend to move DNS either.
+    await service.checkIn("web-1", { ipv4: "10.0.0.8" });
+    expect((await repo.getAgent("web-1"))?.dnsIpv4).toBeNull();
+    expect((await service.revoke("web-1", "tester")).dns).toBe("not configured");
+  });
+
+  it("records what the DNS server accepted: the A address and the PTR name", async () => {
+    dns.ptr = "7.0.0.10.in-addr.arpa";
+    const { result } = await enrolled();
+    expect(result.dns).toBe("registered");
+    expect(await repo.getAgent("web-1")).toMatchObject({
+      dnsState: "registered",
+      dnsIpv4: "10.0.0.7",
+      dnsPtr: "7.0.0.10.in-addr.arpa",
+      dnsError: null,
+    });
+    expect((await service.revoke("web-1", "tester")).dns).toBe("removed");
+    expect(await repo.getAgent("web-1")).toMatchObject({ dnsState: "removed", dnsIpv4: null, dnsPtr: null });
   });
 
   it("a replayed token is refused", async () => {
@@ -367,7 +401,7 @@ describe("check-ins and revocation", () => {
     await enrolled();
     dns.fail = true;
     const r = await service.revoke("web-1", "tester");
-    expect(r.dnsRemoved).toBe(false);
+    expect(r.dns).toBe("failed");
     dns.fail = false;
     expect(await service.cleanUpRevokedDns()).toEqual(["web-1"]);
     expect(await service.cleanUpRevokedDns()).toEqual([]);

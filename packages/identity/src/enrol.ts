@@ -20,7 +20,7 @@ import {
   webcrypto,
 } from "node:crypto";
 import { isIPv4 } from "node:net";
-import { LabError, notFound } from "@lab/core";
+import { type DnsState, LabError, notFound } from "@lab/core";
 import * as x509 from "@peculiar/x509";
 import { z } from "zod";
 import { type CertificateAuthority, issueClientCert } from "./ca.js";
@@ -215,6 +215,10 @@ export interface AgentRecord {
   addresses: string[];
   /** What DNS was last set to for this name (null: nothing registered). */
   dnsIpv4: string | null;
+  /** The PTR name the DNS server accepted (null: none, or outside the reverse zone). */
+  dnsPtr: string | null;
+  /** What the last DNS step did: no server configured, accepted, refused (see dnsError), removed. */
+  dnsState: DnsState | null;
   dnsError: string | null;
   dnsUpdatedAt: string | null;
   hostKeys: string[];
@@ -285,12 +289,20 @@ export interface AgentStore {
     },
   ): Promise<void>;
   recordFacts(name: string, facts: Record<string, unknown>): Promise<void>;
-  setDns(name: string, input: { ipv4: string | null; error: string | null; at: string }): Promise<void>;
+  setDns(name: string, input: DnsUpdate): Promise<void>;
   /** Deletes unrevoked certificates that expired before `before` (not an agent's current one). */
   pruneCerts(before: string): Promise<number>;
 }
 
 export type IdentityStore = JoinTokenStore & AgentStore;
+
+export interface DnsUpdate {
+  state: DnsState;
+  ipv4: string | null;
+  ptr: string | null;
+  error: string | null;
+  at: string;
+}
 
 // ── collaborators the lead wires (SSH CA, DNS) ──
 
@@ -384,6 +396,8 @@ export interface IssuedAgentCert {
 export interface EnrolResult extends IssuedAgentCert {
   hostCertificates: string[];
   ipv4: string | null;
+  /** What the DNS step did (null: no IPv4 address to register). */
+  dns: DnsState | null;
   dnsError: string | null;
 }
 
@@ -447,6 +461,8 @@ export class IdentityService {
         ipv4,
         addresses: ipv4 ? [ipv4] : [],
         dnsIpv4: null,
+        dnsPtr: null,
+        dnsState: null,
         dnsError: null,
         dnsUpdatedAt: null,
         hostKeys: req.hostKeys ?? [],
@@ -467,8 +483,14 @@ export class IdentityService {
         this.log(`enrol ${token.name}: signing a host key failed: ${(e as Error).message}`);
       }
     }
-    const dnsError = ipv4 ? await this.registerDns(token.name, ipv4) : null;
-    return { ...this.response(token.name, issued, now), hostCertificates, ipv4, dnsError };
+    const dns = ipv4 ? await this.registerDns(token.name, ipv4) : { state: null, error: null };
+    return {
+      ...this.response(token.name, issued, now),
+      hostCertificates,
+      ipv4,
+      dns: dns.state,
+      dnsError: dns.error,
+    };
   }
 
   /** A challenge for a same-key renewal: stateless (HMAC), so any replica can check it. */
@@ -552,10 +574,10 @@ export class IdentityService {
   async revoke(
     name: string,
     by: string,
-  ): Promise<{ serials: string[]; alreadyRevoked: boolean; dnsRemoved: boolean }> {
+  ): Promise<{ serials: string[]; alreadyRevoked: boolean; dns: DnsState }> {
     const result = await revokeAgent(this.repo, name, { by, now: this.now() });
-    const dnsRemoved = await this.removeDns(name);
-    return { ...result, dnsRemoved };
+    const dns = await this.removeDns(name);
+    return { ...result, dns };
   }
 
   /** Asks for a new certificate at the agent's next contact. */
@@ -590,7 +612,8 @@ export class IdentityService {
     await this.repo.checkIn(name, { ...input, now: at });
     const ipv4 = input.ipv4 && isIPv4(input.ipv4) ? input.ipv4 : undefined;
     if (!agent || agent.revokedAt || !ipv4 || ipv4 === agent.dnsIpv4) return {};
-    await this.registerDns(name, ipv4);
+    // Without a DNS server there is nothing to follow: enrolment recorded "not configured".
+    if (this.opts.dns) await this.registerDns(name, ipv4);
     return { changedFrom: agent.ipv4 };
   }
 
@@ -599,49 +622,60 @@ export class IdentityService {
     const cleaned: string[] = [];
     for (const a of agents ?? (await this.repo.listAgents())) {
       if (!a.revokedAt || !a.dnsIpv4) continue;
-      if (await this.removeDns(a.name)) cleaned.push(a.name);
+      if ((await this.removeDns(a.name)) === "removed") cleaned.push(a.name);
     }
     return cleaned;
   }
 
-  /** Removes the name from DNS (logged, recorded; never throws). True when it succeeded. */
-  async removeDns(name: string): Promise<boolean> {
+  /** Removes the name from DNS (logged, recorded; never throws); says what happened. */
+  async removeDns(name: string): Promise<DnsState> {
     const at = this.now().toISOString();
     if (!this.opts.dns) {
-      await this.repo.setDns(name, { ipv4: null, error: null, at });
-      return true;
+      await this.repo.setDns(name, { state: "not configured", ipv4: null, ptr: null, error: null, at });
+      return "not configured";
     }
     try {
       await this.opts.dns.removeHost(name);
-      await this.repo.setDns(name, { ipv4: null, error: null, at });
-      return true;
+      await this.repo.setDns(name, { state: "removed", ipv4: null, ptr: null, error: null, at });
+      return "removed";
     } catch (e) {
-      const error = (e as Error).message || String(e);
-      this.log(`dns: removing ${name} failed: ${error}`);
-      const agent = await this.repo.getAgent(name);
-      await this.repo.setDns(name, { ipv4: agent?.dnsIpv4 ?? null, error, at });
-      return false;
+      await this.dnsFailed(name, `removing ${name}`, e, at);
+      return "failed";
     }
   }
 
-  /** Sets the A record; failures are logged and recorded, never thrown. Returns the error. */
-  private async registerDns(name: string, ipv4: string): Promise<string | null> {
+  /**
+   * Sets the A (and PTR) record and records what the DNS server accepted; failures are logged
+   * and recorded with the server's answer, never thrown. Returns the error.
+   */
+  private async registerDns(name: string, ipv4: string): Promise<{ state: DnsState; error: string | null }> {
     const at = this.now().toISOString();
     if (!this.opts.dns) {
-      await this.repo.setDns(name, { ipv4, error: null, at });
-      return null;
+      await this.repo.setDns(name, { state: "not configured", ipv4: null, ptr: null, error: null, at });
+      return { state: "not configured", error: null };
     }
     try {
-      await this.opts.dns.upsertHost(name, ipv4);
-      await this.repo.setDns(name, { ipv4, error: null, at });
-      return null;
+      const accepted = await this.opts.dns.upsertHost(name, ipv4);
+      await this.repo.setDns(name, { state: "registered", ipv4, ptr: accepted.ptr, error: null, at });
+      return { state: "registered", error: null };
     } catch (e) {
-      const error = (e as Error).message || String(e);
-      this.log(`dns: registering ${name} → ${ipv4} failed: ${error}`);
-      const agent = await this.repo.getAgent(name);
-      await this.repo.setDns(name, { ipv4: agent?.dnsIpv4 ?? null, error, at });
-      return error;
+      return { state: "failed", error: await this.dnsFailed(name, `registering ${name} → ${ipv4}`, e, at) };
     }
+  }
+
+  /** Records a refused or failed DNS step; what DNS held before stays recorded. */
+  private async dnsFailed(name: string, what: string, e: unknown, at: string): Promise<string> {
+    const error = (e as Error).message || String(e);
+    this.log(`dns: ${what} failed: ${error}`);
+    const agent = await this.repo.getAgent(name);
+    await this.repo.setDns(name, {
+      state: "failed",
+      ipv4: agent?.dnsIpv4 ?? null,
+      ptr: agent?.dnsPtr ?? null,
+      error,
+      at,
+    });
+    return error;
   }
 
   private async renewFor(agent: AgentRecord, csr: CheckedCsr, now: Date): Promise<IssuedAgentCert> {

@@ -1,6 +1,7 @@
 export * from "./ca.js";
 export {
   type DnsRegistrar,
+  type DnsRegistration,
   qualifyHost,
   type Rfc2136Options,
   Rfc2136Registrar,

@@ -12,7 +12,7 @@
  *        /api/v1/agents/:name/exec (NDJSON stream)               admin
  */
 import { isIPv4 } from "node:net";
-import { LabError, type NewAuditEvent, type TokenStore } from "@lab/core";
+import { DNS_AFTER_REVOKE, type DnsState, LabError, type NewAuditEvent, type TokenStore } from "@lab/core";
 import {
   type AgentRecord,
   assertMachineName,
@@ -138,10 +138,10 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       req,
       "agent.revoke",
       name,
-      `revoked agent ${name} (${r.serials.length} certificates${disconnected ? ", connection cut" : ""}${r.dnsRemoved ? ", DNS removed" : ", DNS removal failed"})`,
+      `revoked agent ${name} (${r.serials.length} certificates${disconnected ? ", connection cut" : ""}${DNS_AFTER_REVOKE[r.dns]})`,
     );
     const agent = await identity.mustGet(name);
-    return { name, revokedAt: agent.revokedAt, serials: r.serials, disconnected, dnsRemoved: r.dnsRemoved };
+    return { name, revokedAt: agent.revokedAt, serials: r.serials, disconnected, dns: r.dns };
   });
 
   app.post("/api/v1/join-tokens", { preHandler: auth("admin") }, async (req) => {
@@ -240,9 +240,15 @@ function enrolSummary(r: {
   name: string;
   serial: string;
   ipv4: string | null;
+  dns: DnsState | null;
   dnsError: string | null;
 }): string {
-  const dns = r.ipv4 ? (r.dnsError ? `, DNS failed: ${r.dnsError}` : `, DNS ${r.ipv4}`) : "";
+  const dns = {
+    registered: `, DNS ${r.ipv4}`,
+    failed: `, DNS failed: ${r.dnsError}`,
+    "not configured": ", DNS not configured",
+    removed: "",
+  }[r.dns ?? "removed"];
   return `agent ${r.name} enrolled with a join token (serial ${r.serial}${dns})`;
 }
 

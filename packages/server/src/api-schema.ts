@@ -107,8 +107,9 @@ export const resolutionSchema = z.object({
 });
 
 const pillar = z.object({
-  state: z.enum(["ok", "warning", "failed", "pending", "unknown"]),
+  state: z.enum(["ok", "warning", "failed", "pending", "unknown", "none"]),
   text: z.string(),
+  reason: z.string().optional(),
 });
 
 export const serverRowSchema = z.object({

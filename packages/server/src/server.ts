@@ -114,6 +114,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const bus = new EventBus();
   const metrics = new Metrics(bus);
   const store = metrics.timed(await openStore(dbLocation));
+  // What has started so far, stopped in reverse when a later listener fails to start: a server
+  // that cannot serve its API must not keep its boot port (or anything else) open.
+  const started: (() => unknown)[] = [() => store.close()];
+  const failedToStart =
+    (what: string) =>
+    async (e: unknown): Promise<never> => {
+      for (const stop of started.reverse())
+        await Promise.resolve()
+          .then(stop)
+          .catch(() => undefined);
+      return listenError(what)(e);
+    };
   const adminTokenPath = await bootstrapAdmin(store, serverDir, log);
 
   const engineAs = (actor: string): Engine => new LabService(store, actor, { renderers: opts.renderers });
@@ -127,6 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const probes = opts.probePorts ? new PortProbes({ endpoints: await endpointsNow(store) }) : undefined;
   const sources: HealthSource[] = [...(opts.healthSources ?? []), callbacks, ...(probes ? [probes] : [])];
   probes?.start();
+  if (probes) started.push(() => probes.stop());
 
   // When the model changes, stream filters (by label or group) and probed ports follow it.
   const feed = new EventFeed(
@@ -172,6 +185,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     routerOptions: { maxParamLength: 500 },
     // HTTPS when tlsOptions is set; both are the same FastifyInstance to the routes.
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  started.push(() => app.close());
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) =>
@@ -240,6 +254,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const identities = identityRepo(store);
   const agentDir = agentDistDir();
   const timeline = new Timeline(store.db, log);
+  started.push(() => timeline.close());
   const provisioner = new Provisioner({
     db: store.db,
     store,
@@ -258,8 +273,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // A day: an install plus its first boot, on slow hardware.
         joinToken: (name) => createJoinToken(identities, { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),
         ...(agentDir ? { agent: { dir: agentDir, apiUrl: () => apiUrl, caPem: ca.certPem } } : {}),
-      }).catch(listenError("the boot services"))
+      }).catch(failedToStart("the boot services"))
     : null;
+  if (boot) started.push(() => boot.close());
   registerProvisionRoutes(
     app,
     { provisioner, logs: boot?.logs ?? new InstallLogBuffer({ dir: join(opts.home, "pxe", "logs"), log }) },
@@ -301,23 +317,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }));
 
   await feed.start(opts.pollMs ?? 1000);
+  started.push(() => feed.stop());
   const health = new HealthCollector(sources, engine, store, recorded, {
     intervalMs: opts.healthIntervalMs ?? 30_000,
     timeoutMs: 5_000,
     log,
   });
   health.start();
+  started.push(() => health.stop());
   const snapshots =
     opts.snapshots && !/^postgres/.test(dbLocation)
       ? new Snapshots(dbLocation, join(opts.home, "backups"), opts.snapshots, log)
       : undefined;
   snapshots?.start();
+  if (snapshots) started.push(() => snapshots.stop());
 
   await app
     .listen({ host: opts.host, port: opts.port })
-    .catch(listenError(`the API on ${opts.host}:${opts.port}`));
+    .catch(failedToStart(`the API on ${opts.host}:${opts.port}`));
   const agentPort = agentChannel
-    ? (await agentChannel.start().catch(listenError("the agent channel (--agent-listen)"))).port
+    ? (await agentChannel.start().catch(failedToStart("the agent channel (--agent-listen)"))).port
     : null;
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;

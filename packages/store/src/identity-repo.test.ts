@@ -57,6 +57,8 @@ function agent(name: string, serial: string, spki: string): AgentRecord {
     ipv4: "10.0.0.5",
     addresses: ["10.0.0.5"],
     dnsIpv4: null,
+    dnsPtr: null,
+    dnsState: null,
     dnsError: null,
     dnsUpdatedAt: null,
     hostKeys: ["ssh-ed25519 AAAA host"],
@@ -210,7 +212,13 @@ for (const { label, open } of backends) {
           status: { uptime: 5 },
         });
         await repo.recordFacts("web-1", { kernel: "6.1" });
-        await repo.setDns("web-1", { ipv4: "10.0.0.9", error: null, at: T1 });
+        await repo.setDns("web-1", {
+          state: "registered",
+          ipv4: "10.0.0.9",
+          ptr: "9.0.0.10.in-addr.arpa",
+          error: null,
+          at: T1,
+        });
         expect(await repo.getAgent("web-1")).toMatchObject({
           lastSeenAt: T1,
           version: "2",

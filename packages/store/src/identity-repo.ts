@@ -3,10 +3,11 @@
  * Spending a join token is a conditional UPDATE inside the enrolment's transaction: of two
  * concurrent enrolments with one token, exactly one commits.
  */
-import { LabError } from "@lab/core";
+import { type DnsState, LabError } from "@lab/core";
 import type {
   AgentCertRecord,
   AgentRecord,
+  DnsUpdate,
   EnrolOutcome,
   IdentityStore,
   JoinTokenRecord,
@@ -256,13 +257,16 @@ export class KyselyIdentityRepo implements IdentityStore {
       .execute();
   }
 
-  async setDns(
-    name: string,
-    input: { ipv4: string | null; error: string | null; at: string },
-  ): Promise<void> {
+  async setDns(name: string, input: DnsUpdate): Promise<void> {
     await this.db
       .updateTable("agents")
-      .set({ dns_ipv4: input.ipv4, dns_error: input.error, dns_updated_at: input.at })
+      .set({
+        dns_ipv4: input.ipv4,
+        dns_ptr: input.ptr,
+        dns_state: input.state,
+        dns_error: input.error,
+        dns_updated_at: input.at,
+      })
       .where("name", "=", name)
       .execute();
   }
@@ -322,6 +326,8 @@ function fromAgent(a: AgentRecord): AgentTable {
     ipv4: a.ipv4,
     addresses: JSON.stringify(a.addresses),
     dns_ipv4: a.dnsIpv4,
+    dns_ptr: a.dnsPtr,
+    dns_state: a.dnsState,
     dns_error: a.dnsError,
     dns_updated_at: a.dnsUpdatedAt,
     host_keys: JSON.stringify(a.hostKeys),
@@ -347,6 +353,8 @@ function toAgent(row: Selectable<AgentTable>): AgentRecord {
     ipv4: row.ipv4,
     addresses: json(row.addresses, [], `agent ${row.name} addresses`),
     dnsIpv4: row.dns_ipv4,
+    dnsPtr: row.dns_ptr,
+    dnsState: row.dns_state as DnsState | null,
     dnsError: row.dns_error,
     dnsUpdatedAt: row.dns_updated_at,
     hostKeys: json(row.host_keys, [], `agent ${row.name} host keys`),

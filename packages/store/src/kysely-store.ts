@@ -7,6 +7,7 @@ import {
   type ApiToken,
   type AuditEvent,
   type Change,
+  type DnsState,
   type EventQuery,
   type HealthRecord,
   type HealthStore,
@@ -238,7 +239,10 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore {
         lastSeenAt: null,
         ipv4: null,
         dnsIpv4: null,
+        dnsPtr: null,
+        dnsState: null,
         dnsError: null,
+        dnsUpdatedAt: null,
         hostKeys: [],
       });
     }
@@ -255,7 +259,10 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore {
         lastSeenAt: a.last_seen_at,
         ipv4: a.ipv4,
         dnsIpv4: a.dns_ipv4,
+        dnsPtr: a.dns_ptr,
+        dnsState: a.dns_state as DnsState | null,
         dnsError: a.dns_error,
+        dnsUpdatedAt: a.dns_updated_at,
         hostKeys: parseJson(a.host_keys, `agent ${a.name} host keys`),
       });
     }

@@ -162,6 +162,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("agent_certs_spki").on("agent_certs").column("spki_sha256").execute();
       },
     },
+    "0006_dns_outcome": {
+      async up(db: Kysely<unknown>) {
+        // What the DNS server accepted (the PTR name) and what the last DNS step did, so
+        // `describe` says "not configured" or "refused" instead of assuming success.
+        await db.schema.alterTable("agents").addColumn("dns_ptr", "text").execute();
+        await db.schema.alterTable("agents").addColumn("dns_state", "text").execute();
+      },
+    },
   };
 }
 

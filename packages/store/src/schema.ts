@@ -100,6 +100,8 @@ export interface AgentTable {
   ipv4: string | null;
   addresses: string;
   dns_ipv4: string | null;
+  dns_ptr: string | null;
+  dns_state: string | null;
   dns_error: string | null;
   dns_updated_at: string | null;
   host_keys: string;

@@ -7,7 +7,7 @@ import http from "node:http";
 import https from "node:https";
 import { constants } from "node:os";
 import { join } from "node:path";
-import { CATALOGUE, type LabCode, LabError } from "@lab/core";
+import { CATALOGUE, DNS_AFTER_REVOKE, type DnsState, type LabCode, LabError } from "@lab/core";
 import { type Command, Option } from "commander";
 import { actor, labHome, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
@@ -186,12 +186,11 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
         const r = await session.remote.request<{
           serials: string[];
           disconnected: boolean;
-          dnsRemoved: boolean;
+          dns: DnsState;
         }>("POST", `/api/v1/agents/${encodeURIComponent(name)}/revoke`);
         print(
           `${name} revoked: ${r.serials.length} certificate(s) on the CRL` +
-            `${r.disconnected ? ", live connection cut" : ""}` +
-            `${r.dnsRemoved ? ", removed from DNS" : ", DNS removal failed (retried by the server)"}\n`,
+            `${r.disconnected ? ", live connection cut" : ""}${DNS_AFTER_REVOKE[r.dns] ?? ""}\n`,
         );
         return;
       }

@@ -8,6 +8,7 @@ import type {
   ClassRow,
   GroupRow,
   GroupView,
+  IdentitySummary,
   ImageRow,
   LabelRow,
   LabelRuleRow,
@@ -33,6 +34,7 @@ import { bracketList, treeLines } from "./tree.js";
 
 export function pillar(p: PillarState, style: Style): string {
   if (!style.tty) return p.text;
+  if (p.state === "none") return style.dim(p.text);
   const symbol = {
     ok: style.green("✓"),
     warning: style.yellow("⚠"),
@@ -450,13 +452,9 @@ export function showSecret(v: SecretView, style: Style): string {
 /** The design document's Identity block: DNS, certificate, SSH host key, enrolment, check-in. */
 function identityBlock(d: ServerDescription, style: Style): string[] {
   const i = d.identity;
-  if (!i) return ["Identity: not enrolled"];
+  if (!i) return [`Identity: ${pillarLine(d.status.identity, style)}`];
   const ok = (good: boolean) => (good ? style.green("✓") : style.yellow("⚠"));
-  const dns = i.dnsIpv4
-    ? `${ok(true)} ${d.name} (A: ${i.dnsIpv4}, PTR: ✓)`
-    : i.dnsError
-      ? `${ok(false)} not registered: ${i.dnsError}`
-      : "- (no DNS server configured)";
+  const dns = dnsLine(i, ok);
   const seen = i.lastSeenAt
     ? `${i.lastSeenAt.slice(0, 19).replace("T", " ")} (${ago(i.lastSeenAt)})`
     : "never";
@@ -469,6 +467,44 @@ function identityBlock(d: ServerDescription, style: Style): string[] {
     `  Enrolled: ${i.enrolledAt?.slice(0, 19).replace("T", " ") ?? "-"} (one-time token, consumed)`,
     `  Last Check-in: ${seen}`,
   ];
+}
+
+/** What the DNS server last accepted or refused for this machine, as recorded at that step. */
+function dnsLine(i: IdentitySummary, ok: (good: boolean) => string): string {
+  const when = i.dnsUpdatedAt ? ` at ${shortTime(i.dnsUpdatedAt)}` : "";
+  switch (i.dnsState) {
+    case "registered":
+      return `${ok(true)} A ${i.dnsIpv4}, ${i.dnsPtr ? `PTR ${i.dnsPtr.replace(/\.$/, "")}` : "no PTR (the address is outside the reverse zone)"} — accepted by the DNS server${when}`;
+    case "failed":
+      return `${ok(false)} not updated: ${i.dnsError}${i.dnsIpv4 ? ` (last accepted: A ${i.dnsIpv4})` : ""}${when}`;
+    case "removed":
+      return `removed${when}`;
+    case "not configured":
+      return "not configured (lab server runs without --dns-update)";
+    default:
+      return "— (no DNS step recorded for this machine)";
+  }
+}
+
+/** A pillar with what it rests on: the reason when nothing is observed. */
+function pillarLine(p: PillarState, style: Style): string {
+  return p.state === "none" ? `— (${p.reason ?? "not observed"})` : pillar(p, style);
+}
+
+/** Each health source's latest verdict on this server, or why there is none. */
+function monitoringLines(d: ServerDescription, style: Style): string[] {
+  if (d.health.length === 0) return [`  Monitoring: ${pillarLine(d.status.health, style)}`];
+  return [
+    "  Monitoring:",
+    ...d.health.map(
+      (h) =>
+        `    ${h.source}: ${pillar({ state: h.state, text: h.summary }, style)} (as of ${shortTime(h.updatedAt)})`,
+    ),
+  ];
+}
+
+function shortTime(iso: string): string {
+  return iso.slice(0, 19).replace("T", " ");
 }
 
 function hostKeyFingerprint(line: string): string {
@@ -503,14 +539,18 @@ export function describeServer(d: ServerDescription, style: Style): string {
     `Host: ${s.host ?? "-"}`,
     `MAC: ${s.mac ?? "-"}`,
     `Size: ${sizeText}`,
-    "Status: unknown (no provider has reported this server's actual state yet)",
+    "Status:",
+    `  Sync: ${pillarLine(d.status.sync, style)}`,
+    `  Puppet: ${pillarLine(d.status.puppet, style)}`,
+    `  Health: ${pillarLine(d.status.health, style)}`,
+    `  Identity: ${pillarLine(d.status.identity, style)}`,
     "Puppet:",
     `  Environment: ${r.environment ?? "-"}`,
     `  Classes: ${bracketList(r.classes.map((c) => c.name))}`,
-    "  Last run: unknown (not enrolled)",
+    `  Last run: ${pillarLine(d.status.puppet, style)}`,
     "Health:",
     `  Alerts configured: ${r.alerts.length}`,
-    "  Monitoring: unknown (no health source connected)",
+    ...monitoringLines(d, style),
     ...identityBlock(d, style),
   ];
   if (s.attributes && Object.keys(s.attributes).length) {
