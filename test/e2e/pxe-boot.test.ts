@@ -12,7 +12,7 @@
  * Each run prints the machine's boot timeline.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,7 +118,34 @@ async function boot(
     mac,
     diskPath: disk,
     serialPath: join(dir, `${firmware}-${n}.serial`),
+    // Every byte the VM sends and receives, so the test knows each token Lab handed it.
+    extraArgs: ["-object", `filter-dump,id=dump0,netdev=n0,file=${join(dir, `${firmware}-${n}.pcap`)}`],
   });
+}
+
+/** The install, discovery and join tokens Lab served to the VM, read off its captured traffic. */
+function tokensOnTheWire(dir: string): string[] {
+  const wire = readdirSync(dir)
+    .filter((f) => f.endsWith(".pcap"))
+    .map((f) => readFileSync(join(dir, f)).toString("latin1"))
+    .join("\n");
+  const found = new Set<string>();
+  for (const re of [
+    /lab\.token=([A-Za-z0-9_-]{16,128})/g,
+    /\/pxe\/v1\/machines\/[^/\s]+\/([A-Za-z0-9_-]{16,128})\//g,
+  ]) {
+    for (const m of wire.matchAll(re)) found.add(m[1] as string);
+  }
+  for (const m of wire.matchAll(/labj_[A-Za-z0-9_-]{43}/g)) found.add(m[0]);
+  return [...found];
+}
+
+/** Every file under `dir`, as text (the server's state, logs and install logs). */
+function filesUnder(dir: string): { path: string; text: string }[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .map((path) => ({ path, text: readFileSync(path).toString("latin1") }));
 }
 
 async function printTimeline(lab: Lab, mac: string, title: string): Promise<string> {
@@ -236,6 +263,23 @@ function lifecycle(firmware: "bios" | "uefi") {
       expect(actions).toEqual(
         expect.arrayContaining(["provision.discover", "provision.install", "provision.complete"]),
       );
+
+      // No token Lab minted for this machine appears in anything Lab printed, logged or stored.
+      const tokens = tokensOnTheWire(dir);
+      expect(tokens.filter((t) => !t.startsWith("labj_")).length).toBeGreaterThanOrEqual(2); // discovery + install
+      const shown = [
+        timeline,
+        events.stdout,
+        logs.stdout,
+        (await lab.cli(["provision", "timeline", mac, "--all", "-o", "json"])).stdout,
+        (await lab.cli(["provision", "list", "-o", "json"])).stdout,
+        lab.server.output(),
+      ];
+      for (const token of tokens) {
+        for (const text of shown) expect(text).not.toContain(token);
+        for (const f of filesUnder(lab.home))
+          expect(f.text.includes(token), `${f.path} holds a token`).toBe(false);
+      }
     }
   });
 }

@@ -551,6 +551,37 @@ describe("the agent", () => {
     expect(channel.isConnected("web-1")).toBe(true);
   });
 
+  it("answers a renewal even when heartbeats used up the control budget", async () => {
+    const chatty = await enrolDirect("chatty-1");
+    const ws = new WebSocket(channel.urlFor("127.0.0.1"), {
+      ca: ca.certPem,
+      cert: chatty.certPem,
+      key: chatty.keyPem,
+    });
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    const replies: { type: string; id?: string }[] = [];
+    ws.on("message", (m) => replies.push(JSON.parse(String(m))));
+    const droppedBefore = channel.stats().dropped;
+    const beat = JSON.stringify({
+      type: "heartbeat",
+      uptime: 1,
+      load: [0, 0, 0],
+      memory: { total: 1, free: 1 },
+      disk: [],
+      addresses: [],
+      ipv4: null,
+    });
+    for (let i = 0; i < 8; i++) ws.send(beat); // burst 5: the last heartbeats are dropped
+    ws.send(JSON.stringify({ type: "renew", id: "r1", csr: await createCsr("chatty-1", chatty.keyPem) }));
+    await waitFor("the renewed certificate", () => replies.some((r) => r.id === "r1"));
+    expect(channel.stats().dropped - droppedBefore).toBeGreaterThan(0);
+    expect(replies.find((r) => r.id === "r1")?.type).toBe("certificate");
+    ws.close();
+  });
+
   it("runs commands: output streams back and the exit code is the command's", async () => {
     const r = await lab(["exec", "web-1", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
     expect(r.error).toBeUndefined();

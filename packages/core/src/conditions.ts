@@ -114,9 +114,16 @@ export const METRICS: Record<string, MetricInfo> = {
     backend: "prometheus",
     promql: "(lab_identity_cert_expiry_timestamp_seconds{SEL} - time()) / 86400",
   },
+  cert_life_remaining_percent: {
+    description: "share of the machine's certificate lifetime left (renewal is due at 33%)",
+    source: "lab server /metrics",
+    backend: "prometheus",
+    promql:
+      "100 * (lab_identity_cert_expiry_timestamp_seconds{SEL} - time()) / (lab_identity_cert_expiry_timestamp_seconds{SEL} - lab_identity_cert_renewed_timestamp_seconds{SEL})",
+  },
   config_run_failed: {
     description: "1 when the last configuration (Puppet) run failed",
-    source: "lab agent (node_exporter textfile)",
+    source: "a node_exporter textfile your Puppet run writes (Lab collects no Puppet reports yet)",
     backend: "prometheus",
     promql: "lab_config_run_failed{SEL}",
   },
@@ -266,16 +273,12 @@ export const BUILTIN_ALERTS: Record<string, BuiltinAlert> = {
     description: "memory nearly exhausted",
   },
   cert_expiry: {
-    condition: "cert_expiry_days < 14",
+    // Agents renew at 2/3 of a certificate's life (24 h by default): under a quarter left
+    // means a renewal was missed. A fixed "days" threshold would fire for every 24 h cert.
+    condition: "cert_life_remaining_percent < 25",
     severity: "warning",
     for: "1h",
     description: "the machine's certificate expires soon and did not renew",
-  },
-  puppet_run_failed: {
-    condition: "config_run_failed == 1",
-    severity: "warning",
-    for: "30m",
-    description: "the last configuration run failed",
   },
   postgres_process: {
     condition: "process_count < 1",

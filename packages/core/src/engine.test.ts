@@ -243,7 +243,7 @@ describe("resolution of one server", () => {
     expect(r.conflicts[0]?.message).toContain("db: large");
   });
 
-  it("auto-generates alerts from size, ports, classes, identity and enrolment, with reasons", () => {
+  it("auto-generates alerts from size, ports, classes and identity, with reasons (none for Puppet runs)", () => {
     const auto = (server: string) =>
       resolveIn(BASE, server)
         .alerts.filter((a) => a.from.every((f) => f.kind === "auto"))
@@ -254,7 +254,6 @@ describe("resolution of one server", () => {
       "postgres_process critical (from class postgresql::server)",
       "postgres_replication_lag warning (from class postgresql::server)",
       "cert_expiry warning (from identity)",
-      "puppet_run_failed warning (from enrollment)",
     ]);
     expect(auto("web-1")).toContain("http_80 critical (from port 80)");
     expect(auto("web-1")).toContain("https_443 critical (from port 443)");

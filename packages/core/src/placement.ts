@@ -5,7 +5,7 @@
  *
  * A pair goes to the file of the first source that brought the alert to the server:
  * `label-<name>`, `group-<name>`, `environment-<name>`, `region-<name>`, `servers`, or
- * `auto-<size|port|class|identity|enrollment>`.
+ * `auto-<size|port|class|identity>`.
  */
 import { type AlertDefinition, alertDefinition, backendFor } from "./alert-defs.js";
 import { type Backend, METRICS } from "./conditions.js";

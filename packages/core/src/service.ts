@@ -256,7 +256,19 @@ export interface Engine {
 
 /** The engine over a store, used in-process by local mode and by the server. */
 /** Turns the fleet into one monitoring backend's files (the monitor package provides them). */
-export type AlertRenderer = (fleet: Fleet, opts: { baseDir?: string }) => { path: string; content: string }[];
+export type AlertRenderer = (
+  fleet: Fleet,
+  opts: { baseDir?: string; labServer?: LabServerTarget },
+) => { path: string; content: string }[];
+
+/** Where Prometheus scrapes lab server's own /metrics (machines' certificates). */
+export interface LabServerTarget {
+  /** `host:port` */
+  address: string;
+  scheme: "http" | "https";
+  /** Lab's CA certificate, as a path on the server's host. */
+  caFile?: string;
+}
 
 export interface RenderResult {
   backend: Backend;
@@ -267,6 +279,8 @@ export interface RenderResult {
 
 export interface LabServiceOptions {
   renderers?: Partial<Record<Backend, AlertRenderer>>;
+  /** The lab server this engine runs in (unknown in local mode), for the scrape snippet. */
+  labServer?: () => LabServerTarget | undefined;
 }
 
 export class LabService implements Engine {
@@ -282,7 +296,8 @@ export class LabService implements Engine {
     const renderer = this.options.renderers?.[backend];
     if (!renderer) throw new LabError("LAB_E_USAGE", `no renderer for backend "${backend}"`);
     const { fleet } = await this.views();
-    return { backend, files: renderer(fleet, { baseDir }), unrenderable: placeAlerts(fleet).unrenderable };
+    const files = renderer(fleet, { baseDir, labServer: this.options.labServer?.() });
+    return { backend, files, unrenderable: placeAlerts(fleet).unrenderable };
   }
 
   async noteRendered(note: RenderNote): Promise<void> {

@@ -13,6 +13,6 @@ import { renderPrometheus } from "./prometheus.js";
 
 /** The renderers `lab render alerts` and the server use. */
 export const RENDERERS: Record<Backend, AlertRenderer> = {
-  prometheus: (fleet, { baseDir }) => renderPrometheus(fleet, { baseDir }),
+  prometheus: (fleet, { baseDir, labServer }) => renderPrometheus(fleet, { baseDir, labServer }),
   naemon: (fleet) => renderNaemon(fleet),
 };

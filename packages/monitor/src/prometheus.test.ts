@@ -77,7 +77,7 @@ labels:
   mail: {ports: [25, 465, 587, 993, 143], alerts: [smtp_connect], alert_backend: prometheus}
   db: {ports: [5432]}
 servers:
-  m.1: {provider: aws, labels: [mail], environment: prod, region: eu, host: 10.0.0.1}
+  m-1: {provider: aws, labels: [mail], environment: prod, region: eu, host: 10.0.0.1}
   m2: {provider: aws, labels: [mail], host: "2001:db8::2"}
   w1: {provider: hetzner, labels: [web], environment: dev, host: w1.example.org}
   nohost: {provider: ssh, labels: [web, db]}
@@ -173,7 +173,6 @@ describe("renderPrometheus", () => {
       cert_expiry: "rules/auto-identity.yaml",
       postgres_process: "rules/auto-class.yaml",
       nginx_process: "rules/auto-class.yaml",
-      puppet_run_failed: "rules/auto-enrollment.yaml",
       mail_queue_critical: "rules/label-mailserver.yaml",
       memory_pressure: "rules/label-k8s-worker.yaml",
       disk_space_low: "rules/group-production.yaml",
@@ -213,7 +212,7 @@ describe("renderPrometheus", () => {
       '(max by (lab_server) (100 * (1 - node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs",lab_server=~"^(nohost|w1)$"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay|squashfs",lab_server=~"^(nohost|w1)$"}))) > 85',
     );
     const loaded = rule(files, "loaded");
-    expect(loaded.expr).toBe('(node_load1{lab_server=~"^(m\\\\.1)$"}) >= 2.5');
+    expect(loaded.expr).toBe('(node_load1{lab_server=~"^(m-1)$"}) >= 2.5');
     expect(loaded.for).toBe("5m");
     expect(loaded.labels.severity).toBe("critical");
     expect(loaded.annotations.summary).toContain("too much to do");
@@ -226,7 +225,7 @@ describe("renderPrometheus", () => {
     // A label's alert_backend sends its SMTP check to Prometheus (blackbox).
     const smtp = rule(files, "smtp_connect");
     expect(smtp.file).toBe("rules/label-mail.yaml");
-    expect(smtp.expr).toBe('(probe_success{job="lab-blackbox-smtp",lab_server=~"^(m\\\\.1|m2)$"}) == 0');
+    expect(smtp.expr).toBe('(probe_success{job="lab-blackbox-smtp",lab_server=~"^(m-1|m2)$"}) == 0');
     expect(smtp.for).toBe("2m");
     expect(serverMatcher(["b", "a.b", "a", "a"])).toBe('lab_server=~"^(a|a\\\\.b|b)$"');
   });
@@ -238,7 +237,7 @@ describe("renderPrometheus", () => {
     expect(json("targets/node.json")).toEqual([
       {
         targets: ["10.0.0.1:9999"],
-        labels: { lab_server: "m.1", lab_provider: "aws", lab_environment: "prod", lab_region: "eu" },
+        labels: { lab_server: "m-1", lab_provider: "aws", lab_environment: "prod", lab_region: "eu" },
       },
       { targets: ["[2001:db8::2]:9999"], labels: { lab_server: "m2", lab_provider: "aws" } },
       {
@@ -344,6 +343,91 @@ describe("promtool accepts the output", () => {
     });
   }
 });
+
+describe("cert_expiry, evaluated by promtool test rules", () => {
+  it("fires an hour after a certificate has less than a quarter of its life left, never for one that renews", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab-prom-cert-"));
+    try {
+      const model = modelOf(`
+labels:
+  web: {}
+servers:
+  stuck: {provider: ssh, labels: [web], host: 10.0.0.1}
+  renewing: {provider: ssh, labels: [web], host: 10.0.0.2}
+`);
+      const files = renderPrometheus(new Fleet(model));
+      const file = files.find((f) => f.path === "rules/auto-identity.yaml");
+      expect(file).toBeDefined();
+      writeFileSync(join(dir, "rules.yaml"), file?.content ?? "");
+      // As lab server exports them: 24 h certificates; "stuck" never renews after t=0, while
+      // "renewing" gets a new one every 16 h (at 2/3 of its life), as a running agent does.
+      const renewing = (what: "issued" | "expiry") =>
+        Array.from({ length: 1501 }, (_, minute) => {
+          const issued = Math.floor(minute / 960) * 960 * 60;
+          return what === "issued" ? issued : issued + 86_400;
+        }).join(" ");
+      const tests = {
+        rule_files: ["rules.yaml"],
+        evaluation_interval: "1m",
+        tests: [
+          {
+            interval: "1m",
+            input_series: [
+              { series: 'lab_identity_cert_renewed_timestamp_seconds{lab_server="stuck"}', values: "0x1500" },
+              {
+                series: 'lab_identity_cert_expiry_timestamp_seconds{lab_server="stuck"}',
+                values: "86400x1500",
+              },
+              {
+                series: 'lab_identity_cert_renewed_timestamp_seconds{lab_server="renewing"}',
+                values: renewing("issued"),
+              },
+              {
+                series: 'lab_identity_cert_expiry_timestamp_seconds{lab_server="renewing"}',
+                values: renewing("expiry"),
+              },
+            ],
+            alert_rule_test: [
+              // 17 h: 7 h of 24 left (29 %), nothing is due.
+              { eval_time: "17h", alertname: "cert_expiry", exp_alerts: [] },
+              // 18h30: under 25 % for half an hour: pending, not yet firing.
+              { eval_time: "18h30m", alertname: "cert_expiry", exp_alerts: [] },
+              // 19h30: under 25 % for more than the rule's hour: firing, for "stuck" only.
+              {
+                eval_time: "19h30m",
+                alertname: "cert_expiry",
+                exp_alerts: [
+                  {
+                    exp_labels: { lab_server: "stuck", severity: "warning", lab_alert: "cert_expiry" },
+                    exp_annotations: {
+                      summary:
+                        "cert_expiry on stuck: the machine's certificate expires soon and did not renew",
+                      // At 19h30, 4h30 of 24 h are left: promtool compares the text exactly.
+                      description: descriptionAt(file?.content ?? "", 18.75),
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      };
+      writeFileSync(join(dir, "tests.yaml"), JSON.stringify(tests, null, 2));
+      const r = promtool(["test", "rules", "tests.yaml"], dir);
+      expect(r.output).toContain("SUCCESS");
+      expect(r.code, r.output).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The rendered description template with `{{ $value }}` filled in as Prometheus prints it. */
+function descriptionAt(rules: string, value: number): string {
+  const doc = parse(rules) as { groups: { rules: { annotations: { description: string } }[] }[] };
+  const template = doc.groups[0]?.rules[0]?.annotations.description ?? "";
+  return template.replace("{{ $value }}", String(value));
+}
 
 describe("scale", () => {
   it("renders a 10,000-server, 2,000-alert fleet (reports the time, asserts nothing on it)", () => {

@@ -141,6 +141,7 @@ export function installKernelArgs(input: InstallContext): string[] {
         `lab.mac=${ctx.mac}`,
         `lab.token=${ctx.installToken}`,
         "lab.mode=install",
+        `lab.config=${file("lab.env")}`,
         ...syslogArg(ctx.syslog),
       ];
       break;

@@ -4,6 +4,7 @@
  * (a boot is dozens of steps a second across a fleet); readers get live entries at once and
  * stored ones from the database.
  */
+import { redact, redactDeep } from "@lab/core";
 import type { Database } from "@lab/store";
 import type { Kysely } from "kysely";
 
@@ -51,7 +52,14 @@ export class Timeline {
 
   /** Records one step; returns at once (the write is batched). */
   record(mac: string, kind: TimelineKind, type: string, detail: Record<string, unknown> = {}): void {
-    const entry = { mac, time: this.now().toISOString(), kind, type, detail };
+    // Machines' URLs and log lines carry their tokens: masked before anything stores or streams them.
+    const entry = {
+      mac,
+      time: this.now().toISOString(),
+      kind,
+      type: redact(type),
+      detail: redactDeep(detail),
+    };
     if (this.pending.length >= MAX_PENDING) {
       // The database is not keeping up: count the loss rather than grow without bound.
       this.dropped++;

@@ -116,6 +116,11 @@ class TokenBucket {
 
 class Session {
   readonly bucket: TokenBucket;
+  /**
+   * Renewals have their own small budget: a chatty agent whose heartbeats use up the
+   * control budget must still be able to renew before its certificate runs out.
+   */
+  readonly renewals = new TokenBucket(3, 1 / 60);
   readonly execs = new Map<string, ExecHandlers>();
   readonly connectedAt = new Date().toISOString();
   version: string | null = null;
@@ -498,7 +503,8 @@ export class AgentChannel {
         break;
     }
     // Control messages: rate limited.
-    if (!s.bucket.take()) return this.drop(s, `${msg.type} over the rate limit`);
+    const bucket = msg.type === "renew" ? s.renewals : s.bucket;
+    if (!bucket.take()) return this.drop(s, `${msg.type} over the rate limit`);
     switch (msg.type) {
       case "hello":
         if (msg.name !== name) {

@@ -3,6 +3,15 @@ import type { StateStore } from "@lab/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus } from "./bus.js";
 
+/** What /metrics exports of one machine's identity (an enrolled agent's record). */
+export interface IdentityFigures {
+  name: string;
+  certNotAfter: string;
+  enrolledAt: string;
+  renewedAt: string | null;
+  revokedAt: string | null;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -58,6 +67,41 @@ export class Metrics {
     string,
     { count: { inc(): void }; time: { observe(v: number): void } }
   >();
+
+  /**
+   * Every enrolled machine's certificate, read at each scrape (labelled `lab_server`, the label
+   * Lab's rendered rules select on): what the generated `cert_expiry` alert watches.
+   */
+  identity(agents: () => Promise<IdentityFigures[]>): void {
+    const byServer = (name: string, help: string, value: (a: IdentityFigures) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["lab_server"],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const a of await agents()) {
+            const v = value(a);
+            if (v !== null) this.set({ lab_server: a.name }, v);
+          }
+        },
+      });
+    const seconds = (iso: string | null) => (iso ? Date.parse(iso) / 1000 : null);
+    // A revoked machine's certificate is not going to renew: it has no expiry to watch.
+    byServer("lab_identity_cert_expiry_timestamp_seconds", "When the machine's certificate expires", (a) =>
+      a.revokedAt ? null : seconds(a.certNotAfter),
+    );
+    // When the current certificate was issued (its notBefore is backdated for clock skew).
+    byServer(
+      "lab_identity_cert_renewed_timestamp_seconds",
+      "When the machine last renewed its certificate (its enrolment if never)",
+      (a) => seconds(a.renewedAt ?? a.enrolledAt),
+    );
+    byServer("lab_identity_revoked", "1 when the machine's identity is revoked", (a) =>
+      a.revokedAt ? 1 : 0,
+    );
+  }
 
   /** Counts and times one request; label children are bound once per route (hot path). */
   observeRequest(method: string, route: string, status: number, elapsedMs: number): void {

@@ -13,10 +13,12 @@ import {
   type Engine,
   Fleet,
   LabError,
+  type LabServerTarget,
   LabService,
   type LabServiceOptions,
   modelFromResources,
   type NewAuditEvent,
+  redact,
 } from "@lab/core";
 import {
   createJoinToken,
@@ -100,7 +102,9 @@ export interface RunningServer {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const log = opts.log ?? (() => undefined);
+  // Every line the server logs (its own, the boot services', the agent channel's) is redacted.
+  const sink = opts.log;
+  const log = sink ? (line: string) => sink(redact(line)) : () => undefined;
   if (!opts.tls && !LOOPBACK.has(opts.host)) {
     throw new LabError(
       "LAB_E_USAGE",
@@ -128,7 +132,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     };
   const adminTokenPath = await bootstrapAdmin(store, serverDir, log);
 
-  const engineAs = (actor: string): Engine => new LabService(store, actor, { renderers: opts.renderers });
+  // Known once the API listens: rendered scrape configs point Prometheus at this server's /metrics.
+  let self: LabServerTarget | undefined;
+  const engineAs = (actor: string): Engine =>
+    new LabService(store, actor, { renderers: opts.renderers, labServer: () => self });
   const engine = engineAs("server");
   const targets = new TargetIndex(engine);
   // Stream filters that select by label or group must see the model as of each event.
@@ -252,6 +259,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   /** The API as installed machines reach it (known once listening). */
   let apiUrl = "";
   const identities = identityRepo(store);
+  metrics.identity(() => identities.listAgents());
   const agentDir = agentDistDir();
   const timeline = new Timeline(store.db, log);
   started.push(() => timeline.close());
@@ -345,6 +353,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const url = `${scheme}://${shownHost}:${port}`;
   // Installed machines reach the API where they reached the boot port.
   apiUrl = `${scheme}://${boot ? new URL(boot.bootUrl).hostname : shownHost}:${port}`;
+  // A wildcard listen is scraped by the host's name, which the server certificate carries.
+  const wildcard = opts.host === "0.0.0.0" || opts.host === "::";
+  self = {
+    address: `${wildcard ? hostname() : shownHost}:${port}`,
+    scheme,
+    ...(caPath ? { caFile: caPath } : {}),
+  };
   log(`Lab server listening on ${url} (state: ${dbLocation.replace(/\/\/[^@/]*@/, "//***@")})`);
   if (caPem) log(`CA certificate: ${caPath} (SHA256 ${fingerprint(caPem)})`);
 

@@ -15,6 +15,7 @@ import {
   LabError,
   type NewAuditEvent,
   type Resource,
+  redact,
   SPEC_SCHEMA,
   type StateStore,
   type TokenStore,
@@ -350,7 +351,8 @@ async function insertEvent(
       actor: event.actor,
       action: event.action,
       result: event.result,
-      summary: event.summary,
+      // The audit log is read by everyone with a read token: no credential goes into it.
+      summary: redact(event.summary),
       changes: JSON.stringify(event.changes),
       subjects: JSON.stringify(subjects),
     })

@@ -59,7 +59,7 @@ export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboa
 
     print(`${out.bold("Step 1: Render")}\n${box(renderRows(name, o, hw), out)}\n`);
     print(
-      `Host key: ${ssh.hostKeyFingerprint}\nOnboarding will:\n${o.agent ? "  + Install lab agent\n  + Generate one-time enrollment token\n" : ""}  + Register in DNS: ${name}.${o.domain}\n  + Sign the SSH host key (no more trust-on-first-use)\n  + Assign labels (${d.interactive && !o.labels ? "interactive" : "--labels"})\n`,
+      `Host key: ${ssh.hostKeyFingerprint}\nOnboarding will:\n${o.agent ? "  + Install lab agent\n  + Generate one-time enrollment token\n" : ""}  + Register in DNS: ${name}.${o.domain} (if lab server runs with --dns-update)\n  + Sign the SSH host key (no more trust-on-first-use)\n  + Assign labels (${d.interactive && !o.labels ? "interactive" : "--labels"})\n`,
     );
     if (!o.yes) {
       const answer = (await d.ask("Proceed? [y/N]: ")).trim().toLowerCase();

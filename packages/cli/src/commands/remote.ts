@@ -145,6 +145,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
     .option("--ssh-keys <file>", "authorized_keys put into every installed system")
     .option("--agent-listen <host:port>", "the agent channel (mTLS; default: the API's host, port 7444)")
+    .option("--agent-cert-lifetime <duration>", "lifetime of agent certificates; agents renew at 2/3", "24h")
     .option("--dns-update <host:port>", "register enrolled machines in this DNS server (RFC 2136)")
     .option("--dns-zone <zone>", "the forward zone for --dns-update", "lab.internal")
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
@@ -164,6 +165,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           healthInterval: string;
           pxe?: boolean;
           agentListen?: string;
+          agentCertLifetime: string;
           dnsUpdate?: string;
           dnsZone: string;
           dnsNetwork?: string;
@@ -195,6 +197,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           agent: opts.agentListen
             ? hostPort(opts.agentListen, "--agent-listen")
             : { host, port: port === 0 ? 0 : 7444 },
+          agentCertLifetimeMs: parseDuration(opts.agentCertLifetime),
           dns: opts.dnsUpdate ? await dnsRegistrar(opts) : undefined,
           log: (line) => print(`${line}\n`),
         });

@@ -4,6 +4,11 @@ import { SAMPLE_IMAGES, sampleContext } from "./testing.js";
 import type { ImageSpec } from "./types.js";
 
 describe("renderInstallFile", () => {
+  it("gives Lab's own images their settings and join token as quoted shell variables", () => {
+    const ctx = { ...sampleContext(SAMPLE_IMAGES.discovery as ImageSpec), joinToken: "labj_it's-quoted" };
+    expect(renderInstallFile(ctx, "lab.env")?.body).toContain("LAB_JOIN_TOKEN='labj_it'\\''s-quoted'\n");
+  });
+
   const NAMES = [
     "user-data",
     "meta-data",
@@ -11,6 +16,7 @@ describe("renderInstallFile", () => {
     "ks.cfg",
     "preseed.cfg",
     "talos.yaml",
+    "lab.env",
     "boot.ipxe",
     "../etc/passwd",
     "",
@@ -24,14 +30,14 @@ describe("renderInstallFile", () => {
     });
   }
 
-  it("points each installer at its first file; none for Lab's images and Talos push", () => {
+  it("points each installer at its first file (lab.env for Lab's images); none for Talos push", () => {
     const first = (img: ImageSpec) => primaryInstallFile({ image: img });
     expect((Object.values(SAMPLE_IMAGES) as ImageSpec[]).map(first)).toEqual([
       "user-data",
       "ks.cfg",
       "preseed.cfg",
       "talos.yaml",
-      undefined,
+      "lab.env",
     ]);
     expect(first({ ...(SAMPLE_IMAGES.talos as ImageSpec), talos: { mode: "push" } })).toBeUndefined();
   });

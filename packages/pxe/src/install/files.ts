@@ -9,6 +9,7 @@ import {
 } from "./autoinstall.js";
 import { renderKickstart } from "./kickstart.js";
 import { renderPreseed } from "./preseed.js";
+import { shQuote } from "./shell.js";
 import { renderTalosConfig } from "./talos.js";
 import type { InstallContext, InstallFile, InstallFormat } from "./types.js";
 
@@ -18,7 +19,8 @@ export const INSTALL_FILES: Record<InstallFormat, readonly string[]> = {
   kickstart: ["ks.cfg"],
   preseed: ["preseed.cfg"],
   talos: ["talos.yaml"],
-  none: [],
+  // Lab's own images (no installer of their own): the machine's settings as shell variables.
+  none: ["lab.env"],
 };
 
 /** The contract file a format's installer is pointed at first (undefined: none). */
@@ -42,6 +44,8 @@ export function renderInstallFile(ctx: InstallContext, fileName: string): Instal
       return { contentType: "text/plain; charset=utf-8", body: renderKickstart(ctx) };
     case "preseed.cfg":
       return { contentType: "text/plain; charset=utf-8", body: renderPreseed(ctx) };
+    case "lab.env":
+      return { contentType: "text/plain; charset=utf-8", body: renderLabEnv(ctx) };
     case "talos.yaml":
       // Push mode keeps the secrets off HTTP: Lab applies the config itself.
       if (ctx.image.talos?.mode === "push") return undefined;
@@ -49,4 +53,19 @@ export function renderInstallFile(ctx: InstallContext, fileName: string): Instal
     default:
       return undefined;
   }
+}
+
+/** `lab.env`: what Lab's own images read at their configuring stage (sourced by busybox sh). */
+function renderLabEnv(ctx: InstallContext): string {
+  const vars: [string, string | undefined][] = [
+    ["LAB_HOSTNAME", ctx.hostname],
+    ["LAB_DOMAIN", ctx.domain],
+    ["LAB_JOIN_TOKEN", ctx.joinToken],
+    ["LAB_AGENT_INSTALL_URL", ctx.agentInstallUrl],
+  ];
+  return [
+    "# Lab: this machine's install settings (one-time join token inside: keep it to this machine)",
+    ...vars.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${shQuote(v as string)}`),
+    "",
+  ].join("\n");
 }

@@ -6,7 +6,7 @@
  */
 import { appendFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { LabError } from "@lab/core";
+import { LabError, redact } from "@lab/core";
 import { checkMac } from "../install/validate.js";
 
 export interface InstallLogBufferOptions {
@@ -107,7 +107,8 @@ export class InstallLogBuffer {
   append(mac: string, text: string | string[]): void {
     if (this.closed) throw new LabError("LAB_E_INSTALL_LOG_IO", "the install log buffer is closed");
     const key = checkMac(mac);
-    const lines = (Array.isArray(text) ? text : [text]).flatMap(cleanLines);
+    // Installers echo URLs and command lines: their tokens are masked before they are kept.
+    const lines = (Array.isArray(text) ? text : [text]).flatMap(cleanLines).map(redact);
     if (lines.length === 0) return;
     const r = this.ring(key, true) as Ring;
     for (const line of lines) {
