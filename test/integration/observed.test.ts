@@ -63,6 +63,28 @@ describe("kinds and names", () => {
   });
 });
 
+describe("formats Lab advertises", () => {
+  it("does not offer Talos, and refuses a Talos image until it can install one end to end", async () => {
+    const lab = labIn(tempHome());
+    const images = await lab(["get", "images", "-o", "json"]);
+    expect((JSON.parse(images.stdout) as { format: string }[]).map((i) => i.format)).not.toContain("talos");
+    const file = [
+      "images:",
+      "  talos-1.8:",
+      "    format: talos",
+      "    arch: x86_64",
+      "    kernel: https://example.invalid/vmlinuz-amd64",
+      "    initrd: [https://example.invalid/initramfs-amd64.xz]",
+      "",
+    ].join("\n");
+    const r = await lab(["apply", "-f", "-"], file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^<stdin>:3:13: error LAB_E_IMAGE_UNSUPPORTED: image "talos-1.8" is a Talos image/m,
+    );
+  });
+});
+
 describe("a server whose API port is taken", () => {
   it("stops its boot listeners and exits non-zero instead of serving half", async () => {
     const home = tempHome();

@@ -76,6 +76,11 @@ export const CATALOGUE = {
     hint: "this state was written by a newer lab: upgrade lab",
   },
   LAB_E_STORE_IO: { http: 500, exit: EXIT.error, hint: "check the state directory's permissions" },
+  LAB_E_IMAGE_UNSUPPORTED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "use an autoinstall, kickstart, preseed or none image (`lab get images` lists the built-in ones)",
+  },
   LAB_E_NOT_OBSERVED: {
     http: 409,
     exit: EXIT.notObserved,

@@ -46,14 +46,6 @@ export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
     ],
     repo: "https://dl.fedoraproject.org/pub/fedora/linux/releases/41/Server/x86_64/os/",
   },
-  "talos-1.8": {
-    description: "Talos Linux 1.8, machine config served by URL (pull mode)",
-    format: "talos",
-    arch: "x86_64",
-    kernel: "https://github.com/siderolabs/talos/releases/download/v1.8.3/vmlinuz-amd64",
-    initrd: ["https://github.com/siderolabs/talos/releases/download/v1.8.3/initramfs-amd64.xz"],
-    talos: { mode: "pull", version: "v1.8.3" },
-  },
   [DISCOVERY_IMAGE]: {
     description:
       "Lab's discovery and test installer (Debian kernel + busybox), built by `lab pxe image build`",

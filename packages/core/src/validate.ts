@@ -47,6 +47,19 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
     each("servers", "server");
   };
 
+  // Talos's renderers exist, but nothing hands lab server a cluster's machine config and push
+  // mode needs talosctl: refuse the format until it works end to end, rather than half-serve it.
+  for (const r of model.image.values()) {
+    if (r.spec.format === "talos") {
+      out.push(
+        diagnostic(
+          "LAB_E_IMAGE_UNSUPPORTED",
+          `image "${r.name}" is a Talos image: Lab cannot install Talos yet (it has no way to take the cluster's machine config, and push mode needs talosctl)`,
+          at(r, ["format"]),
+        ),
+      );
+    }
+  }
   const images = imageCatalogue(model);
   for (const r of model.server.values()) {
     r.spec.labels?.forEach((l, i) => {
