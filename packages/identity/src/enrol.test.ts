@@ -180,6 +180,30 @@ describe("enrolment", () => {
     expect(logs.join("\n")).toContain("dns server unreachable");
   });
 
+  it("records only the host keys the SSH CA really signed", async () => {
+    const picky: HostKeySigner = {
+      sign: async (name, line) => {
+        if (line.startsWith("ssh-rsa")) throw new Error("the CA refuses RSA");
+        return `${line.split(" ")[0]}-cert-v01@openssh.com CERT-FOR-${name}`;
+      },
+    };
+    service = new IdentityService({
+      repo,
+      ca,
+      now: () => clock,
+      hostKeySigner: picky,
+      log: (l) => logs.push(l),
+    });
+    const key = await agentKey();
+    const token = await createJoinToken(repo, { name: "web-1", createdBy: "tester", now: clock });
+    const ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK root@web-1";
+    const rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ root@web-1";
+    const result = await service.enrol({ token, csr: await csrFor("web-1", key), hostKeys: [ed, rsa] });
+    expect(result.hostCertificates).toHaveLength(1);
+    expect((await repo.getAgent("web-1"))?.hostKeys).toEqual([ed]);
+    expect(logs.join("\n")).toContain("the CA refuses RSA");
+  });
+
   it("without a DNS server it records 'not configured', never an address it did not register", async () => {
     service = new IdentityService({ repo, ca, now: () => clock, hostKeySigner: signer });
     const { result } = await enrolled();

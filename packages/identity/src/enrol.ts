@@ -439,6 +439,19 @@ export class IdentityService {
         `this key was revoked before: "${token.name}" must enrol with a new key`,
       );
     }
+    // Host keys are signed first, so the record lists only keys the CA really signed.
+    const hostCertificates: string[] = [];
+    const signedKeys: string[] = [];
+    for (const line of req.hostKeys ?? []) {
+      if (!this.opts.hostKeySigner) break;
+      try {
+        hostCertificates.push(await this.opts.hostKeySigner.sign(token.name, line));
+        signedKeys.push(line);
+      } catch (e) {
+        // The machine's identity does not depend on the SSH CA being up: it can be signed later.
+        this.log(`enrol ${token.name}: signing a host key failed: ${(e as Error).message}`);
+      }
+    }
     const issued = await this.issue(token.name, csr.publicKey, now);
     const ipv4 = req.ipv4 ?? ipv4Of(ctx.sourceIp);
     const at = now.toISOString();
@@ -465,7 +478,7 @@ export class IdentityService {
         dnsState: null,
         dnsError: null,
         dnsUpdatedAt: null,
-        hostKeys: req.hostKeys ?? [],
+        hostKeys: signedKeys,
         facts: req.facts ?? {},
         status: null,
       },
@@ -473,16 +486,6 @@ export class IdentityService {
     });
     if (!outcome.ok) throw joinTokenError(outcome.refusal, outcome.token);
 
-    const hostCertificates: string[] = [];
-    for (const line of req.hostKeys ?? []) {
-      if (!this.opts.hostKeySigner) break;
-      try {
-        hostCertificates.push(await this.opts.hostKeySigner.sign(token.name, line));
-      } catch (e) {
-        // The machine's identity does not depend on the SSH CA being up: it can be signed later.
-        this.log(`enrol ${token.name}: signing a host key failed: ${(e as Error).message}`);
-      }
-    }
     const dns = ipv4 ? await this.registerDns(token.name, ipv4) : { state: null, error: null };
     return {
       ...this.response(token.name, issued, now),

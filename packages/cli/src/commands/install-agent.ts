@@ -104,7 +104,7 @@ async function waitConnected(
   timeoutMs: number,
 ): Promise<{ state: string; certNotAfter: string }> {
   const until = Date.now() + timeoutMs;
-  let last = "not enrolled";
+  let last = "the server has no agent by that name yet";
   while (Date.now() < until) {
     try {
       const a = await remote.request<{ state: string; certNotAfter: string }>(

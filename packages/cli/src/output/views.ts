@@ -462,11 +462,20 @@ function identityBlock(d: ServerDescription, style: Style): string[] {
   return [
     `Identity: ${i.state === "revoked" ? style.red("revoked") : i.state}`,
     `  DNS: ${dns}`,
-    `  Certificate: ${ok(i.state === "enrolled")} signed by Lab's CA (expires ${i.certNotAfter?.slice(0, 19).replace("T", " ") ?? "-"}, renews itself)`,
+    `  Certificate: ${certificateLine(i, ok)}`,
     `  SSH Host Key: ${i.hostKeys.length ? `${ok(true)} CA-signed (fingerprint: ${i.hostKeys.map(hostKeyFingerprint).join(", ")})` : "- not signed"}`,
     `  Enrolled: ${i.enrolledAt?.slice(0, 19).replace("T", " ") ?? "-"} (one-time token, consumed)`,
     `  Last Check-in: ${seen}`,
   ];
+}
+
+/** The machine's certificate: when it expires, and whether its renewal is overdue. */
+function certificateLine(i: IdentitySummary, ok: (good: boolean) => string): string {
+  const expires = i.certNotAfter ? shortTime(i.certNotAfter) : "-";
+  if (i.state === "revoked") return `revoked (was valid until ${expires})`;
+  if (i.state === "cert expiring")
+    return `${ok(false)} signed by Lab's CA, expires ${expires}: not renewed (agents renew at 2/3 of its life)`;
+  return `${ok(true)} signed by Lab's CA, expires ${expires}`;
 }
 
 /** What the DNS server last accepted or refused for this machine, as recorded at that step. */
