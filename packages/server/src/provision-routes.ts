@@ -143,7 +143,12 @@ export function registerBootRoutes(
     // Dispatch records its own decision; everything else is found by the caller's address.
     const mac = p.timeline.macOf(req.ip);
     if (mac && !req.url.startsWith("/pxe/v1/dispatch")) {
-      p.timeline.record(mac, "http", `${req.method} ${req.url.split("?")[0]}`, {
+      // A machine's own files: the timeline is already that machine's, the token never shown.
+      const path = (req.url.split("?")[0] ?? "").replace(
+        /^\/pxe\/v1\/machines\/[^/]+\/[^/]+\//,
+        "/pxe/v1/machines/…/",
+      );
+      p.timeline.record(mac, "http", `${req.method} ${path}`, {
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
         // Files are streamed on the raw response (the reply is hijacked): ask it.
