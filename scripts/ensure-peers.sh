@@ -47,6 +47,11 @@ have debootstrap || need+=(debootstrap)
 have named || need+=(bind9)
 have nsupdate || need+=(bind9-dnsutils)
 have dig || need+=(bind9-dnsutils)
+# Boot media (issue 18): a hybrid ISO/USB image with iPXE for BIOS (isolinux) and UEFI (FAT).
+have xorriso || need+=(xorriso)
+have mformat || need+=(mtools)
+have /usr/lib/ISOLINUX/isolinux.bin || need+=(isolinux)
+have /usr/lib/syslinux/modules/bios/ldlinux.c32 || need+=(syslinux-common)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"
