@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
+# A command on PATH, or a file that exists (firmware and boot loaders are not executables).
+have() { command -v "$1" >/dev/null 2>&1 || [ -e "$1" ]; }
 have promtool || need+=(prometheus)
 have /usr/bin/prometheus-node-exporter || need+=(prometheus-node-exporter)
 have /usr/bin/prometheus-blackbox-exporter || need+=(prometheus-blackbox-exporter)
@@ -62,6 +63,23 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 else
   echo "ensure-peers: every peer present"
+fi
+
+# UEFI boot media need an ipxe.efi that runs autoexec.ipxe (2021+); Debian 12's is from 2019.
+# The boot-media test takes Debian 13's ipxe package (firmware files only), unpacked, not installed.
+IPXE_NEWER=/var/cache/lab-test/ipxe-debian13
+if [ ! -f "$IPXE_NEWER/usr/lib/ipxe/ipxe.efi" ]; then
+  echo "ensure-peers: fetching Debian 13's iPXE into $IPXE_NEWER"
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/lists/partial"
+  echo "deb http://deb.debian.org/debian trixie main" >"$tmp/trixie.list"
+  apt_tmp=(-o Dir::Etc::sourcelist="$tmp/trixie.list" -o Dir::Etc::sourceparts=/nonexistent
+    -o Dir::State::Lists="$tmp/lists" -o APT::Sandbox::User=root)
+  apt-get "${apt_tmp[@]}" update -qq
+  (cd "$tmp" && apt-get "${apt_tmp[@]}" download -qq ipxe)
+  mkdir -p "$IPXE_NEWER.partial" && dpkg-deb -x "$tmp"/ipxe_*.deb "$IPXE_NEWER.partial"
+  rm -rf "$IPXE_NEWER" && mv "$IPXE_NEWER.partial" "$IPXE_NEWER"
+  rm -rf "$tmp"
 fi
 
 bash scripts/ensure-postgres.sh

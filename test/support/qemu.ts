@@ -54,6 +54,8 @@ export interface VmOptions {
   nicRom?: boolean;
   /** More QEMU arguments. */
   extraArgs?: string[];
+  /** Boot from this image instead of the network: as a CD, or as a USB stick. */
+  media?: { path: string; as: "cdrom" | "usb" };
 }
 
 export interface Vm {
@@ -136,7 +138,26 @@ function diskArgs(disks: VmDisk[]): string[] {
   return args;
 }
 
-/** Starts a VM that network-boots from `tap` (see the module comment). */
+function mediaArgs(m: { path: string; as: "cdrom" | "usb" }): string[] {
+  if (/[,\s]/.test(m.path)) throw new Error(`media path ${m.path} must not contain commas or spaces`);
+  return m.as === "cdrom"
+    ? [
+        "-drive",
+        `file=${m.path},if=none,id=media,media=cdrom,readonly=on,format=raw`,
+        "-device",
+        "ide-cd,drive=media,bootindex=0",
+      ]
+    : [
+        "-drive",
+        `file=${m.path},if=none,id=media,format=raw,readonly=on`,
+        "-device",
+        "qemu-xhci",
+        "-device",
+        "usb-storage,drive=media,bootindex=0",
+      ];
+}
+
+/** Starts a VM that network-boots from `tap`, or boots `media` (see the module comment). */
 export async function startVm(opts: VmOptions): Promise<Vm> {
   checkPrerequisites(opts.firmware);
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(opts.mac))
@@ -146,7 +167,8 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
   await writeFile(opts.serialPath, "");
   const uefi = opts.firmware === "uefi";
   const nic = opts.nic ?? (uefi ? "virtio" : "e1000");
-  const rom = opts.nicRom ?? !uefi;
+  // Booting from media: the NIC has no boot ROM, so only the media can reach Lab.
+  const rom = opts.media ? false : (opts.nicRom ?? !uefi);
   const device = nic === "virtio" ? "virtio-net-pci" : nic;
   const scratch: string[] = [];
 
@@ -170,9 +192,8 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     "-netdev",
     `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`,
     "-device",
-    `${device},netdev=n0,mac=${opts.mac},bootindex=1${rom ? "" : ",romfile="}`,
-    "-boot",
-    "n",
+    `${device},netdev=n0,mac=${opts.mac}${opts.media ? "" : ",bootindex=1"}${rom ? "" : ",romfile="}`,
+    ...(opts.media ? mediaArgs(opts.media) : ["-boot", "n"]),
   ];
   if (uefi) {
     const vars = `${opts.serialPath}.OVMF_VARS.fd`;

@@ -76,6 +76,21 @@ export const CATALOGUE = {
     hint: "this state was written by a newer lab: upgrade lab",
   },
   LAB_E_STORE_IO: { http: 500, exit: EXIT.error, hint: "check the state directory's permissions" },
+  LAB_E_MEDIA_TOOL_MISSING: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "install the Debian packages named in the message, then build again",
+  },
+  LAB_E_MEDIA_IPXE_UEFI: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "use an iPXE from 2021 or later (--ipxe-dir), or build a BIOS-only image (--bios-only)",
+  },
+  LAB_E_MEDIA_BUILD: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the named tool's own error follows; check free space in the output folder and /tmp",
+  },
   LAB_E_IMAGE_UNSUPPORTED: {
     http: 400,
     exit: EXIT.error,

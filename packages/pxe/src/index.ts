@@ -3,6 +3,7 @@ export * from "./dhcp/index.js";
 export * from "./files.js";
 export * from "./install/index.js";
 export * from "./ipxe.js";
+export * from "./media.js";
 export * from "./provisioner.js";
 export * from "./snippets.js";
 export * from "./syslog/index.js";

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkServerName, LabError, normaliseMac } from "@lab/core";
 import {
+  buildMedia,
   DEFAULT_IPXE_DIR,
   dnsmasqSnippet,
   iscDhcpSnippet,
@@ -386,6 +387,53 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
         throw new LabError("LAB_E_PXE_SETUP", `building the discovery image failed (exit ${code})`);
       print(`${out.green("✓")} discovery image in ${dest}\n`);
     });
+  pxe
+    .command("media")
+    .description(
+      "a bootable ISO / USB image (BIOS and UEFI) whose iPXE reaches Lab, for machines that cannot PXE",
+    )
+    .argument("<kind>", "iso|usb (the same hybrid image: burn it, attach it, or dd it to a stick)")
+    .option("--embed-url <url>", "Lab's boot port as machines reach it, e.g. http://192.168.1.10:7480")
+    .option("--out <file>", "where to write it (default: lab-boot.iso, or lab-boot.img for usb)")
+    .option("--ipxe-dir <dir>", "where the iPXE binaries are (UEFI needs a 2021+ ipxe.efi)", DEFAULT_IPXE_DIR)
+    .option("--bios-only", "leave UEFI out (an iPXE too old to run a script from the media)")
+    .action(
+      async (
+        kind: string,
+        opts: { embedUrl?: string; out?: string; ipxeDir: string; biosOnly?: boolean },
+      ) => {
+        if (kind !== "iso" && kind !== "usb")
+          throw new LabError("LAB_E_USAGE", `no media "${kind}": iso or usb`);
+        const session = await ctx.open();
+        // Through a server, its boot port is on the same host; locally there is nothing to guess.
+        const url =
+          opts.embedUrl ??
+          (session.remote ? `http://${new URL(session.remote.target.url).hostname}:7480` : undefined);
+        if (!url) {
+          throw new LabError(
+            "LAB_E_USAGE",
+            "give --embed-url http://HOST:7480 (the address machines reach lab server's boot port on)",
+          );
+        }
+        const r = await buildMedia({
+          kind,
+          serverUrl: url,
+          out: opts.out ?? (kind === "iso" ? "lab-boot.iso" : "lab-boot.img"),
+          ipxeDir: opts.ipxeDir,
+          biosOnly: opts.biosOnly === true,
+          log: (line) => io.stderr.write(`… ${line}\n`),
+        });
+        const machines = r.firmware.map((f) => f.toUpperCase()).join(" and ");
+        print(
+          `${out.green("✓")} ${r.path} (${(r.bytes / 2 ** 20).toFixed(1)} MiB) boots ${machines} machines into ${url}\n`,
+        );
+        print(
+          kind === "usb"
+            ? `Write it to a stick: sudo dd if=${r.path} of=/dev/sdX bs=4M conv=fsync (every file on the stick is lost)\n`
+            : "Burn it, or attach it as a virtual CD (BMC, hypervisor).\n",
+        );
+      },
+    );
   pxe
     .command("config")
     .description("print the snippet for your own DHCP server (when Lab's DHCP is off)")
