@@ -53,6 +53,9 @@ have xorriso || need+=(xorriso)
 have mformat || need+=(mtools)
 have /usr/lib/ISOLINUX/isolinux.bin || need+=(isolinux)
 have /usr/lib/syslinux/modules/bios/ldlinux.c32 || need+=(syslinux-common)
+# Remote access (issue 18): wg-quick; wireguard-go where the kernel has no WireGuard module.
+have wg-quick || need+=(wireguard-tools)
+have wireguard-go || need+=(wireguard-go)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

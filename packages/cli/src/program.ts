@@ -25,6 +25,7 @@ import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
+import { registerRemoteAccessCommands } from "./commands/remote-access.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
 import {
@@ -339,6 +340,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   registerRemoteCommands(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
+  registerRemoteAccessCommands(program, { print, emit, out });
   // `lab exec` exits with the remote command's code.
   let exitCode: number = EXIT.ok;
   registerAgentCommands(program, {

@@ -199,13 +199,13 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]) as Promise<CryptoKey>;
 }
 
-function writeAtomic(path: string, content: string, mode = 0o644): void {
+export function writeAtomic(path: string, content: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, content, { mode });
   renameSync(tmp, path);
 }
 
-function writeSecret(path: string, content: string): void {
+export function writeSecret(path: string, content: string): void {
   writeAtomic(path, content, 0o600);
   chmodSync(path, 0o600);
 }

@@ -13,3 +13,4 @@ export * from "./enrol.js";
 export * from "./join-tokens.js";
 export * from "./revocation.js";
 export * from "./ssh-ca.js";
+export * from "./wireguard.js";
