@@ -56,6 +56,8 @@ have /usr/lib/syslinux/modules/bios/ldlinux.c32 || need+=(syslinux-common)
 # Remote access (issue 18): wg-quick; wireguard-go where the kernel has no WireGuard module.
 have wg-quick || need+=(wireguard-tools)
 have wireguard-go || need+=(wireguard-go)
+# Secrets (issue 13): the real age CLI decrypts what the store and the git backup write.
+have age || need+=(age)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"
