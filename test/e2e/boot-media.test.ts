@@ -133,6 +133,8 @@ describe("boot media reach Lab without PXE (BIOS and UEFI, CD and USB)", () => {
         ]);
         expect(exit, vm.qemuOutput()).not.toBe("timeout");
         const t = await cli(["provision", "timeline", mac, "--all", "-o", "json"]);
+        // On failure: what the CLI said, and the server's side of it.
+        expect(t.code, `${t.stderr}\n--- lab server ---\n${server.output().slice(-8000)}`).toBe(0);
         const steps = JSON.parse(t.stdout) as {
           kind: string;
           type: string;
