@@ -340,8 +340,8 @@ describe("the design document's homelab", () => {
 });
 
 describe("the indexed engine agrees with a brute-force reference", () => {
-  it("on 200 random fleets", () => {
-    for (let seed = 1; seed <= 200; seed++) {
+  it("on 500 random fleets", () => {
+    for (let seed = 1; seed <= 500; seed++) {
       const model = randomModel(seed);
       const fleet = new Fleet(model);
       for (const server of model.server.keys()) {
@@ -358,6 +358,60 @@ describe("the indexed engine agrees with a brute-force reference", () => {
           server,
           alerts: ref.alerts.sort(),
         });
+      }
+    }
+  });
+
+  it("and its sets (what the reverse views read) list exactly the servers the resolutions name", () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const model = randomModel(seed);
+      const fleet = new Fleet(model);
+      const all = fleet.resolveAll();
+      const serversOf = (ids: number[]) => ids.map((id) => fleet.servers[id]);
+      const having = (pick: (r: Resolution) => string[]) =>
+        all.filter((r) => pick(r).length > 0).map((r) => r.name);
+      const excludedFrom = (kind: string, name: string) =>
+        having((r) => r.excludedFrom.filter((e) => e.kind === kind && e.name === name).map((e) => e.name));
+      const alertNames = new Set(all.flatMap((r) => r.alerts.map((a) => a.name)));
+      for (const a of model.alert.keys()) alertNames.add(a);
+      for (const name of alertNames) {
+        const set = fleet.alertSet(name);
+        expect({ seed, name, members: serversOf(set.members.ids()) }).toEqual({
+          seed,
+          name,
+          members: having((r) => r.alerts.filter((x) => x.name === name).map((x) => x.name)),
+        });
+        expect({ seed, name, excluded: serversOf(set.excluded.ids()) }).toEqual({
+          seed,
+          name,
+          excluded: excludedFrom("alert", name),
+        });
+      }
+      for (const name of model.group.keys()) {
+        const set = fleet.groupSet(name);
+        const members = all.flatMap((r) => {
+          const g = r.groups.find((x) => x.name === name);
+          return g ? [{ server: r.name, from: g.from }] : [];
+        });
+        expect({ seed, name, members: serversOf(set?.members.ids() ?? []) }).toEqual({
+          seed,
+          name,
+          members: members.map((m) => m.server),
+        });
+        for (const m of members) expect(fleet.groupProvenance(name, m.server)).toEqual(m.from);
+        expect(serversOf(set?.excluded.ids() ?? [])).toEqual(excludedFrom("group", name));
+      }
+      for (const name of ["sa", "sb"]) {
+        const set = fleet.secretSet(name);
+        expect({ seed, name, members: serversOf(set.members.ids()) }).toEqual({
+          seed,
+          name,
+          members: having((r) => r.secrets.filter((x) => x.name === name).map((x) => x.name)),
+        });
+        expect(serversOf(set.excluded.ids())).toEqual(excludedFrom("secret", name));
+      }
+      for (const r of all) {
+        for (const e of r.excludedFrom) expect(fleet.exclusionOf(e.kind, e.name, r.name)).toEqual(e.by);
       }
     }
   });
@@ -394,10 +448,25 @@ function randomModel(seed: number): Model {
     if (depthGroups.length && r() < 0.2) sel.groups = some(depthGroups, 1);
     return sel;
   };
-  const lines: string[] = ["labels:", ...labels.map((l) => `  ${l}: {}`), "servers:"];
+  const lines: string[] = ["sizes:", "  small: {}", "  large: {}", "labels:"];
+  for (const l of labels) {
+    const spec: Record<string, unknown> = {};
+    if (r() < 0.4) spec.alerts = some(["la1", "la2", "al0"], 2);
+    if (r() < 0.3) spec.ports = some([80, 443, 5432], 2);
+    if (r() < 0.3) spec.puppet_classes = some(["nginx", "postgresql"], 1);
+    if (r() < 0.3) spec.size = pick(["small", "large"]);
+    if (r() < 0.5) spec.secrets = some(["sa", "sb"], 2);
+    lines.push(`  ${l}: ${JSON.stringify(spec)}`);
+  }
+  lines.push("secrets:");
+  for (const sec of ["sa", "sb"]) {
+    const exclude = r() < 0.5 ? `, exclude: ${JSON.stringify(selector([]))}` : "";
+    lines.push(`  ${sec}: { type: static${exclude} }`);
+  }
+  lines.push("servers:");
   for (const s of servers) {
     lines.push(
-      `  ${s}: { provider: p, labels: [${some(labels, 3).join(", ")}], environment: ${pick(envs)}, region: ${pick(regions)} }`,
+      `  ${s}: { provider: p, labels: [${some(labels, 3).join(", ")}], environment: ${pick(envs)}, region: ${pick(regions)}${r() < 0.2 ? ", size: small" : ""} }`,
     );
   }
   lines.push("groups:");
@@ -462,7 +531,12 @@ function reference(model: Model, server: string): { groups: string[]; alerts: st
   }
   const groups = [...model.group.keys()].filter(member);
   const alerts = [...model.alert.values()]
-    .filter((a) => a.spec.target && matchAll(a.spec.target) && !(a.spec.exclude && matchAny(a.spec.exclude)))
+    .filter(
+      (a) =>
+        ((a.spec.target && matchAll(a.spec.target)) ||
+          Boolean(spec.labels?.some((l) => model.label.get(l)?.spec.alerts?.includes(a.name)))) &&
+        !(a.spec.exclude && matchAny(a.spec.exclude)),
+    )
     .map((a) => a.name);
   return { groups, alerts };
 }

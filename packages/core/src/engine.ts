@@ -103,7 +103,9 @@ export class Fleet {
   constructor(model: Model) {
     this.model = model;
     this.servers = [...model.server.keys()];
-    this.servers.forEach((name, i) => this.ids.set(name, i));
+    this.servers.forEach((name, i) => {
+      this.ids.set(name, i);
+    });
   }
 
   /** The server's id (its index in definition order), or undefined when there is none. */
@@ -503,16 +505,13 @@ class FleetSets {
   readonly labelsBringingSecret = new Map<string, string[]>();
   readonly sources = new Sources();
 
-  constructor(
-    private readonly model: Model,
-    servers: string[],
-  ) {
+  constructor(model: Model, servers: string[]) {
     const size = servers.length;
     this.all = Bitset.all(size);
     this.sized = new Bitset(size);
     const bit = (map: Map<string, Bitset>, key: string, id: number) => {
-      let b = map.get(key);
-      if (!b) map.set(key, (b = new Bitset(size)));
+      const b = map.get(key) ?? new Bitset(size);
+      map.set(key, b);
       b.add(id);
     };
     servers.forEach((name, id) => {
@@ -679,15 +678,19 @@ interface Interned {
  * the same "from label web" a hundred thousand times.
  */
 class Sources {
-  private readonly known = new Map<string, Interned>();
+  /** kind → reason → name (nested, so a lookup builds no key string). */
+  private readonly known = new Map<SourceKind, Map<string, Map<string, Interned>>>();
 
   get(kind: SourceKind, name: string, reason?: string): Interned {
-    const key = `${kind}\u0000${name}\u0000${reason ?? ""}`;
-    let s = this.known.get(key);
+    const byReason = this.known.get(kind) ?? new Map<string, Map<string, Interned>>();
+    if (byReason.size === 0) this.known.set(kind, byReason);
+    const byName = byReason.get(reason ?? "") ?? new Map<string, Interned>();
+    if (byName.size === 0) byReason.set(reason ?? "", byName);
+    let s = byName.get(name);
     if (!s) {
       const source: Source = Object.freeze(reason === undefined ? { kind, name } : { kind, name, reason });
       s = { source, alone: Object.freeze([source]) };
-      this.known.set(key, s);
+      byName.set(name, s);
     }
     return s;
   }

@@ -184,15 +184,11 @@ function groupCycles(model: Model): Diagnostic[] {
 
 function engineWarnings(model: Model): Diagnostic[] {
   const out: Diagnostic[] = [];
+  // Read off the fleet's sets: no server is resolved.
   const fleet = new Fleet(model);
-  const all = fleet.resolveAll();
-  const targeted = new Set<string>();
-  for (const r of all) {
-    for (const a of r.alerts) targeted.add(a.name);
-    for (const e of r.excludedFrom) if (e.kind === "alert") targeted.add(e.name);
-  }
   for (const alert of model.alert.values()) {
-    if (alert.spec.target && !targeted.has(alert.name)) {
+    const reach = alert.spec.target && fleet.alertSet(alert.name);
+    if (reach?.members.isEmpty() && reach.excluded.isEmpty()) {
       out.push(
         diagnostic(
           "LAB_W_TARGET_EMPTY",
@@ -203,18 +199,12 @@ function engineWarnings(model: Model): Diagnostic[] {
     }
   }
   const conflicts = new Set<string>();
-  for (const r of all) {
-    for (const c of r.conflicts) {
-      if (conflicts.has(c.message)) continue;
-      conflicts.add(c.message);
-      out.push(
-        diagnostic(
-          "LAB_W_SIZE_CONFLICT",
-          `server "${r.name}": ${c.message}`,
-          model.server.get(r.name)?.origin,
-        ),
-      );
-    }
+  for (const { server, conflict: c } of fleet.sizeConflicts()) {
+    if (conflicts.has(c.message)) continue;
+    conflicts.add(c.message);
+    out.push(
+      diagnostic("LAB_W_SIZE_CONFLICT", `server "${server}": ${c.message}`, model.server.get(server)?.origin),
+    );
   }
   return out;
 }

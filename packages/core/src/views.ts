@@ -4,13 +4,14 @@
  * targeting.
  */
 
-import { alertDefinition, backendFor } from "./alert-defs.js";
-import { CLASS_ALERTS } from "./conditions.js";
-import type { Exclusion, Fleet, Resolution, Source } from "./engine.js";
+import { alertDefinition, backendFor, classAlerts } from "./alert-defs.js";
+import type { Bitset } from "./bitset.js";
+import { CLASS_ALERTS, portCheck } from "./conditions.js";
+import { type Exclusion, type Fleet, type Resolution, SIZE_ALERTS, type Source } from "./engine.js";
 import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
-import { placeAlerts, renderedPath } from "./placement.js";
-import type { Kind, LabelRuleSpec, SelectorSpec } from "./schema.js";
+import { placeAlert, renderedPath } from "./placement.js";
+import type { Kind, LabelRuleSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
 export interface ServerFilter {
@@ -223,22 +224,19 @@ export class FleetViews {
 
   /** Servers passing the filter, in definition order, with their resolutions. */
   select(filter: ServerFilter = {}): Resolution[] {
-    const resolved = this.cheapSelect(filter).map((n) => this.fleet.resolve(n) as Resolution);
-    const groups = filter.groups;
-    if (!groups?.length) return resolved;
-    return resolved.filter((r) => r.groups.some((g) => groups.includes(g.name)));
+    return this.chosen(filter)
+      .ids()
+      .map((id) => this.fleet.resolve(this.fleet.servers[id] as string) as Resolution);
   }
 
-  /** Server rows; only resolves servers fully when the output needs their groups. */
+  /** Server rows; groups are read off the group sets, so no server is resolved. */
   serverRows(filter: ServerFilter = {}, withGroups = false): ServerRow[] {
-    const rows: ServerRow[] = [];
-    const needsResolution = withGroups || (filter.groups?.length ?? 0) > 0;
-    const chosen = needsResolution ? this.select(filter) : undefined;
-    const names = chosen ? chosen.map((r) => r.name) : this.cheapSelect(filter);
-    names.forEach((name, i) => {
-      const spec = this.model.server.get(name)?.spec;
-      if (!spec) return;
-      rows.push({
+    const ids = this.chosen(filter).ids();
+    const groupsOf = withGroups ? this.groupsByServer() : undefined;
+    return ids.map((id) => {
+      const name = this.fleet.servers[id] as string;
+      const spec = (this.model.server.get(name) as { spec: ServerSpec }).spec;
+      return {
         name,
         provider: spec.provider,
         labels: spec.labels ?? [],
@@ -247,32 +245,58 @@ export class FleetViews {
         size: this.fleet.effectiveSize(spec),
         host: spec.host ?? null,
         mac: spec.mac ?? null,
-        groups: chosen?.[i]?.groups.map((g) => g.name) ?? [],
+        groups: groupsOf?.[id] ?? [],
         status: unobservedPillars(spec.provider),
-      });
+      };
     });
-    return rows;
   }
 
-  /** The filters that need no resolution (all but the group filter). */
-  private cheapSelect(filter: ServerFilter): string[] {
-    const out: string[] = [];
-    for (const [name, { spec }] of this.model.server) {
-      if (filter.exclude?.includes(name)) continue;
-      if (filter.labels?.length && !filter.labels.some((l) => spec.labels?.includes(l))) continue;
-      if (filter.environments?.length && !filter.environments.includes(spec.environment ?? "")) continue;
-      if (filter.regions?.length && !filter.regions.includes(spec.region ?? "")) continue;
-      out.push(name);
+  /** Each server's groups in definition order, from the groups' member sets. */
+  private groupsByServer(): string[][] {
+    const out: string[][] = this.fleet.servers.map(() => []);
+    for (const name of this.model.group.keys()) {
+      for (const id of this.fleet.groupSet(name)?.members.ids() ?? []) (out[id] as string[]).push(name);
     }
     return out;
   }
 
+  /** The servers a filter selects: any-of inside a flag, all-of across flags. */
+  private chosen(filter: ServerFilter): Bitset {
+    const set = this.fleet.allServers();
+    const anyOf = (values: string[] | undefined, of: (v: string) => Bitset) => {
+      if (!values?.length) return;
+      const any = of(values[0] as string);
+      for (const v of values.slice(1)) any.or(of(v));
+      set.and(any);
+    };
+    anyOf(filter.labels, (l) => this.fleet.labelServers(l));
+    anyOf(filter.environments, (e) => this.byValue((s) => s.environment === e));
+    anyOf(filter.regions, (r) => this.byValue((s) => s.region === r));
+    anyOf(filter.groups, (g) => this.fleet.groupSet(g)?.members ?? this.byValue(() => false));
+    for (const name of filter.exclude ?? []) {
+      const id = this.fleet.idOf(name);
+      if (id !== undefined) set.andNot(this.byValue((_, i) => i === id));
+    }
+    return set;
+  }
+
+  private byValue(test: (spec: ServerSpec, id: number) => boolean): Bitset {
+    const out = this.fleet.allServers().andNot(this.fleet.allServers());
+    this.fleet.servers.forEach((name, id) => {
+      if (test((this.model.server.get(name) as { spec: ServerSpec }).spec, id)) out.add(id);
+    });
+    return out;
+  }
+
+  /** How many chosen servers are in `set`. */
+  private countIn(chosen: Bitset, set: Bitset): number {
+    return set.and(chosen).count();
+  }
+
   labelRows(filter: ServerFilter = {}): LabelRow[] {
-    const servers = this.select(filter);
-    const counts = countBy(servers, (r) => r.labels);
+    const chosen = this.chosen(filter);
     const filtered = isFiltered(filter);
     return [...this.model.label.values()]
-      .filter((l) => !filtered || counts.has(l.name))
       .map(({ name, spec }) => ({
         name,
         classes: spec.puppet_classes ?? [],
@@ -280,35 +304,35 @@ export class FleetViews {
         size: spec.size ?? null,
         alerts: spec.alerts ?? [],
         secrets: spec.secrets ?? [],
-        servers: counts.get(name) ?? 0,
-      }));
+        servers: this.countIn(chosen, this.fleet.labelServers(name)),
+      }))
+      .filter((row) => !filtered || row.servers > 0);
   }
 
   groupRows(filter: ServerFilter = {}): GroupRow[] {
-    const servers = this.select(filter);
-    const members = countBy(servers, (r) => r.groups.map((g) => g.name));
-    const excluded = countBy(servers, (r) => exclusionsOf(r, "group"));
+    const chosen = this.chosen(filter);
     const filtered = isFiltered(filter);
     return [...this.model.group.values()]
-      .filter((g) => !filtered || members.has(g.name))
-      .map(({ name, spec }) => ({
-        name,
-        servers: members.get(name) ?? 0,
-        excluded: excluded.get(name) ?? 0,
-        subgroups: spec.groups ?? [],
-        match: spec.match ?? null,
-      }));
+      .map(({ name, spec }) => {
+        const set = this.fleet.groupSet(name);
+        return {
+          name,
+          servers: set ? this.countIn(chosen, set.members) : 0,
+          excluded: set ? this.countIn(chosen, set.excluded) : 0,
+          subgroups: spec.groups ?? [],
+          match: spec.match ?? null,
+        };
+      })
+      .filter((row) => !filtered || row.servers > 0);
   }
 
   alertRows(filter: ServerFilter = {}): AlertRow[] {
-    const servers = this.select(filter);
-    const applies = countBy(servers, (r) => r.alerts.map((a) => a.name));
-    const excluded = countBy(servers, (r) => exclusionsOf(r, "alert"));
+    const chosen = this.chosen(filter);
     const filtered = isFiltered(filter);
-    return this.alertNames(servers)
-      .filter((n) => !filtered || applies.has(n))
+    return this.alertNames()
       .map((name) => {
         const v = this.alertBasics(name);
+        const set = this.fleet.alertSet(name);
         return {
           name,
           severity: v.severity,
@@ -316,52 +340,53 @@ export class FleetViews {
           condition: v.condition,
           backend: v.backend,
           target: v.targetText,
-          servers: applies.get(name) ?? 0,
-          excluded: excluded.get(name) ?? 0,
+          servers: this.countIn(chosen, set.members),
+          excluded: this.countIn(chosen, set.excluded),
         };
-      });
+      })
+      .filter((row) => row.servers > 0 || (!filtered && !this.autoOnly(row.name)));
   }
 
   secretRows(filter: ServerFilter = {}): SecretRow[] {
-    const servers = this.select(filter);
-    const uses = countBy(servers, (r) => r.secrets.map((s) => s.name));
+    const chosen = this.chosen(filter);
     const filtered = isFiltered(filter);
     return this.secretNames()
-      .filter((n) => !filtered || uses.has(n))
       .map((name) => {
         const spec = this.model.secret.get(name)?.spec;
         return {
           name,
           type: spec?.type ?? "undefined",
           labels: this.labelsUsingSecret(name),
-          servers: uses.get(name) ?? 0,
+          servers: this.countIn(chosen, this.fleet.secretSet(name).members),
           rotateEvery: spec?.rotate_every ?? null,
           setBy: spec?.set_by ?? null,
         };
-      });
+      })
+      .filter((row) => !filtered || row.servers > 0);
   }
 
   classRows(filter: ServerFilter = {}): ClassRow[] {
-    const servers = this.select(filter);
-    const uses = countBy(servers, (r) => r.classes.map((c) => c.name));
+    const chosen = this.chosen(filter);
     const filtered = isFiltered(filter);
-    const names = new Set([...this.model.class.keys(), ...Object.keys(CLASS_ALERTS), ...uses.keys()]);
+    const used: string[] = [];
+    for (const l of this.model.label.values()) used.push(...(l.spec.puppet_classes ?? []));
+    const names = new Set([...this.model.class.keys(), ...Object.keys(CLASS_ALERTS), ...used]);
     return [...names]
-      .filter((n) => !filtered || uses.has(n))
       .map((name) => ({
         name,
         alerts: this.model.class.get(name)?.spec.alerts ?? CLASS_ALERTS[name] ?? [],
         source: this.model.class.has(name) ? ("model" as const) : ("built-in" as const),
-        servers: uses.get(name) ?? 0,
-      }));
+        servers: this.countIn(chosen, this.fleet.classServers(name)),
+      }))
+      .filter((row) => !filtered || row.servers > 0);
   }
 
   imageRows(filter: ServerFilter = {}): ImageRow[] {
-    const servers = this.select(filter);
-    const uses = countBy(servers, (r) => {
-      const image = this.model.server.get(r.name)?.spec.image;
-      return image ? [image] : [];
-    });
+    const uses = new Map<string, number>();
+    for (const id of this.chosen(filter).ids()) {
+      const image = this.model.server.get(this.fleet.servers[id] as string)?.spec.image;
+      if (image) uses.set(image, (uses.get(image) ?? 0) + 1);
+    }
     const filtered = isFiltered(filter);
     return [...imageCatalogue(this.model).values()]
       .filter((i) => !filtered || uses.has(i.name))
@@ -387,8 +412,11 @@ export class FleetViews {
   }
 
   sizeRows(filter: ServerFilter = {}): SizeRow[] {
-    const servers = this.select(filter);
-    const uses = countBy(servers, (r) => (r.size ? [r.size.name] : []));
+    const uses = new Map<string, number>();
+    for (const id of this.chosen(filter).ids()) {
+      const size = this.fleet.effectiveSize(this.specOf(id));
+      if (size) uses.set(size, (uses.get(size) ?? 0) + 1);
+    }
     const filtered = isFiltered(filter);
     return [...this.model.size.values()]
       .filter((s) => !filtered || uses.has(s.name))
@@ -411,10 +439,11 @@ export class FleetViews {
   label(name: string): LabelView {
     const label = this.model.label.get(name);
     if (!label) throw notFound("label", name, this.model.label.keys());
+    const from: Source[] = [{ kind: "label", name }];
     const servers = this.fleet
-      .resolveAll()
-      .filter((r) => r.labels.includes(name))
-      .map((r) => ref(r, [{ kind: "label", name }]));
+      .labelServers(name)
+      .ids()
+      .map((id) => this.refOf(id, from));
     const { spec } = label;
     return {
       name,
@@ -432,10 +461,9 @@ export class FleetViews {
 
   group(name: string): GroupView {
     const group = this.model.group.get(name);
-    if (!group) throw notFound("group", name, this.model.group.keys());
-    const all = this.fleet.resolveAll();
+    const set = this.fleet.groupSet(name);
+    if (!group || !set) throw notFound("group", name, this.model.group.keys());
     const { spec } = group;
-    const inGroup = (r: Resolution, g: string) => r.groups.find((x) => x.name === g);
     return {
       name,
       description: spec.description ?? null,
@@ -444,13 +472,13 @@ export class FleetViews {
       exclude: spec.exclude ?? null,
       subgroups: (spec.groups ?? []).map((g) => ({
         name: g,
-        servers: all.filter((r) => inGroup(r, g)).length,
+        servers: this.fleet.groupSet(g)?.members.count() ?? 0,
       })),
-      servers: all.flatMap((r) => {
-        const m = inGroup(r, name);
-        return m ? [ref(r, m.from)] : [];
+      servers: set.members.ids().map((id) => {
+        const server = this.fleet.servers[id] as string;
+        return this.refOf(id, this.fleet.groupProvenance(name, server) ?? []);
       }),
-      excluded: excludedFrom(all, "group", name),
+      excluded: this.excludedOf("group", name, set.excluded),
       alerts: [...this.model.alert.values()]
         .filter((a) => a.spec.target?.groups?.includes(name))
         .map((a) => ({ name: a.name, severity: a.spec.severity ?? "warning" })),
@@ -458,12 +486,18 @@ export class FleetViews {
   }
 
   alert(name: string): AlertView {
-    const all = this.fleet.resolveAll();
-    if (!this.alertNames(all).includes(name)) {
-      throw notFound("alert", name, this.alertNames(all));
+    const names = this.alertNames();
+    if (!names.includes(name) || (this.autoOnly(name) && this.fleet.alertSet(name).members.isEmpty())) {
+      throw notFound("alert", name, names);
     }
     const basics = this.alertBasics(name);
     const spec = this.model.alert.get(name)?.spec;
+    const set = this.fleet.alertSet(name);
+    // Only the servers that get it are resolved: their resolution says why.
+    const members = set.members.ids().map((id) => {
+      const r = this.fleet.resolve(this.fleet.servers[id] as string) as Resolution;
+      return { r, entry: r.alerts.find((x) => x.name === name) as Resolution["alerts"][number] };
+    });
     return {
       name,
       kind: basics.kind,
@@ -474,26 +508,21 @@ export class FleetViews {
       description: spec?.description ?? alertDefinition(this.model, name)?.description ?? null,
       target: spec?.target ?? null,
       exclude: spec?.exclude ?? null,
-      servers: all.flatMap((r) => {
-        const a = r.alerts.find((x) => x.name === name);
-        return a ? [ref(r, a.from)] : [];
-      }),
-      excluded: excludedFrom(all, "alert", name),
-      renderedTo: placeAlerts(this.fleet)
-        .placements.filter((p) => p.alert === name)
-        .map((p) => ({
-          backend: p.backend,
-          path: renderedPath(p.backend, p.file),
-          servers: p.servers.length,
-        })),
+      servers: members.map(({ r, entry }) => ref(r, entry.from)),
+      excluded: this.excludedOf("alert", name, set.excluded),
+      renderedTo: placeAlert(this.model, name, members).map((p) => ({
+        backend: p.backend,
+        path: renderedPath(p.backend, p.file),
+        servers: p.servers.length,
+      })),
       lastRendered: [],
     };
   }
 
   secret(name: string): SecretView {
-    const all = this.fleet.resolveAll();
     if (!this.secretNames().includes(name)) throw notFound("secret", name, this.secretNames());
     const spec = this.model.secret.get(name)?.spec;
+    const set = this.fleet.secretSet(name);
     return {
       name,
       type: spec?.type ?? null,
@@ -503,26 +532,68 @@ export class FleetViews {
       setBy: spec?.set_by ?? null,
       defined: spec !== undefined,
       labels: this.labelsUsingSecret(name),
-      servers: all.flatMap((r) => {
-        const s = r.secrets.find((x) => x.name === name);
-        return s ? [ref(r, s.from)] : [];
+      servers: set.members.ids().map((id) => {
+        const r = this.fleet.resolve(this.fleet.servers[id] as string) as Resolution;
+        return ref(r, r.secrets.find((x) => x.name === name)?.from ?? []);
       }),
-      excluded: excludedFrom(all, "secret", name),
+      excluded: this.excludedOf("secret", name, set.excluded),
     };
   }
 
   /** Names of every kind, for completion and "did you mean". */
   names(kind: Kind): string[] {
-    if (kind === "alert") return this.alertNames(this.fleet.resolveAll());
+    if (kind === "alert")
+      return this.alertNames().filter((n) => !this.autoOnly(n) || !this.fleet.alertSet(n).members.isEmpty());
     if (kind === "secret") return this.secretNames();
     return [...this.model[kind].keys()];
   }
 
-  /** User-defined alerts, then alerts labels attach by name, then auto-generated ones in use. */
-  private alertNames(servers: Resolution[]): string[] {
-    const names = new Set(this.model.alert.keys());
+  private specOf(id: number): ServerSpec {
+    return (this.model.server.get(this.fleet.servers[id] as string) as { spec: ServerSpec }).spec;
+  }
+
+  private refOf(id: number, from: Source[]): ServerRef {
+    const spec = this.specOf(id);
+    return {
+      name: this.fleet.servers[id] as string,
+      provider: spec.provider,
+      environment: spec.environment ?? null,
+      from,
+    };
+  }
+
+  private excludedOf(kind: Exclusion["kind"], name: string, set: Bitset): ExcludedServer[] {
+    return set.ids().flatMap((id) => {
+      const server = this.fleet.servers[id] as string;
+      const by = this.fleet.exclusionOf(kind, name, server);
+      return by ? [{ name: server, by }] : [];
+    });
+  }
+
+  /** An alert only the engine generates (no definition under alerts:, no label attaches it). */
+  private autoOnly(name: string): boolean {
+    return !this.model.alert.has(name) && !this.labelAttached().has(name);
+  }
+
+  private labelAttached(): Set<string> {
+    const names = new Set<string>();
     for (const l of this.model.label.values()) for (const a of l.spec.alerts ?? []) names.add(a);
-    for (const r of servers) for (const a of r.alerts) names.add(a.name);
+    return names;
+  }
+
+  /**
+   * User-defined alerts, then alerts labels attach by name, then the ones Lab can generate: from
+   * sizes, then the ports and classes labels declare (in label order), then identity.
+   */
+  private alertNames(): string[] {
+    const names = new Set([...this.model.alert.keys(), ...this.labelAttached()]);
+    for (const a of SIZE_ALERTS) names.add(a);
+    for (const l of this.model.label.values())
+      for (const p of l.spec.ports ?? []) names.add(portCheck(p).name);
+    for (const l of this.model.label.values()) {
+      for (const c of l.spec.puppet_classes ?? []) for (const a of classAlerts(this.model, c)) names.add(a);
+    }
+    names.add("cert_expiry");
     return [...names];
   }
 
@@ -574,23 +645,6 @@ export function describeTarget(sel: SelectorSpec | undefined | null): string {
 
 function ref(r: Resolution, from: Source[]): ServerRef {
   return { name: r.name, provider: r.provider, environment: r.environment, from };
-}
-
-function excludedFrom(all: Resolution[], kind: Exclusion["kind"], name: string): ExcludedServer[] {
-  return all.flatMap((r) => {
-    const e = r.excludedFrom.find((x) => x.kind === kind && x.name === name);
-    return e ? [{ name: r.name, by: e.by }] : [];
-  });
-}
-
-function exclusionsOf(r: Resolution, kind: Exclusion["kind"]): string[] {
-  return r.excludedFrom.filter((e) => e.kind === kind).map((e) => e.name);
-}
-
-function countBy<T>(items: T[], keys: (item: T) => string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) for (const k of keys(item)) counts.set(k, (counts.get(k) ?? 0) + 1);
-  return counts;
 }
 
 function isFiltered(f: ServerFilter): boolean {
