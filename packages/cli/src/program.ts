@@ -26,6 +26,7 @@ import { registerAgentCommands } from "./commands/agent.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
+import { registerSecretCommands } from "./commands/secret.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
 import {
@@ -151,6 +152,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10)),
   ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number }) => {
     const kind = listKind(word);
+    if (kind === "secret") {
+      const { getSecrets } = await import("./commands/secret.js");
+      return getSecrets({ io, print, emit, out, open }, opts.output, opts.label?.flatMap(splitCommas));
+    }
     const e = await engine();
     const filter = toFilter(opts);
     const wide = opts.output === "wide";
@@ -185,6 +190,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
     .addOption(outputOption())
     .action(async (word: string, name: string, opts: { output: Format }) => {
       const kind = showKind(word);
+      if (kind === "secret") {
+        const { showSecret } = await import("./commands/secret.js");
+        return showSecret({ io, print, emit, out, open }, name, opts.output);
+      }
       const data = await (await engine()).show(kind, name);
       const human = {
         server: () => views.showServer(data as never, out),
@@ -341,6 +350,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerRemoteCommands(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerRemoteAccessCommands(program, { print, emit, out });
+  registerSecretCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
   let exitCode: number = EXIT.ok;
   registerAgentCommands(program, {

@@ -431,6 +431,47 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "the agent's state dir is unusable: fix its permissions, or empty it and enrol again with a new join token",
   },
+  // ── secrets ──
+  LAB_E_SECRET_DENIED: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "the machine is not entitled to it: give the machine a label that lists the secret, or call lab::secret() in a class that label applies (`lab show secret NAME` shows the chain)",
+  },
+  LAB_E_SECRET_NOT_SET: {
+    http: 404,
+    exit: EXIT.notFound,
+    hint: "set it with `lab secret set NAME` (prompt, --from-file FILE or --stdin)",
+  },
+  LAB_E_SECRET_TAMPERED: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the stored ciphertext fails its integrity check and was not used: restore with `lab secret recover --from git URL`",
+  },
+  LAB_E_SECRET_KEY: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the store's age key is missing, unreadable or not this store's: put the right key file back (LAB_SECRETS_KEY_FILE) or recover with `lab secret recover`",
+  },
+  LAB_E_SECRET_VALUE: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "give the value at the prompt, with --from-file FILE or on --stdin (never as an argument)",
+  },
+  LAB_E_SECRET_STORE_UNREACHABLE: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "no secret store answered: cached values keep working; check `lab secret status` and bring a store back",
+  },
+  LAB_E_SECRET_NOT_CACHED: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "no store answered and this machine has no cached copy: bring a store back (`lab secret recover --from git URL`)",
+  },
+  LAB_E_SECRET_CACHE: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the local secret cache cannot be read with this machine's key: delete it (`lab secret cache --wipe`) and let the agent fetch again",
+  },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,

@@ -54,6 +54,17 @@ export interface AgentChannelOptions {
   checkInWriteMs?: number;
   maxExecsPerAgent?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Plain HTTP requests on the channel's port from an admitted machine (the secret store's
+   * fetches); resolves false for a request it does not serve.
+   */
+  requests?: (req: http.IncomingMessage, res: http.ServerResponse, peer: ChannelPeer) => Promise<boolean>;
+}
+
+/** Who an admitted connection belongs to (its certificate's CN and serial). */
+export interface ChannelPeer {
+  name: string;
+  serial: string;
 }
 
 export interface ExecHandlers {
@@ -173,9 +184,20 @@ export class AgentChannel {
     this.limit = opts.rateLimit ?? { burst: 10, perSecond: 0.5, maxDropsPerMinute: 60 };
     this.crl = new CrlCache(opts.identity.ca, opts.identity.repo);
     this.http = http.createServer({ requestTimeout: 15_000, headersTimeout: 10_000 });
-    this.http.on("request", (_req, res) => {
-      res.writeHead(426, { "content-type": "text/plain", connection: "close" });
-      res.end(`this is Lab's agent channel: connect a WebSocket to ${AGENT_CHANNEL_PATH}\n`);
+    this.http.on("request", (req, res) => {
+      const peer = this.peers.get(req.socket);
+      const served = peer && opts.requests ? opts.requests(req, res, peer) : Promise.resolve(false);
+      void served
+        .catch((e) => {
+          this.log(`agent channel: request failed: ${(e as Error).message}`);
+          if (!res.headersSent) res.writeHead(500);
+          return true;
+        })
+        .then((done) => {
+          if (done) return;
+          res.writeHead(426, { "content-type": "text/plain", connection: "close" });
+          res.end(`this is Lab's agent channel: connect a WebSocket to ${AGENT_CHANNEL_PATH}\n`);
+        });
     });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 2 * 1024 * 1024, perMessageDeflate: false });
     this.http.on("upgrade", (req, socket, head) => {

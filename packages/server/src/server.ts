@@ -32,6 +32,7 @@ import {
 } from "@lab/identity";
 import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
 import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
+import { SecretsHost, vaultPaths } from "@lab/secrets";
 import { identityRepo, type KyselyStore, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { AgentChannel } from "./agent-channel.js";
@@ -46,6 +47,7 @@ import { openApiDocument, swaggerPage } from "./openapi.js";
 import { registerProvisionRoutes } from "./provision-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
+import { registerSecretRoutes } from "./secret-routes.js";
 import { Snapshots } from "./snapshots.js";
 import { TargetIndex } from "./streams.js";
 
@@ -83,6 +85,8 @@ export interface ServerOptions {
   dns?: DnsRegistrar;
   /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
   agentCertLifetimeMs?: number;
+  /** The secret store this server hosts (vault under home, served on the agent port). */
+  secrets?: { modulePath: string[]; env?: NodeJS.ProcessEnv };
 }
 
 export interface RunningServer {
@@ -305,10 +309,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
     log,
   });
+  // The secret store: machines fetch over the agent channel's mTLS port, by certificate.
+  const secrets = await SecretsHost.open({
+    vault: vaultPaths(opts.home, opts.secrets?.env ?? process.env),
+    model: store,
+    modulePath: opts.secrets?.modulePath ?? [],
+  }).catch(failedToStart("the secret store"));
+  started.push(() => secrets.close());
+  const secretStore = secrets.storeService({
+    record: auditRecord,
+    storeName: hostname(),
+    peerValid: async (peer) => {
+      const [c, a] = await Promise.all([identities.getCert(peer.serial), identities.getAgent(peer.name)]);
+      return Boolean(c && c.name === peer.name && !c.revokedAt && a && !a.revokedAt);
+    },
+  });
+  registerSecretRoutes(app, secrets, routeAuth, auditRecord);
   const agentChannel =
     opts.agent === false
       ? undefined
       : new AgentChannel({
+          requests: (req, res, peer) => secretStore.handle(req, res, peer),
           identity,
           tls: { certPem: `${cert.certPem}${ca.certPem}`, keyPem: cert.keyPem },
           host: opts.agent?.host ?? opts.host,
@@ -377,6 +398,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await boot?.close();
       await timeline.close();
       await app.close();
+      secrets.close();
       await store.close();
     })();
     return closing;

@@ -150,6 +150,10 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--dns-zone <zone>", "the forward zone for --dns-update", "lab.internal")
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
     .option("--dns-tsig-file <file>", "TSIG key for --dns-update: one line name:base64secret (hmac-sha256)")
+    .option(
+      "--puppet-modulepath <dirs>",
+      "Puppet modules scanned for lab::secret() (default LAB_PUPPET_MODULEPATH)",
+    )
     .action(
       async (
         opts: PxeFlags & {
@@ -170,6 +174,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           dnsZone: string;
           dnsNetwork?: string;
           dnsTsigFile?: string;
+          puppetModulepath?: string;
         },
       ) => {
         const { host, port } = hostPort(opts.listen, "--listen");
@@ -199,6 +204,12 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
             : { host, port: port === 0 ? 0 : 7444 },
           agentCertLifetimeMs: parseDuration(opts.agentCertLifetime),
           dns: opts.dnsUpdate ? await dnsRegistrar(opts) : undefined,
+          secrets: {
+            modulePath: (opts.puppetModulepath ?? io.env.LAB_PUPPET_MODULEPATH ?? "")
+              .split(":")
+              .filter(Boolean),
+            env: io.env,
+          },
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {

@@ -1,0 +1,432 @@
+/**
+ * `lab secret set|get|status|audit`, and the secret views of `lab get secrets` / `lab show
+ * secret`. Admin commands work on the local vault (local mode) or through the server's API;
+ * `lab secret get` is the machine's: it authenticates with the agent's enrolled certificate
+ * and reads only what the store's policy lets that machine read.
+ *
+ * Values never come from argv (they would sit in shell history and `ps`): a no-echo prompt,
+ * --from-file or --stdin. Nothing here prints a value except `get`, to stdout, as is.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabError } from "@lab/core";
+import type { AuditReport, SecretListRow, SecretReport, SecretsHost, SetResult } from "@lab/secrets";
+import { type Command, Option } from "commander";
+import { actor, labHome, type Session } from "../context.js";
+import type { Style } from "../output/style.js";
+import { renderTable } from "../output/table.js";
+import { treeLines } from "../output/tree.js";
+import type { Format, IO } from "../program.js";
+
+export interface SecretCommandsContext {
+  io: IO;
+  print: (s: string) => void;
+  emit: (format: Format, data: unknown, human: () => string) => void;
+  out: Style;
+  open: () => Promise<Session>;
+}
+
+const DEFAULT_STATE_DIR = "/var/lib/lab-agent";
+
+/** Admin-side access: the local vault, or the server's API. */
+interface SecretsApi {
+  list(): Promise<SecretListRow[]>;
+  report(name: string): Promise<SecretReport>;
+  audit(): Promise<AuditReport>;
+  set(name: string, value: Uint8Array): Promise<SetResult>;
+  close(): void;
+}
+
+async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
+  const session = await ctx.open();
+  if (session.remote) {
+    const c = session.remote;
+    const q = (name: string) => `?name=${encodeURIComponent(name)}`;
+    return {
+      list: () => c.request("GET", "/api/v1/secret-store/secrets"),
+      report: (name) => c.request("GET", `/api/v1/secret-store/report${q(name)}`),
+      audit: () => c.request("GET", "/api/v1/secret-store/audit"),
+      set: (name, value) =>
+        c.request("PUT", `/api/v1/secret-store/value${q(name)}`, {
+          value: Buffer.from(value).toString("base64"),
+        }),
+      close: () => undefined,
+    };
+  }
+  const host = await localHost(ctx, session);
+  return {
+    list: () => host.list(),
+    report: async (name) => {
+      const r = await host.report(name);
+      if (!r)
+        throw new LabError("LAB_E_NOT_FOUND", `secret "${name}" is not defined, listed or called anywhere`);
+      return r;
+    },
+    audit: () => host.audit(),
+    set: (name, value) => host.set(name, value, actor(ctx.io.env)),
+    close: () => host.close(),
+  };
+}
+
+async function localHost(ctx: SecretCommandsContext, session: Session): Promise<SecretsHost> {
+  const { SecretsHost, vaultPaths, modulePathFrom } = await import("@lab/secrets");
+  const store = session.store;
+  if (!store) throw new LabError("LAB_E_INTERNAL", "local mode without a store");
+  return SecretsHost.open({
+    vault: vaultPaths(labHome(ctx.io.env), ctx.io.env),
+    model: store,
+    modulePath: modulePathFrom(ctx.io.env),
+  });
+}
+
+export function registerSecretCommands(program: Command, ctx: SecretCommandsContext): void {
+  const { print, out } = ctx;
+  const secret = program
+    .command("secret")
+    .description("secrets: set, get (on a machine), status, audit — access is derived from labels and code");
+
+  secret
+    .command("set")
+    .description("store a new value (prompt without echo, --from-file or --stdin; never an argument)")
+    .argument("<name>", "the secret's path, e.g. mail/relay-credentials")
+    .option("--from-file <file>", "the value is this file's bytes, exactly")
+    .option("--stdin", "read the value from standard input (one trailing newline is dropped)")
+    .action(async (name: string, opts: { fromFile?: string; stdin?: boolean }) => {
+      const value = await readValue(ctx.io, opts, name);
+      const api = await secretsApi(ctx);
+      try {
+        const r = await api.set(name, value);
+        const who = r.usedBy.map((u) => u.label).join(", ");
+        print(
+          `${mark(out, true)} Updated ${name} (version ${r.meta.version}). Accessible by: ${
+            who ? `${who} (${r.servers} server${r.servers === 1 ? "" : "s"})` : "no machine yet"
+          }\n`,
+        );
+        if (!r.known) {
+          print(
+            `${mark(out, false)} nothing defines or references "${name}": no machine can read it (lab secret audit)\n`,
+          );
+        }
+      } finally {
+        api.close();
+      }
+    });
+
+  secret
+    .command("get")
+    .description("print a secret this machine is entitled to (authenticated by the agent's certificate)")
+    .argument("<name>")
+    .option("--state-dir <dir>", "the agent's state dir (key, certificate)", DEFAULT_STATE_DIR)
+    .option("--store <url...>", "secret store(s) to ask (default: the server the agent enrolled with)")
+    .action(async (name: string, opts: { stateDir: string; store?: string[] }) => {
+      const { machineClient } = await machineSide(opts);
+      const { body } = await machineClient.value(name);
+      ctx.io.stdout.write(Buffer.from(body.value, "base64") as unknown as string);
+    });
+
+  secret
+    .command("status")
+    .description("where secrets stand: this machine's view (agent state dir) or the store's")
+    .option("--state-dir <dir>", "the agent's state dir", DEFAULT_STATE_DIR)
+    .option("--store <url...>", "secret store(s) to ask")
+    .addOption(formatOption())
+    .action(async (opts: { stateDir: string; store?: string[]; output: Format }) => {
+      if (existsSync(join(opts.stateDir, "cert.pem"))) {
+        const status = await machineStatus(opts);
+        return ctx.emit(opts.output, status, () => machineStatusText(status, out));
+      }
+      const api = await secretsApi(ctx);
+      try {
+        const rows = await api.list();
+        const audit = await api.audit();
+        const status = {
+          total: rows.length,
+          set: rows.filter((r) => r.version !== null).length,
+          empties: audit.empties.length,
+          orphans: audit.orphans.length,
+          codeScanned: audit.codeScanned,
+          modulePath: audit.modulePath,
+        };
+        ctx.emit(opts.output, status, () =>
+          [
+            "SECRET STORE:",
+            `Secrets:      ${status.set} set, of ${status.total} known (${status.empties} empty, ${status.orphans} orphaned)`,
+            `Puppet code:  ${status.codeScanned ? `scanned (${status.modulePath.join(":")})` : "not configured (LAB_PUPPET_MODULEPATH)"}`,
+            "Git backup:   not configured",
+            "",
+          ].join("\n"),
+        );
+      } finally {
+        api.close();
+      }
+    });
+
+  secret
+    .command("audit")
+    .description("orphans (defined, never referenced) and empties (referenced, never set)")
+    .addOption(formatOption())
+    .action(async (opts: { output: Format }) => {
+      const api = await secretsApi(ctx);
+      try {
+        const a = await api.audit();
+        ctx.emit(opts.output, a, () => auditText(a, out));
+      } finally {
+        api.close();
+      }
+    });
+}
+
+/** `lab get secrets` (design shape: SECRET TYPE USED BY LAST ROTATED). */
+export async function getSecrets(
+  ctx: SecretCommandsContext,
+  format: Format,
+  labels?: string[],
+): Promise<void> {
+  const api = await secretsApi(ctx);
+  try {
+    let rows = await api.list();
+    if (labels?.length) rows = rows.filter((r) => r.usedBy.some((u) => labels.includes(u.label)));
+    if (rows.length === 0 && (format === "table" || format === "wide")) {
+      ctx.io.stderr.write("No secrets found.\n");
+      return;
+    }
+    ctx.emit(format, rows, () => secretListText(rows, ctx.out));
+  } finally {
+    api.close();
+  }
+}
+
+/** `lab show secret NAME`: the derivation chains from labels and code, per machine last fetched. */
+export async function showSecret(ctx: SecretCommandsContext, name: string, format: Format): Promise<void> {
+  const api = await secretsApi(ctx);
+  try {
+    const r = await api.report(name);
+    ctx.emit(format, r, () => secretReportText(r, ctx.out));
+  } finally {
+    api.close();
+  }
+}
+
+export function secretListText(rows: SecretListRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "SECRET", value: (r) => r.name },
+      { header: "TYPE", value: (r) => r.type },
+      {
+        header: "USED BY",
+        value: (r) =>
+          r.usedBy.length ? `${r.usedBy.map((u) => u.label).join(", ")} (${r.servers} srv)` : "-",
+        shrink: true,
+        min: 12,
+      },
+      {
+        header: "LAST ROTATED",
+        value: (r) =>
+          r.perMachine ? "per-machine" : r.lastRotated ? r.lastRotated.slice(0, 10) : "never set",
+      },
+    ],
+    style,
+  );
+}
+
+export function secretReportText(r: SecretReport, style: Style): string {
+  const out = [`${style.bold("Secret:")} ${r.name}`];
+  out.push(`Type: ${r.type ?? "not defined under secrets:"}`);
+  if (r.generator) out.push(`Generator: ${r.generator}`);
+  if (r.rotateEvery) out.push(`Rotate every: ${r.rotateEvery}`);
+  if (r.perMachine) out.push("Per machine: yes");
+  out.push(
+    `Last set: ${r.lastSet ? `${r.lastSet.at.slice(0, 10)} by ${r.lastSet.by} (version ${r.lastSet.version})` : "never"}`,
+  );
+  out.push(
+    `Accessible by (derived from ${r.codeScanned ? "labels and code" : "labels; Puppet code not scanned"}):`,
+  );
+  if (r.chains.length === 0) out.push("  no machine");
+  for (const c of r.chains) {
+    const site = c.chain.find((l) => l.kind === "call");
+    out.push(`  ${c.text}${site && site.kind === "call" ? ` at ${site.file}:${site.line}` : ""}`);
+    out.push(
+      ...treeLines(
+        c.servers.map(
+          (s) => `${s.name} (${s.provider}) last fetched: ${s.lastFetched ? ago(s.lastFetched) : "never"}`,
+        ),
+        "  ",
+      ),
+    );
+  }
+  for (const e of r.excluded) out.push(`  excluded: ${e.name} (by ${e.by.kind} "${e.by.name}")`);
+  if (r.unapplied.length) {
+    out.push("Referenced in code no label applies (grants nothing):");
+    for (const u of r.unapplied) out.push(`  class "${u.class}" at ${u.file}:${u.line}`);
+  } else if (r.codeScanned) out.push("No other references found in any applied code.");
+  return `${out.join("\n")}\n`;
+}
+
+export function auditText(a: AuditReport, style: Style): string {
+  const lines: string[] = [];
+  if (!a.codeScanned)
+    lines.push(`${mark(style, false)} Puppet code not scanned: set LAB_PUPPET_MODULEPATH (labels only)`);
+  if (a.orphans.length === 0)
+    lines.push(`${mark(style, true)} All secrets are referenced by at least one applied class/label`);
+  for (const o of a.orphans)
+    lines.push(`${mark(style, false)} Secret "${o}" is defined but not referenced by any code — orphaned?`);
+  for (const e of a.empties) {
+    lines.push(
+      `${mark(style, false)} Secret "${e.name}" referenced by ${e.referencedBy.join(", ")} but never set — empty!`,
+    );
+  }
+  for (const s of a.strays)
+    lines.push(`${mark(style, false)} Secret "${s}" has a value but nothing defines or references it`);
+  for (const p of a.problems)
+    lines.push(`${mark(style, false)} ${p.file}:${p.line}:${p.column}: ${p.message}`);
+  return `${lines.join("\n")}\n`;
+}
+
+function mark(style: Style, ok: boolean): string {
+  if (style.tty) return ok ? style.green("✓") : style.yellow("⚠");
+  return ok ? "✓" : "⚠";
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86_400)}d ago`;
+}
+
+function formatOption(): Option {
+  return new Option("-o, --output <format>", "output format")
+    .choices(["table", "json", "yaml"])
+    .default("table");
+}
+
+/** The value to store, from the one source the user chose. */
+async function readValue(
+  io: IO,
+  opts: { fromFile?: string; stdin?: boolean },
+  name: string,
+): Promise<Uint8Array> {
+  if (opts.fromFile && opts.stdin) throw new LabError("LAB_E_USAGE", "give --from-file or --stdin, not both");
+  if (opts.fromFile) {
+    try {
+      return readFileSync(opts.fromFile);
+    } catch (e) {
+      throw new LabError(
+        "LAB_E_FILE_NOT_FOUND",
+        `cannot read ${opts.fromFile}: ${(e as NodeJS.ErrnoException).code}`,
+      );
+    }
+  }
+  if (opts.stdin) return Buffer.from(io.stdin().replace(/\r?\n$/, ""), "utf8");
+  if (!process.stdin.isTTY) {
+    throw new LabError(
+      "LAB_E_SECRET_VALUE",
+      `no terminal to prompt for "${name}": pass the value with --stdin or --from-file`,
+    );
+  }
+  return Buffer.from(await promptHidden("Enter value: ", io), "utf8");
+}
+
+/** Reads a line from the terminal with echo off (raw mode), showing nothing as it is typed. */
+function promptHidden(question: string, io: IO): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    io.stderr.write(question);
+    let value = "";
+    stdin.setRawMode(true);
+    stdin.resume();
+    const done = (err?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off("data", onData);
+      io.stderr.write("\n");
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") return done();
+        if (ch === "\u0003") return done(new LabError("LAB_E_USAGE", "cancelled"));
+        if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}
+
+// ── the machine's side ──
+
+async function machineSide(opts: { stateDir: string; store?: string[] }) {
+  const { StoreClient, storeUrlFromChannel } = await import("@lab/secrets");
+  const file = (f: string) => join(opts.stateDir, f);
+  if (!existsSync(file("cert.pem")) || !existsSync(file("agent.json"))) {
+    throw new LabError(
+      "LAB_E_AGENT_STATE",
+      `${opts.stateDir} holds no enrolled identity: this command runs on an enrolled machine (or pass --state-dir)`,
+    );
+  }
+  let keyPem: string;
+  try {
+    keyPem = readFileSync(file("key.pem"), "utf8");
+  } catch (e) {
+    throw new LabError(
+      "LAB_E_AGENT_STATE",
+      `cannot read ${file("key.pem")} (${(e as NodeJS.ErrnoException).code}): run as the agent's user`,
+    );
+  }
+  const info = JSON.parse(readFileSync(file("agent.json"), "utf8")) as { name: string; channelUrl: string };
+  const stores = opts.store?.length ? opts.store : [storeUrlFromChannel(info.channelUrl)];
+  const creds = {
+    keyPem,
+    certPem: readFileSync(file("cert.pem"), "utf8"),
+    caPem: readFileSync(file("ca.pem"), "utf8"),
+  };
+  return { info, stores, creds, machineClient: new StoreClient(stores, creds) };
+}
+
+interface MachineStatus {
+  machine: string;
+  stores: string[];
+  store: { reachable: boolean; answeredBy: string | null; error: string | null };
+  entitled: number | null;
+  set: number | null;
+}
+
+async function machineStatus(opts: { stateDir: string; store?: string[] }): Promise<MachineStatus> {
+  const { info, stores, machineClient } = await machineSide(opts);
+  try {
+    const { store, body } = await machineClient.entitled();
+    return {
+      machine: info.name,
+      stores,
+      store: { reachable: true, answeredBy: store, error: null },
+      entitled: body.secrets.length,
+      set: body.secrets.filter((s) => s.version !== null).length,
+    };
+  } catch (e) {
+    if (!(e instanceof LabError)) throw e;
+    return {
+      machine: info.name,
+      stores,
+      store: { reachable: false, answeredBy: null, error: `${e.code}: ${e.message}` },
+      entitled: null,
+      set: null,
+    };
+  }
+}
+
+function machineStatusText(s: MachineStatus, style: Style): string {
+  return [
+    "SECRET DISTRIBUTION STATUS:",
+    `Machine:      ${s.machine}`,
+    `Secret store: ${
+      s.store.reachable
+        ? `${mark(style, true)} connected (${s.store.answeredBy}); ${s.entitled} entitled, ${s.set} set`
+        : `${mark(style, false)} unreachable (${s.store.error})`
+    }`,
+    "",
+  ].join("\n");
+}
