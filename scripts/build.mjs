@@ -28,3 +28,6 @@ await build({
 
 // The agent executable that `lab onboard --provider ssh` installs on machines without Node.
 await import("./build-agent.mjs");
+
+// The dashboard that `lab server` serves at /.
+await import("./build-web.mjs");

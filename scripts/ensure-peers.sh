@@ -58,6 +58,9 @@ have wg-quick || need+=(wireguard-tools)
 have wireguard-go || need+=(wireguard-go)
 # Secrets (issue 13): the real age CLI decrypts what the store and the git backup write.
 have age || need+=(age)
+# The dashboard (issue 12): its browser tests drive Debian's Chromium with playwright-core.
+have /usr/bin/chromium || need+=(chromium)
+have /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

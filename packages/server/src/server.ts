@@ -50,6 +50,7 @@ import { errorBody, errorHandler, registerRoutes } from "./routes.js";
 import { registerSecretRoutes } from "./secret-routes.js";
 import { Snapshots } from "./snapshots.js";
 import { TargetIndex } from "./streams.js";
+import { registerDashboard } from "./web.js";
 
 export interface ServerOptions {
   /** LAB_HOME: state.db, server/ (CA, certificate, admin token), backups/. */
@@ -234,6 +235,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     reply.header("content-type", metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+  registerDashboard(app);
   const openapi = openApiDocument();
   app.get("/api/v1/openapi.json", async () => openapi);
   app.get("/api/v1/docs", async (_req, reply) => reply.type("text/html").send(swaggerPage()));

@@ -1,0 +1,113 @@
+/**
+ * The dashboard's one connection to the server's event stream. Pages do not open their own:
+ * they read `revision` (bumped by every event) to know their data may have changed, and the
+ * recent events kept here. A dropped stream reconnects from the last id it saw, and a gap
+ * the server announces (`missed`) is shown, never papered over.
+ */
+import { useEffect, useState } from "preact/hooks";
+import { api, readStream, type StreamMessage } from "./api.js";
+
+export interface AuditEvent {
+  id: number;
+  time: string;
+  actor: string;
+  action: string;
+  result: "ok" | "error";
+  summary: string;
+  changes: { op: string; kind: string; name: string }[];
+  subjects: string[];
+}
+
+export type LinkState = "connecting" | "live" | "reconnecting" | "stopped";
+
+const RECENT = 500;
+
+class LiveHub {
+  revision = 0;
+  state: LinkState = "stopped";
+  /** Newest last; bounded. */
+  recent: AuditEvent[] = [];
+  missed = 0;
+  private lastId: number | undefined;
+  private listeners = new Set<() => void>();
+  private abort: AbortController | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  start(): void {
+    if (this.abort) return;
+    this.abort = new AbortController();
+    void this.loop(this.abort.signal);
+  }
+
+  stop(): void {
+    this.abort?.abort();
+    this.abort = undefined;
+    clearTimeout(this.timer);
+    this.set("stopped");
+  }
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private set(state: LinkState): void {
+    this.state = state;
+    this.emit();
+  }
+
+  private emit(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    let delay = 500;
+    while (!signal.aborted) {
+      this.set(this.lastId === undefined ? "connecting" : "reconnecting");
+      try {
+        // First connection: the last 100 events for context; later ones resume exactly.
+        const after = this.lastId ?? (await this.newestId()) - 100;
+        await readStream(`/events/stream?after=${Math.max(0, after)}`, (m) => this.onMessage(m), signal);
+        delay = 500;
+      } catch {
+        if (signal.aborted) return;
+      }
+      if (signal.aborted) return;
+      this.set("reconnecting");
+      await new Promise((r) => {
+        this.timer = setTimeout(r, delay);
+      });
+      delay = Math.min(delay * 2, 8000);
+    }
+  }
+
+  private async newestId(): Promise<number> {
+    const newest = await api<AuditEvent[]>("/events?limit=1");
+    return newest[0]?.id ?? 0;
+  }
+
+  private onMessage(m: StreamMessage): void {
+    if (this.state !== "live") this.state = "live";
+    if (m.event === "missed") {
+      const d = m.data as { missed: number };
+      this.missed += d.missed;
+    } else if (m.event === "shutdown") {
+      return;
+    } else if (m.id !== null) {
+      this.lastId = m.id;
+      this.recent.push(m.data as AuditEvent);
+      if (this.recent.length > RECENT) this.recent.splice(0, this.recent.length - RECENT);
+    }
+    this.revision++;
+    this.emit();
+  }
+}
+
+export const live = new LiveHub();
+
+/** Re-renders the caller on every event or link change; returns the hub. */
+export function useLive(): LiveHub {
+  const [, setTick] = useState(0);
+  useEffect(() => live.subscribe(() => setTick((t) => t + 1)), []);
+  return live;
+}

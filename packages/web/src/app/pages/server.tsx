@@ -1,0 +1,404 @@
+/**
+ * One server: what applies to it and why (the provenance tree, as `lab show server`),
+ * what excluded it, its pillars and health, its identity, its boot timeline and the actions
+ * a write token may take, each behind a confirmation.
+ */
+import type { ComponentChildren } from "preact";
+import { useMemo } from "preact/hooks";
+import { api, canWrite, type Principal } from "../api.js";
+import { useApi } from "../data.js";
+import { type AuditEvent, useLive } from "../live.js";
+import { href, navigate } from "../router.js";
+import {
+  ActionButton,
+  ago,
+  ErrorBox,
+  Loading,
+  PILLARS,
+  PillarCell,
+  type Pillars,
+  Section,
+  type Source,
+  SourceLink,
+  Sources,
+  Tree,
+} from "../ui.js";
+import type { Machine } from "./fleet.js";
+
+interface Sourced {
+  from: Source[];
+}
+interface Resolution {
+  name: string;
+  provider: string;
+  environment: string | null;
+  region: string | null;
+  labels: string[];
+  groups: ({ name: string } & Sourced)[];
+  size: ({ name: string } & Sourced) | null;
+  classes: ({ name: string } & Sourced)[];
+  ports: ({ port: number } & Sourced)[];
+  alerts: ({ name: string; severity: string } & Sourced)[];
+  secrets: ({ name: string; access: string } & Sourced)[];
+  excludedFrom: { kind: "alert" | "group" | "secret"; name: string; by: Source }[];
+  conflicts: ({ kind: string; message: string } & Sourced)[];
+}
+interface Description {
+  name: string;
+  spec: Record<string, unknown>;
+  resolution: Resolution;
+  definedAt: string | null;
+  status: Pillars;
+  health: { source: string; state: string; summary: string; updatedAt: string }[];
+  identity: Record<string, unknown> | null;
+}
+interface Step {
+  id: number;
+  time: string;
+  kind: string;
+  type: string;
+  detail: Record<string, unknown>;
+  sincePreviousMs: number;
+  sinceStartMs: number;
+}
+
+export function ServerPage({ name, me }: { name: string; me: Principal | null }) {
+  const d = useApi<Description>(`/servers/${encodeURIComponent(name)}/describe`);
+  if (d.error) return <ErrorBox error={d.error} />;
+  if (!d.data) return <Loading />;
+  const s = d.data;
+  const r = s.resolution;
+  return (
+    <div class="page server">
+      <header class="title">
+        <h1>{s.name}</h1>
+        <span class="muted">
+          {r.provider} · env {r.environment ?? "—"} · region {r.region ?? "—"} · size {r.size?.name ?? "—"}
+          {s.definedAt ? ` · defined at ${s.definedAt}` : ""}
+        </span>
+      </header>
+      <div class="pillars-big">
+        {PILLARS.map((p) => (
+          <div class={`pillar-card s-${s.status[p].state}`} key={p} data-pillar={p}>
+            <div class="label">{p}</div>
+            <div class="value">
+              <PillarCell p={s.status[p]} name={p} />
+            </div>
+            <div class="reason">{s.status[p].reason ?? s.status[p].state}</div>
+          </div>
+        ))}
+      </div>
+      <div class="columns">
+        <div>
+          <Section title="Labels" count={r.labels.length}>
+            <div class="chips">
+              {r.labels.map((l) => (
+                <a class="chip" href={href("labels", l)} key={l}>
+                  {l}
+                </a>
+              ))}
+            </div>
+          </Section>
+          <Section title="Groups" count={r.groups.length}>
+            <Tree
+              items={r.groups.map((g) => (
+                <>
+                  <a href={href("groups", g.name)}>{g.name}</a> <span class="muted">← </span>
+                  <Sources from={g.from} />
+                </>
+              ))}
+            />
+          </Section>
+          <Provenance
+            title="Puppet classes"
+            items={r.classes.map((c) => ({ key: c.name, node: c.name, from: c.from }))}
+          />
+          <Provenance
+            title="Alerts"
+            items={r.alerts.map((a) => ({
+              key: a.name,
+              node: (
+                <>
+                  <a href={href("alerts", a.name)}>{a.name}</a>{" "}
+                  <span class={`sev sev-${a.severity}`}>{a.severity}</span>
+                </>
+              ),
+              from: a.from,
+            }))}
+          />
+          <Provenance
+            title="Secrets"
+            items={r.secrets.map((x) => ({
+              key: x.name,
+              node: (
+                <>
+                  <a href={href("secrets", x.name)}>{x.name}</a> <span class="muted">({x.access})</span>
+                </>
+              ),
+              from: x.from,
+            }))}
+          />
+          <Provenance
+            title="Ports"
+            items={r.ports.map((p) => ({ key: String(p.port), node: String(p.port), from: p.from }))}
+          />
+          <Section title="Excluded from" count={r.excludedFrom.length}>
+            {r.excludedFrom.length === 0 ? (
+              <div class="muted">nothing excludes this server</div>
+            ) : (
+              <Tree
+                items={r.excludedFrom.map((x) => (
+                  <span data-excluded={x.name}>
+                    {x.kind} <a href={href(`${x.kind}s`, x.name)}>"{x.name}"</a>{" "}
+                    <span class="muted">by </span>
+                    <SourceLink s={x.by} />
+                    {x.by.reason ? <span class="muted"> ({x.by.reason})</span> : null}
+                  </span>
+                ))}
+              />
+            )}
+          </Section>
+          {r.conflicts.length ? (
+            <Section title="Conflicts" count={r.conflicts.length}>
+              <Tree items={r.conflicts.map((c) => <span class="error-text">{c.message}</span>)} />
+            </Section>
+          ) : null}
+        </div>
+        <div>
+          <Boot name={s.name} me={me} />
+          <Section title="Health" count={s.health.length}>
+            {s.health.length === 0 ? (
+              <div class="muted">{s.status.health.reason ?? "no health source has reported"}</div>
+            ) : (
+              <table class="simple">
+                <tbody>
+                  {s.health.map((h) => (
+                    <tr key={h.source}>
+                      <td>{h.source}</td>
+                      <td class={`s-${h.state}`}>{h.state}</td>
+                      <td>{h.summary}</td>
+                      <td class="muted">{ago(h.updatedAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </Section>
+          <Section title="Identity">
+            {s.identity ? (
+              <table class="simple">
+                <tbody>
+                  {Object.entries(s.identity).map(([k, v]) => (
+                    <tr key={k}>
+                      <td>{k}</td>
+                      <td>
+                        {v === null || v === undefined
+                          ? "—"
+                          : typeof v === "object"
+                            ? JSON.stringify(v)
+                            : String(v)}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <div class="muted">{s.status.identity.reason ?? "not enrolled"}</div>
+            )}
+          </Section>
+          <Events name={s.name} />
+          {canWrite(me) ? (
+            <Section title="Actions">
+              <ActionButton
+                label="Delete server"
+                action="delete-server"
+                danger
+                confirm={`Delete server ${s.name} from the model? Its labels stay; the server is no longer targeted by anything.`}
+                run={async () => {
+                  await api(`/servers/${encodeURIComponent(s.name)}`, { method: "DELETE" });
+                  navigate("#/");
+                }}
+              />
+            </Section>
+          ) : null}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+/** Items grouped by where they came from: "FROM LABEL k8s-worker: ├── containerd …". */
+function Provenance({
+  title,
+  items,
+}: {
+  title: string;
+  items: { key: string; node: ComponentChildren; from: Source[] }[];
+}) {
+  const groups = useMemo(() => {
+    const by = new Map<string, { source: Source; nodes: ComponentChildren[] }>();
+    for (const item of items) {
+      for (const s of item.from) {
+        const k = s.kind === "auto" ? "auto" : `${s.kind}/${s.name}`;
+        let g = by.get(k);
+        if (!g) {
+          g = { source: s, nodes: [] };
+          by.set(k, g);
+        }
+        g.nodes.push(
+          s.kind === "auto" && s.reason ? (
+            <>
+              {item.node} <span class="muted">({s.reason})</span>
+            </>
+          ) : (
+            item.node
+          ),
+        );
+      }
+    }
+    return [...by.values()];
+  }, [items]);
+  return (
+    <Section title={title} count={items.length}>
+      {items.length === 0 ? <div class="muted">none</div> : null}
+      {groups.map((g) => (
+        <div class="prov" key={`${g.source.kind}/${g.source.name}`}>
+          <div class="prov-head">
+            {g.source.kind === "auto" ? (
+              "AUTO-GENERATED"
+            ) : (
+              <>
+                FROM {g.source.kind.toUpperCase()} <SourceLink s={g.source} bare />
+              </>
+            )}
+          </div>
+          <Tree items={g.nodes} />
+        </div>
+      ))}
+    </Section>
+  );
+}
+
+/** The machine Lab network-boots under this name, its timeline, and the provisioning actions. */
+function Boot({ name, me }: { name: string; me: Principal | null }) {
+  const machines = useApi<Machine[]>("/provision/machines");
+  const m = machines.data?.find((x) => x.name === name);
+  const timeline = useApi<Step[]>(m ? `/provision/machines/${encodeURIComponent(m.mac)}/timeline` : null);
+  if (!machines.data)
+    return (
+      <Section title="Boot">{machines.error ? <ErrorBox error={machines.error} /> : <Loading />}</Section>
+    );
+  if (!m) {
+    return (
+      <Section title="Boot">
+        <div class="muted">not network-booted by Lab (enlist it with `lab provision enlist`)</div>
+      </Section>
+    );
+  }
+  const path = `/provision/machines/${encodeURIComponent(m.mac)}`;
+  const after = () => {
+    machines.reload();
+    timeline.reload();
+  };
+  return (
+    <Section title="Boot">
+      <table class="simple" data-testid="machine">
+        <tbody>
+          <tr>
+            <td>state</td>
+            <td data-testid="machine-state">
+              <b>{m.state}</b>
+              {m.stage ? ` · ${m.stage}` : ""}
+              {m.reason ? <span class="muted"> ({m.reason})</span> : null}
+            </td>
+          </tr>
+          <tr>
+            <td>mac</td>
+            <td>{m.mac}</td>
+          </tr>
+          <tr>
+            <td>ip</td>
+            <td>{m.ip ?? "—"}</td>
+          </tr>
+          <tr>
+            <td>image</td>
+            <td>{m.image ?? "—"}</td>
+          </tr>
+          <tr>
+            <td>next boot</td>
+            <td data-testid="machine-debug">{m.debug ? "rescue (debug)" : "normal"}</td>
+          </tr>
+        </tbody>
+      </table>
+      {canWrite(me) ? (
+        <div class="actions">
+          <ActionButton
+            label="Install"
+            action="install"
+            confirm={`Install ${name} on its next network boot?`}
+            run={() => api(`${path}/install`, { method: "POST", body: {} }).then(after)}
+          />
+          <ActionButton
+            label="Reprovision"
+            action="reprovision"
+            danger
+            confirm={`Reprovision ${name}? Its next network boot reinstalls it (preserved mounts are kept).`}
+            run={() => api(`${path}/reprovision`, { method: "POST", body: {} }).then(after)}
+          />
+          <ActionButton
+            label="Debug"
+            action="debug"
+            confirm={`Boot ${name} into the rescue system once?`}
+            run={() => api(`${path}/debug`, { method: "POST", body: {} }).then(after)}
+          />
+          <ActionButton
+            label="Forget"
+            action="forget"
+            danger
+            confirm={`Forget machine ${m.mac}? Lab stops answering its boots.`}
+            run={() => api(path, { method: "DELETE" }).then(after)}
+          />
+        </div>
+      ) : null}
+      <h3>Timeline</h3>
+      {timeline.data?.length ? (
+        <ol class="timeline">
+          {timeline.data.map((t) => (
+            <li key={t.id} class={`tl-${t.kind}`}>
+              <span class="muted">+{(t.sinceStartMs / 1000).toFixed(1)}s</span> <b>{t.kind}</b> {t.type}
+            </li>
+          ))}
+        </ol>
+      ) : (
+        <div class="muted">no boot recorded yet</div>
+      )}
+    </Section>
+  );
+}
+
+/** Recent audit events that name this server (from the live stream). */
+function Events({ name }: { name: string }) {
+  const live = useLive();
+  const mine = live.recent
+    .filter((e: AuditEvent) => e.subjects.includes(`server/${name}`))
+    .slice(-15)
+    .reverse();
+  return (
+    <Section title="Recent events" count={mine.length}>
+      {mine.length === 0 ? (
+        <div class="muted">none since this page opened (the last 100 events were looked at)</div>
+      ) : (
+        <Tree
+          items={mine.map((e) => (
+            <span>
+              <span class="muted">
+                #{e.id} {ago(e.time)}
+              </span>{" "}
+              {e.action} — {e.summary}
+            </span>
+          ))}
+        />
+      )}
+    </Section>
+  );
+}
