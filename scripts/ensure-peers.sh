@@ -61,6 +61,9 @@ have age || need+=(age)
 # The dashboard (issue 12): its browser tests drive Debian's Chromium with playwright-core.
 have /usr/bin/chromium || need+=(chromium)
 have /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || need+=(fonts-dejavu-core)
+# Real Puppet module layouts the lab::secret() scanner is tested on.
+have /usr/share/puppet/modules/postfix/manifests/init.pp || need+=(puppet-module-camptocamp-postfix)
+have /usr/share/puppet/modules/postgresql/manifests/server.pp || need+=(puppet-module-puppetlabs-postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

@@ -3,7 +3,7 @@
  * and `lab secret get` on a machine, authenticated by its enrolled certificate against an
  * in-process `lab server`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ labels:
   mailserver:
     secrets: [mail/relay-credentials, mail/dkim-key]
   postgres:
+    puppet_classes: [app]
     secrets: [db/password]
 secrets:
   mail/relay-credentials: { type: static }
@@ -29,7 +30,13 @@ servers:
 
 describe("lab secret (local mode)", () => {
   const home = tempHome("lab-secret-cli-");
-  const lab = labIn(home);
+  const modules = join(home, "modules");
+  mkdirSync(join(modules, "app", "manifests"), { recursive: true });
+  writeFileSync(
+    join(modules, "app", "manifests", "init.pp"),
+    "class app {\n  $token = @(END)\n    lab::secret('not/this')\n    | END\n  $t = lab::secret('app/api-token')\n}\n",
+  );
+  const lab = labIn(home, { LAB_PUPPET_MODULEPATH: modules });
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
   it("sets from stdin and a file, never from argv or a missing terminal", () => {
@@ -64,6 +71,13 @@ describe("lab secret (local mode)", () => {
     );
     expect(audit.stdout).toContain(
       '⚠ Secret "mail/dkim-key" referenced by label "mailserver" but never set — empty!',
+    );
+    expect(audit.stdout).toContain(
+      '⚠ Secret "app/api-token" referenced by class "app" but never set — empty!',
+    );
+    const code = lab(["show", "secret", "app/api-token"]);
+    expect(code.stdout).toContain(
+      `Accessible by (derived from labels and code):\n  Label "postgres" → puppet class "app" → lab::secret('app/api-token') at app/manifests/init.pp:5\n  └── db-1 (manual) last fetched: never\nNo other references found in any applied code.`,
     );
     const json = JSON.parse(lab(["secret", "audit", "-o", "json"]).stdout);
     expect(json.orphans).toEqual(["old/api-key"]);

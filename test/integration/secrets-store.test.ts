@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isLabError } from "@lab/core";
 import { ensureServerCert, loadOrCreateCa } from "@lab/identity";
@@ -30,6 +30,9 @@ secrets:
     exclude: { servers: [mail-2] }
   db/password: { type: static }
   old/api-key: { type: static }
+  mail/sasl:
+    type: static
+    exclude: { servers: [mail-2] }
 servers:
   mail-1: { provider: manual, labels: [mailserver] }
   mail-2: { provider: manual, labels: [mailserver] }
@@ -42,7 +45,23 @@ const VALUES: Record<string, string> = {
   "mail/dkim-key": "dkim-PLAINTEXT-private-key-9b2",
   "db/password": "pg-PLAINTEXT-password-77c",
   "old/api-key": "api-PLAINTEXT-key-31d",
+  "mail/sasl": "sasl-PLAINTEXT-via-code-5e0",
 };
+
+/** A module path where class postfix includes postfix::sasl, which calls lab::secret(). */
+function modules(root: string): string {
+  const dir = join(root, "modules");
+  mkdirSync(join(dir, "postfix", "manifests"), { recursive: true });
+  writeFileSync(
+    join(dir, "postfix", "manifests", "init.pp"),
+    "class postfix {\n  include postfix::sasl\n}\n",
+  );
+  writeFileSync(
+    join(dir, "postfix", "manifests", "sasl.pp"),
+    "# lab::secret('db/password') in a comment grants nothing\nclass postfix::sasl {\n  $c = lab::secret('mail/sasl')\n}\n",
+  );
+  return dir;
+}
 
 let home: string;
 let t: TestServer;
@@ -61,7 +80,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 beforeAll(async () => {
   home = tempHome("lab-secrets-it-");
-  t = await startTestServer(home, { log });
+  t = await startTestServer(home, { log, modulePath: [modules(home)] });
   await t.apply(FLEET);
   for (const [name, value] of Object.entries(VALUES)) {
     const r = await t.setSecret(name, value);
@@ -88,6 +107,10 @@ describe("the store over mTLS", () => {
     expect(await codeOf(client("web-1").value("mail/relay-credentials"))).toBe("LAB_E_SECRET_DENIED");
     // A name that does not exist is refused exactly like one that does.
     expect(await codeOf(client("web-1").value("no/such"))).toBe("LAB_E_SECRET_DENIED");
+    // Granted by code: label mailserver → class postfix → include postfix::sasl → lab::secret().
+    expect(await codeOf(client("mail-1").value("mail/sasl"))).toBe("read");
+    expect(await codeOf(client("mail-2").value("mail/sasl"))).toBe("LAB_E_SECRET_DENIED");
+    expect(await codeOf(client("db-1").value("mail/sasl"))).toBe("LAB_E_SECRET_DENIED");
     const list = await client("mail-2").entitled();
     expect(list.body.secrets.map((s) => s.name)).toEqual(["mail/relay-credentials"]);
   });
@@ -142,7 +165,15 @@ describe("the store over mTLS", () => {
     const denied = events.body.filter((e) => e.action === "secret.denied").map((e) => e.summary);
     expect(denied.some((s) => s.startsWith("mail-2 refused mail/dkim-key"))).toBe(true);
     expect(denied.some((s) => s.startsWith("mail-1 refused mail/relay-credentials"))).toBe(false);
-    expect(events.body.filter((e) => e.action === "secret.set")).toHaveLength(4);
+    expect(events.body.filter((e) => e.action === "secret.set")).toHaveLength(5);
+    const sasl = await t.api<{ chains: { text: string; chain: { kind: string; line?: number }[] }[] }>(
+      "GET",
+      "/api/v1/secret-store/report?name=mail%2Fsasl",
+    );
+    expect(sasl.body.chains.map((c) => c.text)).toEqual([
+      `Label "mailserver" → puppet class "postfix" → puppet class "postfix::sasl" → lab::secret('mail/sasl')`,
+    ]);
+    expect(sasl.body.chains[0]?.chain.at(-1)).toMatchObject({ file: "postfix/manifests/sasl.pp", line: 3 });
   });
 
   it("the vault's ciphertext opens with the real age CLI and the key file", async () => {
@@ -182,6 +213,6 @@ describe("the store over mTLS", () => {
       }
     }
     // Restart the server so afterAll's close is harmless.
-    t = await startTestServer(home, { log });
+    t = await startTestServer(home, { log, modulePath: [modules(home)] });
   });
 });
