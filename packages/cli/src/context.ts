@@ -4,7 +4,7 @@ import { homedir, hostname, userInfo } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { type Engine, LabError, LabService, type SourceFile } from "@lab/core";
 import { RENDERERS } from "@lab/monitor";
-import { type KyselyStore, openSqliteStore } from "@lab/store";
+import { diskParseCache, type KyselyStore, openSqliteStore } from "@lab/store";
 import { HttpClient, HttpEngine, type ServerTarget } from "./http-engine.js";
 
 export function labHome(env = process.env): string {
@@ -44,7 +44,10 @@ export interface Session {
 /** Local mode: the engine in-process over the SQLite file in LAB_HOME. */
 export async function openLocal(env = process.env): Promise<Session & { store: KyselyStore }> {
   const store = await openSqliteStore(statePath(env));
-  const engine = new LabService(store, actor(env), { renderers: RENDERERS });
+  const engine = new LabService(store, actor(env), {
+    renderers: RENDERERS,
+    parseCache: diskParseCache(join(labHome(env), "cache", "parse")),
+  });
   return { engine, store, remote: null, close: () => store.close() };
 }
 

@@ -148,7 +148,7 @@ export class Fleet {
 
   /** Every server. */
   allServers(): Bitset {
-    return this.computeSets().all.clone();
+    return Bitset.all(this.servers.length);
   }
 
   /** Servers with this label (empty for an unknown label). */

@@ -179,3 +179,69 @@ describe("accepted shapes", () => {
     expect(parsed.model.group.get("g")?.origin).toEqual({ file: "a.yaml", line: 6, column: 3 });
   });
 });
+
+describe("the parse cache", () => {
+  const files = [
+    { path: "labels.yaml", text: "labels:\n  web: { ports: [80] }\n" },
+    {
+      path: "servers.yaml",
+      text: "servers:\n  web-1: { provider: p, labels: [web] }\n  web-2:\n    provider: p\n    labels: [web, nope]\n",
+    },
+  ];
+  const mapCache = () => {
+    const m = new Map<string, string>();
+    return {
+      entries: m,
+      get: (f: { path: string; text: string }) => m.get(`${f.path}\u0000${f.text}`),
+      set: (f: { path: string; text: string }, v: string) => {
+        m.set(`${f.path}\u0000${f.text}`, v);
+      },
+    };
+  };
+  const outcome = (r: ReturnType<typeof parseSources>) => ({
+    servers: [...r.model.server.values()],
+    labels: [...r.model.label.values()],
+    diagnostics: r.diagnostics,
+    validation: validateModel(r.model, r.locate),
+  });
+
+  it("gives an unchanged file's objects, errors and precise locations without parsing it again", () => {
+    const cache = mapCache();
+    const first = parseSources(files, cache);
+    expect(first.cached).toBe(0);
+    expect(cache.entries.size).toBe(2);
+    const second = parseSources(files, cache);
+    expect(second.cached).toBe(2);
+    expect(outcome(second)).toEqual(outcome(first));
+    // The unknown label, pointing at the value inside the cached file (line 5).
+    const unknown = outcome(second).validation.find((d) => d.code === "LAB_E_REF_LABEL");
+    expect(unknown?.location).toMatchObject({ file: "servers.yaml", line: 5 });
+  });
+
+  it("parses a changed file again, and reads a damaged entry as a miss", () => {
+    const cache = mapCache();
+    parseSources(files, cache);
+    const changed = [
+      files[0],
+      { path: "servers.yaml", text: "servers:\n  web-3: { provider: p }\n" },
+    ] as typeof files;
+    const again = parseSources(changed, cache);
+    expect(again.cached).toBe(1);
+    expect([...again.model.server.keys()]).toEqual(["web-3"]);
+    for (const k of cache.entries.keys()) cache.entries.set(k, "{not json");
+    const damaged = parseSources(changed, cache);
+    expect(damaged.cached).toBe(0);
+    expect([...damaged.model.server.keys()]).toEqual(["web-3"]);
+  });
+
+  it("reports a name defined in two files as a duplicate, cached or not", () => {
+    const cache = mapCache();
+    const twice = [...files, { path: "more.yaml", text: "labels:\n  web: {}\n" }];
+    for (const run of [parseSources(twice, cache), parseSources(twice, cache)]) {
+      const dup = run.diagnostics.find(
+        (d) => d.code === "LAB_E_DUPLICATE_NAME" && d.message.includes("label"),
+      );
+      expect(dup?.location).toMatchObject({ file: "more.yaml", line: 2 });
+    }
+  });
+});

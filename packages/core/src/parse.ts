@@ -24,45 +24,137 @@ export interface ParseResult {
 type YamlDoc = ReturnType<typeof parseAllDocuments>[number] & { errors: unknown[] };
 type PathSegment = string | number;
 
-/** Parses and schema-checks every file, merging their objects; duplicates are errors. */
-export function parseSources(files: SourceFile[]): ParseResult {
+/**
+ * What parsing one file produced, kept by content hash so an unchanged file is not parsed
+ * and schema-checked again. Values are JSON text: every read gets fresh objects.
+ */
+export interface ParseCache {
+  /** Keyed by the file's path and text, and PARSE_VERSION. */
+  get(file: SourceFile): string | undefined;
+  set(file: SourceFile, value: string): void;
+}
+
+/**
+ * Changes whenever what parsing produces changes (schema, diagnostics), so a cache written by
+ * an older Lab is never read as current.
+ */
+export const PARSE_VERSION = "lab-parse-1";
+
+interface FileResult {
+  resources: Resource[];
+  diagnostics: Diagnostic[];
+}
+
+type NodeInfo = { node: unknown; at: (offset: number) => Location };
+
+/**
+ * Parses and schema-checks every file, merging their objects; duplicates are errors. With a
+ * cache, a file whose path and text were parsed before is read from it (`cached` counts them);
+ * its YAML is parsed again only if a later check needs to point inside one of its objects.
+ */
+export function parseSources(files: SourceFile[], cache?: ParseCache): ParseResult & { cached: number } {
   const model = emptyModel();
   const diagnostics: Diagnostic[] = [];
-  const nodes = new WeakMap<Resource, { node: unknown; at: (offset: number) => Location }>();
+  const nodes = new WeakMap<Resource, NodeInfo>();
+  /** Files read from the cache, by resource: parsed again (once) when asked to locate inside. */
+  const fromCache = new WeakMap<Resource, SourceFile>();
+  let cached = 0;
   for (const file of files) {
-    const lines = new LineCounter();
-    const parsed = parseAllDocuments(file.text, { lineCounter: lines, prettyErrors: false });
-    const docs = (Array.isArray(parsed) ? parsed : [parsed]) as YamlDoc[];
-    for (const doc of docs) {
-      const at = (offset: number): Location => {
-        const pos = lines.linePos(offset);
-        return { file: file.path, line: pos.line, column: pos.col };
-      };
-      const yamlErrors = doc.errors as { message: string; pos: [number, number] }[];
-      const first = yamlErrors[0];
-      if (first) {
-        // Later syntax errors in a document are usually echoes of the first.
-        diagnostics.push(diagnostic("LAB_E_YAML_SYNTAX", firstLine(first.message), at(first.pos[0])));
-        continue;
-      }
-      const raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
-      if (raw === null || raw === undefined) continue; // an empty document (e.g. a trailing ---)
-      const result = documentSchema.safeParse(raw);
-      if (!result.success) {
-        for (const issue of result.error.issues) {
-          diagnostics.push(...issueDiagnostics(issue, doc, raw, at));
-        }
-      }
-      // Objects that passed are still collected, so references to them resolve and one
-      // broken object does not hide every other problem behind "unknown label".
-      collect(doc, raw, result.success ? result.data : undefined, model, diagnostics, at, nodes);
+    const hit = cache && readCached(cache, file);
+    let result: FileResult;
+    if (hit) {
+      cached++;
+      result = hit;
+      for (const r of hit.resources) fromCache.set(r, file);
+    } else {
+      const fileNodes = new Map<Resource, NodeInfo>();
+      result = parseFile(file, fileNodes);
+      for (const [r, n] of fileNodes) nodes.set(r, n);
+      cache?.set(file, JSON.stringify(result));
+    }
+    diagnostics.push(...result.diagnostics);
+    for (const resource of result.resources) {
+      const map = model[resource.kind] as Map<string, Resource>;
+      const existing = map.get(resource.name);
+      if (existing) diagnostics.push(duplicate(resource, existing));
+      else map.set(resource.name, resource);
     }
   }
-  const locateIn: Locator = (resource, path) => {
+  const reparsed = new Map<SourceFile, Map<string, NodeInfo>>();
+  const nodeOf = (resource: Resource): NodeInfo | undefined => {
     const found = nodes.get(resource);
+    const file = fromCache.get(resource);
+    if (found || !file) return found;
+    let byName = reparsed.get(file);
+    if (!byName) {
+      const fileNodes = new Map<Resource, NodeInfo>();
+      parseFile(file, fileNodes);
+      byName = new Map([...fileNodes].map(([r, n]) => [`${r.kind}\u0000${r.name}`, n]));
+      reparsed.set(file, byName);
+    }
+    return byName.get(`${resource.kind}\u0000${resource.name}`);
+  };
+  const locateIn: Locator = (resource, path) => {
+    const found = nodeOf(resource);
     return found ? locate(found.node, path, found.at, false) : resource.origin;
   };
-  return { model, diagnostics, locate: locateIn };
+  return { model, diagnostics, locate: locateIn, cached };
+}
+
+/** A cached result, or undefined when there is none or it does not read back (then: parse). */
+function readCached(cache: ParseCache, file: SourceFile): FileResult | undefined {
+  const text = cache.get(file);
+  if (text === undefined) return undefined;
+  try {
+    const r = JSON.parse(text) as FileResult;
+    return Array.isArray(r.resources) && Array.isArray(r.diagnostics) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function duplicate(resource: Resource, existing: Resource): Diagnostic {
+  return diagnostic(
+    "LAB_E_DUPLICATE_NAME",
+    `${resource.kind} "${resource.name}" is defined twice: here and at ${where(existing.origin)}`,
+    resource.origin,
+    existing.origin ? [existing.origin] : [],
+  );
+}
+
+/** One file on its own: its objects in order, its diagnostics, and where each object's YAML is. */
+function parseFile(file: SourceFile, nodes: Map<Resource, NodeInfo>): FileResult {
+  const model = emptyModel();
+  const resources: Resource[] = [];
+  const diagnostics: Diagnostic[] = [];
+  const lines = new LineCounter();
+  const parsed = parseAllDocuments(file.text, { lineCounter: lines, prettyErrors: false });
+  const docs = (Array.isArray(parsed) ? parsed : [parsed]) as YamlDoc[];
+  for (const doc of docs) {
+    const at = (offset: number): Location => {
+      const pos = lines.linePos(offset);
+      return { file: file.path, line: pos.line, column: pos.col };
+    };
+    const yamlErrors = doc.errors as { message: string; pos: [number, number] }[];
+    const first = yamlErrors[0];
+    if (first) {
+      // Later syntax errors in a document are usually echoes of the first.
+      diagnostics.push(diagnostic("LAB_E_YAML_SYNTAX", firstLine(first.message), at(first.pos[0])));
+      continue;
+    }
+    const raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+    if (raw === null || raw === undefined) continue; // an empty document (e.g. a trailing ---)
+    const result = documentSchema.safeParse(raw);
+    if (!result.success) {
+      for (const issue of result.error.issues) {
+        diagnostics.push(...issueDiagnostics(issue, doc, raw, at));
+      }
+    }
+    // Objects that passed are still collected, so references to them resolve and one
+    // broken object does not hide every other problem behind "unknown label".
+    collect(doc, raw, result.success ? result.data : undefined, model, diagnostics, at, nodes, resources);
+  }
+  return { resources, diagnostics };
 }
 
 /** Adds each object of one document to the model; a name seen before is a duplicate. */
@@ -73,7 +165,8 @@ function collect(
   model: Model,
   diagnostics: Diagnostic[],
   at: (offset: number) => Location,
-  nodes: WeakMap<Resource, { node: unknown; at: (offset: number) => Location }>,
+  nodes: Map<Resource, NodeInfo>,
+  resources: Resource[],
 ): void {
   if (!isRecord(raw)) return;
   for (const kind of KINDS) {
@@ -100,19 +193,13 @@ function collect(
       if (spec === undefined) continue;
       const map = model[kind] as Map<string, Resource>;
       const existing = map.get(name);
+      const resource = { kind, name, spec, origin } as Resource;
       if (existing) {
-        diagnostics.push(
-          diagnostic(
-            "LAB_E_DUPLICATE_NAME",
-            `${kind} "${name}" is defined twice: here and at ${where(existing.origin)}`,
-            origin,
-            existing.origin ? [existing.origin] : [],
-          ),
-        );
+        diagnostics.push(duplicate(resource, existing));
         continue;
       }
-      const resource = { kind, name, spec, origin } as Resource;
       map.set(name, resource);
+      resources.push(resource);
       nodes.set(resource, { node: nodeAt(doc.contents, [section, key]), at });
     }
   }

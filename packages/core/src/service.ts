@@ -7,7 +7,7 @@ import type { Backend } from "./conditions.js";
 import { Fleet, type Resolution } from "./engine.js";
 import { type Diagnostic, LabError, notFound } from "./errors.js";
 import { type Model, modelFromResources, type Resource } from "./model.js";
-import { parseSources, type SourceFile } from "./parse.js";
+import { type ParseCache, parseSources, type SourceFile } from "./parse.js";
 import { placeAlerts, type Unrenderable } from "./placement.js";
 import { type Change, planApply, withoutResource } from "./plan.js";
 import type { Kind, SpecOf } from "./schema.js";
@@ -281,6 +281,8 @@ export interface LabServiceOptions {
   renderers?: Partial<Record<Backend, AlertRenderer>>;
   /** The lab server this engine runs in (unknown in local mode), for the scrape snippet. */
   labServer?: () => LabServerTarget | undefined;
+  /** Keeps each applied file's parse, so an unchanged file is not parsed again. */
+  parseCache?: ParseCache;
 }
 
 export class LabService implements Engine {
@@ -312,7 +314,7 @@ export class LabService implements Engine {
   }
 
   async apply(req: ApplyRequest): Promise<ApplyResult> {
-    const parsed = parseSources(req.files);
+    const parsed = parseSources(req.files, this.options.parseCache);
     if (req.files.length === 0) throw new LabError("LAB_E_NO_DOCUMENTS", "no files to apply");
     const attempt = (current: Resource[]) => {
       const currentModel = modelFromResources(current);

@@ -5,7 +5,7 @@
  */
 
 import { alertDefinition, backendFor, classAlerts } from "./alert-defs.js";
-import type { Bitset } from "./bitset.js";
+import { Bitset } from "./bitset.js";
 import { CLASS_ALERTS, portCheck } from "./conditions.js";
 import { type Exclusion, type Fleet, type Resolution, SIZE_ALERTS, type Source } from "./engine.js";
 import { notFound } from "./errors.js";
@@ -281,7 +281,7 @@ export class FleetViews {
   }
 
   private byValue(test: (spec: ServerSpec, id: number) => boolean): Bitset {
-    const out = this.fleet.allServers().andNot(this.fleet.allServers());
+    const out = new Bitset(this.fleet.servers.length);
     this.fleet.servers.forEach((name, id) => {
       if (test((this.model.server.get(name) as { spec: ServerSpec }).spec, id)) out.add(id);
     });

@@ -5,10 +5,11 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
 import { createHash, webcrypto } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
+import { writeAtomic, writeSecret } from "./files.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -199,13 +200,4 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]) as Promise<CryptoKey>;
 }
 
-export function writeAtomic(path: string, content: string, mode = 0o644): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
-}
-
-export function writeSecret(path: string, content: string): void {
-  writeAtomic(path, content, 0o600);
-  chmodSync(path, 0o600);
-}
+export { writeAtomic, writeSecret };

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { LabError } from "@lab/core";
-import { writeSecret } from "./ca.js";
+import { writeSecret } from "./files.js";
 
 export interface WgKeyPair {
   privateKey: string;

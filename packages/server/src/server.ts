@@ -33,7 +33,7 @@ import {
 import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
 import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
 import { SecretsHost, vaultPaths } from "@lab/secrets";
-import { identityRepo, type KyselyStore, openStore } from "@lab/store";
+import { identityRepo, type KyselyStore, memoryParseCache, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { AgentChannel } from "./agent-channel.js";
 import { registerAgentRoutes } from "./agent-routes.js";
@@ -140,7 +140,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Known once the API listens: rendered scrape configs point Prometheus at this server's /metrics.
   let self: LabServerTarget | undefined;
   const engineAs = (actor: string): Engine =>
-    new LabService(store, actor, { renderers: opts.renderers, labServer: () => self });
+    new LabService(store, actor, {
+      renderers: opts.renderers,
+      labServer: () => self,
+      parseCache: memoryParseCache(),
+    });
   const engine = engineAs("server");
   const targets = new TargetIndex(engine);
   // Stream filters that select by label or group must see the model as of each event.

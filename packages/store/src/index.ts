@@ -1,6 +1,7 @@
 export { identityRepo, KyselyIdentityRepo } from "./identity-repo.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_NAMES } from "./migrations.js";
+export { diskParseCache, memoryParseCache } from "./parse-cache.js";
 export type { Database, Dialect } from "./schema.js";
 export { backupSqlite, type CheckReport, checkSqlite, openSqliteStore, restoreSqlite } from "./sqlite.js";
 

@@ -7,21 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkServerName, LabError, normaliseMac } from "@lab/core";
-import {
-  buildMedia,
-  DEFAULT_IPXE_DIR,
-  dnsmasqSnippet,
-  iscDhcpSnippet,
-  lastBoot,
-  loadPxeSecret,
-  type Machine,
-  Provisioner,
-  pxeDoctor,
-  readInstallLog,
-  Timeline,
-  type TimelineStep,
-  withDurations,
-} from "@lab/pxe";
+import type { Machine, TimelineStep } from "@lab/pxe";
 import type { Command } from "commander";
 import { labHome, type Session } from "../context.js";
 import type { HttpClient } from "../http-engine.js";
@@ -62,9 +48,10 @@ export interface ProvisionClient {
 }
 
 /** Local mode: the Provisioner over the local state (the same code the daemon runs). */
-export function localProvisioning(session: Session, env: NodeJS.ProcessEnv): ProvisionClient {
+export async function localProvisioning(session: Session, env: NodeJS.ProcessEnv): Promise<ProvisionClient> {
   const store = session.store;
   if (!store) throw new LabError("LAB_E_INTERNAL", "local provisioning needs the local store");
+  const { loadPxeSecret, Provisioner, readInstallLog, Timeline, withDurations } = await loadPxe();
   const home = labHome(env);
   const timeline = new Timeline(store.db);
   const p = new Provisioner({
@@ -108,13 +95,20 @@ export function remoteProvisioning(client: HttpClient): ProvisionClient {
   };
 }
 
+/** The boot code loads only for the commands that use it (not on the path of `get`/`show`). */
+const loadPxe = () => import("@lab/pxe");
+/** @lab/pxe's DEFAULT_IPXE_DIR, spelled here so registering the options loads no boot code. */
+const DEFAULT_IPXE_DIR = "/usr/lib/ipxe";
+
 const STAGES = ["booted", "partitioning", "installing", "configuring", "complete"];
 
 export function registerProvisionCommands(program: Command, ctx: Ctx): void {
   const { io, print, emit, out } = ctx;
   const withClient = async <T>(fn: (c: ProvisionClient) => Promise<T>): Promise<T> => {
     const session = await ctx.open();
-    const client = session.remote ? remoteProvisioning(session.remote) : localProvisioning(session, io.env);
+    const client = session.remote
+      ? remoteProvisioning(session.remote)
+      : await localProvisioning(session, io.env);
     // The session belongs to the program (closed when the command ends); the client is ours.
     try {
       return await fn(client);
@@ -190,7 +184,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
       .option("--all", "every boot, not only the latest"),
   ).action(async (target: string, opts: { all?: boolean; output: Format }) => {
     const steps = await withClient((c) => c.timeline(target));
-    const shown = opts.all ? steps : latestBoot(steps);
+    const shown = opts.all ? steps : await latestBoot(steps);
     emit(opts.output, shown, () => timelineTable(shown, out));
   });
 
@@ -352,7 +346,8 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     .command("doctor")
     .description("check what network booting needs on this machine, and say how to get what is missing")
     .option("--ipxe-dir <dir>", "where the iPXE binaries are", DEFAULT_IPXE_DIR)
-    .action((opts: { ipxeDir: string }) => {
+    .action(async (opts: { ipxeDir: string }) => {
+      const { pxeDoctor } = await loadPxe();
       const checks = pxeDoctor({ ipxeDir: opts.ipxeDir, home: labHome(io.env) });
       for (const c of checks)
         print(`${c.ok ? out.green("✓") : c.required ? out.red("✗") : out.yellow("⚠")} ${c.line}\n`);
@@ -415,6 +410,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
             "give --embed-url http://HOST:7480 (the address machines reach lab server's boot port on)",
           );
         }
+        const { buildMedia } = await loadPxe();
         const r = await buildMedia({
           kind,
           serverUrl: url,
@@ -443,7 +439,8 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
       "the address machines reach Lab's boot port on (e.g. 192.168.1.10:7480)",
     )
     .option("--tftp <host>", "the TFTP server (default: the --lab host)")
-    .action((which: string, opts: { lab: string; tftp?: string }) => {
+    .action(async (which: string, opts: { lab: string; tftp?: string }) => {
+      const { dnsmasqSnippet, iscDhcpSnippet } = await loadPxe();
       const [host = "", port = "7480"] = opts.lab.split(":");
       const o = { bootHost: host, bootPort: Number(port), tftpHost: opts.tftp ?? host };
       if (which === "dnsmasq") return print(dnsmasqSnippet(o));
@@ -514,7 +511,8 @@ function packageRoot(): string {
   return dir;
 }
 
-function latestBoot(steps: TimelineStep[]): TimelineStep[] {
+async function latestBoot(steps: TimelineStep[]): Promise<TimelineStep[]> {
+  const { lastBoot, withDurations } = await loadPxe();
   return withDurations(lastBoot(steps));
 }
 

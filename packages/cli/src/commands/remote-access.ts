@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { LabError } from "@lab/core";
-import { parseWgDump, writeRemoteAccess } from "@lab/identity";
+import { parseWgDump, writeRemoteAccess } from "@lab/identity/wireguard";
 import type { Command } from "commander";
 import { labHome } from "../context.js";
 import type { Style } from "../output/style.js";

@@ -25,7 +25,7 @@ import type {
   Source,
 } from "@lab/core";
 import { describeTarget } from "@lab/core";
-import { parsePublicKeyLine, sshFingerprint } from "@lab/identity";
+import { parsePublicKeyLine, sshFingerprint } from "@lab/identity/ssh-ca";
 import type { Style } from "./style.js";
 import { type Column, renderTable } from "./table.js";
 import { bracketList, treeLines } from "./tree.js";
