@@ -14,6 +14,7 @@ import {
   tokenCreateSchema,
   tokenSchema,
 } from "./api-schema.js";
+import { logsQuerySchema } from "./events/pipeline.js";
 
 type Json = Record<string, unknown>;
 
@@ -118,6 +119,20 @@ export function openApiDocument(): Json {
         summary: "Live events over WebSocket: {type:'event',event} and {type:'missed',missed,resumeAfter}",
         parameters: queryParams(streamQuerySchema),
         responses: { "101": { description: "Switching protocols" }, ...errors },
+      },
+    },
+    "/api/v1/logs": {
+      get: {
+        summary:
+          "Log events held in the ring (OTel files, …), oldest first, with counts per level, source and node",
+        parameters: queryParams(logsQuerySchema),
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/sources": {
+      get: {
+        summary: "Every event source and its observed state (running, waiting, failed, stopped)",
+        responses: ok({ type: "array", items: { type: "object" } }),
       },
     },
     "/api/v1/tokens": {

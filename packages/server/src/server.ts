@@ -40,6 +40,7 @@ import { registerAgentRoutes } from "./agent-routes.js";
 import { createToken } from "./auth.js";
 import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
+import { EventPipeline, registerPipelineRoutes } from "./events/pipeline.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
@@ -84,6 +85,8 @@ export interface ServerOptions {
   agent?: { host?: string; port?: number } | false;
   /** DNS registration of enrolled machines (RFC 2136). */
   dns?: DnsRegistrar;
+  /** OpenTelemetry collector file-exporter outputs to tail into the log pipeline. */
+  otelFiles?: string[];
   /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
   agentCertLifetimeMs?: number;
   /** The secret store this server hosts (vault under home, served on the agent port). */
@@ -265,6 +268,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     revisions,
   });
 
+  // Logs: every source on its own (one failing never stops the others), one bounded ring.
+  const pipeline = new EventPipeline({ otelFiles: opts.otelFiles, positionsDir: serverDir });
+  registerPipelineRoutes(app, pipeline, routeAuth.auth("read"));
+  await pipeline.sources.startAll(log);
+  started.push(() => pipeline.sources.stopAll());
+
   // Provisioning: the lifecycle API always; the boot services only with --pxe.
   /** The API as installed machines reach it (known once listening). */
   let apiUrl = "";
@@ -400,6 +409,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();
+      await pipeline.sources.stopAll();
       await agentChannel?.close();
       await boot?.close();
       await timeline.close();

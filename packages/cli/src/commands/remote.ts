@@ -150,6 +150,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--dns-zone <zone>", "the forward zone for --dns-update", "lab.internal")
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
     .option("--dns-tsig-file <file>", "TSIG key for --dns-update: one line name:base64secret (hmac-sha256)")
+    .option("--otel-file <files...>", "tail these OpenTelemetry collector file-exporter outputs (logs)")
     .option(
       "--puppet-modulepath <dirs>",
       "Puppet modules scanned for lab::secret() (default LAB_PUPPET_MODULEPATH)",
@@ -175,6 +176,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           dnsNetwork?: string;
           dnsTsigFile?: string;
           puppetModulepath?: string;
+          otelFile?: string[];
         },
       ) => {
         const { host, port } = hostPort(opts.listen, "--listen");
@@ -210,6 +212,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
               .filter(Boolean),
             env: io.env,
           },
+          otelFiles: opts.otelFile,
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {

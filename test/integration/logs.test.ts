@@ -1,0 +1,95 @@
+/**
+ * The log pipeline in a real `lab server`: an OpenTelemetry collector file-exporter output is
+ * tailed into the ring, searchable over /api/v1/logs, each source's status at /api/v1/sources;
+ * after a restart the tail resumes from its stored position (no line twice, none skipped).
+ * Every wait is for a condition; deadlines only turn a hang into a failure.
+ */
+import { appendFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { tempHome } from "../support/cli.js";
+import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
+
+const homes: string[] = [];
+afterAll(async () => {
+  await killAllServers();
+  for (const h of homes) rmSync(h, { recursive: true, force: true });
+});
+
+function otelLine(host: string, severityNumber: number, message: string): string {
+  return `${JSON.stringify({
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: "host.name", value: { stringValue: host } }] },
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+                severityNumber,
+                body: { stringValue: message },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  })}\n`;
+}
+
+interface Logs {
+  events: { seq: number; node: string; level: string; message: string; source: string }[];
+  counts: { byLevel: Record<string, number>; byNode: Record<string, number> };
+}
+
+async function until<T>(f: () => Promise<T>, ok: (t: T) => boolean): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await f();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("condition not met");
+}
+
+describe("lab server --otel-file", () => {
+  it("tails the collector's file into searchable logs, shows each source, resumes after a restart", async () => {
+    const home = tempHome("lab-logs-");
+    homes.push(home);
+    const file = join(home, "otel.json");
+    writeFileSync(file, otelLine("db-1", 9, "started") + otelLine("db-2", 17, "disk failed"));
+    const missing = join(home, "not-yet.json");
+    let server: ServerProcess = await startLabServer({ home, args: ["--otel-file", file, missing] });
+    const logs = (s: ServerProcess, q = "") => s.request<Logs>("GET", `/api/v1/logs${q}`).then((r) => r.body);
+
+    const first = await until(
+      () => logs(server),
+      (l) => l.events.length === 2,
+    );
+    expect(first.events.map((e) => [e.node, e.level, e.message])).toEqual([
+      ["db-1", "info", "started"],
+      ["db-2", "error", "disk failed"],
+    ]);
+    expect(first.counts.byLevel).toMatchObject({ info: 1, error: 1 });
+    expect((await logs(server, "?level=warn")).events.map((e) => e.message)).toEqual(["disk failed"]);
+    expect((await logs(server, "?node=db-1")).events.map((e) => e.message)).toEqual(["started"]);
+
+    const sources = (
+      await server.request<{ name: string; state: string; events: number }[]>("GET", "/api/v1/sources")
+    ).body;
+    expect(sources.map((s) => [s.name, s.state, s.events])).toEqual([
+      [`otel-file:${file}`, "running", 2],
+      [`otel-file:${missing}`, "waiting", 0],
+    ]);
+
+    await server.stop();
+    appendFileSync(file, otelLine("db-1", 13, "after restart"));
+    server = await startLabServer({ home, args: ["--otel-file", file] });
+    // The new process's ring holds only what came after the stored position.
+    const resumed = await until(
+      () => logs(server),
+      (l) => l.events.length >= 1,
+    );
+    expect(resumed.events.map((e) => e.message)).toEqual(["after restart"]);
+    await server.stop();
+  });
+});
