@@ -16,6 +16,7 @@ import {
   type ServerMessage,
   serverMessageSchema,
 } from "@lab/identity";
+import { cacheFile, SecretCache, SecretSync, StoreClient, storeUrlFromChannel } from "@lab/secrets/machine";
 import WebSocket from "ws";
 import { AgentApi } from "./api.js";
 import { Backoff, BoundedQueue } from "./backoff.js";
@@ -57,6 +58,11 @@ export interface AgentOptions {
   hostKeyDir?: string;
   /** The IPv4 to report instead of the channel socket's local address (NAT, tests). */
   reportIpv4?: string;
+  /**
+   * Secrets: refreshed from the store every `refreshMs` into the encrypted cache (and the
+   * env file / files dir when set); `false` turns it off.
+   */
+  secrets?: { refreshMs?: number; envFile?: string; filesDir?: string; stores?: string[] } | false;
   /** Called once the join token was spent (e.g. to delete the file it came from). */
   onEnrolled?: () => void;
   log?: (line: string) => void;
@@ -154,6 +160,7 @@ export class Agent {
       if (!enrolled.ok) return enrolled.exit;
     }
     this.startHeartbeats();
+    this.startSecretRefresh();
     let refusals = 0;
     while (!this.stopping) {
       if (this.expired()) {
@@ -196,6 +203,7 @@ export class Agent {
           // Told to re-enrol, and holding a (new) join token: do it with a new key.
           if ((e.code === "LAB_E_AGENT_REENROL" || e.code === "LAB_E_AGENT_REVOKED") && this.joinToken) {
             this.log(`${what}: ${e.code}: enrolling again with the join token`);
+            this.secretSync()?.wipe();
             forgetEnrolment(this.opts.stateDir);
             this.state = undefined;
             fn = () => this.enrol();
@@ -214,6 +222,15 @@ export class Agent {
   }
 
   private failure(e: unknown): AgentExit {
+    if (isLabError(e) && e.code === "LAB_E_AGENT_REVOKED") {
+      // A revoked machine keeps no secrets: the cache and everything delivered from it go.
+      try {
+        this.secretSync()?.wipe();
+        this.log("revoked: the secret cache and delivered secrets were wiped");
+      } catch (w) {
+        this.log(`revoked, but wiping the secret cache failed: ${(w as Error).message}`);
+      }
+    }
     if (isLabError(e)) {
       const code = NEEDS_OPERATOR.has(e.code) ? AGENT_EXIT.needsOperator : AGENT_EXIT.error;
       const reason = `${e.code}: ${e.message} (${e.hint})`;
@@ -435,6 +452,52 @@ export class Agent {
       return;
     }
     if (msg.type === "heartbeat" || msg.type === "facts") this.outbox.push(msg, msg.type);
+  }
+
+  /** The secret sync over the current certificate (renewals replace it), or undefined. */
+  private secretSync(): SecretSync | undefined {
+    const o = this.opts.secrets;
+    const st = this.state;
+    if (o === false || !st) return undefined;
+    const stores = o?.stores?.length
+      ? o.stores
+      : [storeUrlFromChannel(this.opts.channelUrl ?? st.info.channelUrl)];
+    const client = new StoreClient(stores, { keyPem: st.keyPem, certPem: st.certPem, caPem: st.caPem });
+    return new SecretSync(st.info.name, new SecretCache(cacheFile(this.opts.stateDir), st.keyPem), client, {
+      envFile: o?.envFile,
+      filesDir: o?.filesDir,
+    });
+  }
+
+  /** At start (the cache is delivered at once, store or not), then every refreshMs. */
+  private startSecretRefresh(): void {
+    if (this.opts.secrets === false) return;
+    let last = "";
+    const tick = async () => {
+      const sync = this.secretSync();
+      if (!sync || this.stopping) return;
+      const r = await sync
+        .refresh()
+        .catch((e: Error) => ({ error: `${isLabError(e) ? e.code : "error"}: ${e.message}` }));
+      const line =
+        "fetched" in r
+          ? r.error
+            ? `secrets: no store answered (${r.error}); serving ${r.cached} cached`
+            : `secrets: ${r.cached} of ${r.entitled} entitled cached (store ${r.store})`
+          : `secrets: refresh failed (${r.error})`;
+      if ("fetched" in r && (r.fetched.length || r.dropped.length)) {
+        this.log(
+          `secrets: fetched ${r.fetched.join(", ") || "none"}; dropped ${r.dropped.join(", ") || "none"}`,
+        );
+      }
+      // Said once per change of state, not every minute.
+      if (line !== last) this.log(line);
+      last = line;
+    };
+    void tick();
+    const timer = setInterval(() => void tick(), this.opts.secrets?.refreshMs ?? 60_000);
+    timer.unref();
+    void this.done.then(() => clearInterval(timer));
   }
 
   private startHeartbeats(): void {

@@ -20,6 +20,11 @@ export interface AgentFlags {
   hostKeyDir?: string;
   reportIpv4?: string;
   backoffMax?: string;
+  /** Secrets: where to deliver them and how often to refresh from the store. */
+  secretsEnvFile?: string;
+  secretsDir?: string;
+  secretsRefresh?: string;
+  secretStore?: string[];
 }
 
 export const AGENT_USAGE = `Usage: lab-agent --server URL --state-dir DIR [options]
@@ -35,6 +40,10 @@ export const AGENT_USAGE = `Usage: lab-agent --server URL --state-dir DIR [optio
   --host-key-dir DIR      where ssh_host_*_key.pub are (default /etc/ssh)
   --report-ipv4 ADDR      the address to put in DNS (default: the one used to reach Lab)
   --backoff-max DURATION  longest wait between reconnection attempts (default 60s)
+  --secrets-env-file FILE write entitled secrets as LAB_SECRET_…=… (0600)
+  --secrets-dir DIR       one file per entitled secret under DIR (a tmpfs, e.g. /run/secrets)
+  --secrets-refresh DUR   how often to refresh secrets from the store (default 60s)
+  --secret-store URL      a secret store to fetch from (repeatable; default: the agent channel's host)
 
 Exit codes: 0 stopped, 1 error, 78 an operator must act (revoked, new join token needed).
 `;
@@ -99,6 +108,12 @@ export function resolveAgentOptions(
           },
         }
       : {}),
+    secrets: {
+      refreshMs: flags.secretsRefresh ? parseDuration(flags.secretsRefresh) : 60_000,
+      ...(flags.secretsEnvFile ? { envFile: resolve(flags.secretsEnvFile) } : {}),
+      ...(flags.secretsDir ? { filesDir: resolve(flags.secretsDir) } : {}),
+      ...(flags.secretStore?.length ? { stores: flags.secretStore } : {}),
+    },
     onEnrolled: () => {
       // The token is spent: leave no copy of it lying around.
       if (tokenFile) rmSync(tokenFile, { force: true });
@@ -147,6 +162,10 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise
         "host-key-dir": { type: "string" },
         "report-ipv4": { type: "string" },
         "backoff-max": { type: "string" },
+        "secrets-env-file": { type: "string" },
+        "secrets-dir": { type: "string" },
+        "secrets-refresh": { type: "string" },
+        "secret-store": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -171,6 +190,10 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise
       hostKeyDir: values["host-key-dir"],
       reportIpv4: values["report-ipv4"],
       backoffMax: values["backoff-max"],
+      secretsEnvFile: values["secrets-env-file"],
+      secretsDir: values["secrets-dir"],
+      secretsRefresh: values["secrets-refresh"],
+      secretStore: values["secret-store"],
     };
     return await runAgentUntilSignal(resolveAgentOptions(flags, env, log));
   } catch (e) {

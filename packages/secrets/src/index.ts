@@ -1,4 +1,5 @@
 export * from "./age.js";
+export * from "./cache.js";
 export * from "./client.js";
 export * from "./host.js";
 export * from "./paths.js";
@@ -6,4 +7,5 @@ export * from "./policy.js";
 export * from "./puppet.js";
 export * from "./report.js";
 export * from "./store-service.js";
+export * from "./sync.js";
 export * from "./vault.js";

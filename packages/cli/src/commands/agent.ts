@@ -70,6 +70,10 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
     .option("--host-key-dir <dir>", "where ssh_host_*_key.pub are", "/etc/ssh")
     .option("--report-ipv4 <address>", "the address DNS should have (default: the one that reaches Lab)")
     .option("--backoff-max <duration>", "longest wait between reconnection attempts, e.g. 60s")
+    .option("--secrets-env-file <file>", "write entitled secrets as LAB_SECRET_…=… (0600)")
+    .option("--secrets-dir <dir>", "one file per entitled secret under DIR (a tmpfs, e.g. /run/secrets)")
+    .option("--secrets-refresh <duration>", "how often to refresh secrets from the store", "60s")
+    .option("--secret-store <urls...>", "secret stores to fetch from (default: the agent channel's host)")
     .action(async (_opts: unknown, cmd: Command) => {
       // --server is also the global option: read both.
       const o = cmd.optsWithGlobals() as {
@@ -84,6 +88,10 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
         hostKeyDir?: string;
         reportIpv4?: string;
         backoffMax?: string;
+        secretsEnvFile?: string;
+        secretsDir?: string;
+        secretsRefresh?: string;
+        secretStore?: string[];
       };
       // The agent's code loads only for this command.
       const { resolveAgentOptions, runAgentUntilSignal } = await import("@lab/agent");

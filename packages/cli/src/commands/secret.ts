@@ -119,9 +119,53 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
     .option("--state-dir <dir>", "the agent's state dir (key, certificate)", DEFAULT_STATE_DIR)
     .option("--store <url...>", "secret store(s) to ask (default: the server the agent enrolled with)")
     .action(async (name: string, opts: { stateDir: string; store?: string[] }) => {
-      const { machineClient } = await machineSide(opts);
-      const { body } = await machineClient.value(name);
-      ctx.io.stdout.write(Buffer.from(body.value, "base64") as unknown as string);
+      const { sync } = await machineSide(opts);
+      const got = await sync.get(name);
+      if (got.stale)
+        ctx.io.stderr.write(`lab secret get: no store answered; using the cached copy of ${name}\n`);
+      ctx.io.stdout.write(got.value as unknown as string);
+    });
+
+  secret
+    .command("cache")
+    .description("this machine's encrypted local cache: what is cached, TTL, fresh or stale")
+    .option("--state-dir <dir>", "the agent's state dir", DEFAULT_STATE_DIR)
+    .option("--wipe", "delete the cache (the agent fetches again)")
+    .addOption(formatOption())
+    .action(async (opts: { stateDir: string; wipe?: boolean; output: Format }) => {
+      const { sync, cache, info } = await machineSide(opts);
+      if (opts.wipe) {
+        sync.wipe();
+        return print(`Wiped ${cache.file}\n`);
+      }
+      const { isFresh, ttlLeft } = await import("@lab/secrets");
+      const contents = cache.read(info.name);
+      const rows = contents.entries.map((e) => ({
+        name: e.name,
+        version: e.version,
+        fetchedAt: e.fetchedAt,
+        ttlSeconds: ttlLeft(e),
+        fresh: isFresh(e),
+      }));
+      ctx.emit(opts.output, { file: cache.file, syncedAt: contents.syncedAt, secrets: rows }, () =>
+        [
+          "LOCAL CACHE:",
+          renderTable(
+            rows,
+            [
+              { header: "SECRET", value: (r) => r.name },
+              { header: "CACHED", value: () => mark(out, true) },
+              {
+                header: "TTL",
+                value: (r) => (r.ttlSeconds === null ? "no expiry" : `${span(r.ttlSeconds)} left`),
+              },
+              { header: "STATUS", value: (r) => (r.fresh ? "fresh" : "stale") },
+            ],
+            out,
+          ).trimEnd(),
+          "",
+        ].join("\n"),
+      );
     });
 
   secret
@@ -296,6 +340,14 @@ function ago(iso: string): string {
   return `${Math.round(s / 86_400)}d ago`;
 }
 
+/** 89d, 23h, 12m, 40s */
+function span(seconds: number): string {
+  if (seconds >= 172_800) return `${Math.floor(seconds / 86_400)}d`;
+  if (seconds >= 7200) return `${Math.floor(seconds / 3600)}h`;
+  if (seconds >= 120) return `${Math.floor(seconds / 60)}m`;
+  return `${seconds}s`;
+}
+
 function formatOption(): Option {
   return new Option("-o, --output <format>", "output format")
     .choices(["table", "json", "yaml"])
@@ -360,7 +412,9 @@ function promptHidden(question: string, io: IO): Promise<string> {
 // ── the machine's side ──
 
 async function machineSide(opts: { stateDir: string; store?: string[] }) {
-  const { StoreClient, storeUrlFromChannel } = await import("@lab/secrets");
+  const { StoreClient, storeUrlFromChannel, SecretCache, SecretSync, cacheFile } = await import(
+    "@lab/secrets"
+  );
   const file = (f: string) => join(opts.stateDir, f);
   if (!existsSync(file("cert.pem")) || !existsSync(file("agent.json"))) {
     throw new LabError(
@@ -384,11 +438,14 @@ async function machineSide(opts: { stateDir: string; store?: string[] }) {
     certPem: readFileSync(file("cert.pem"), "utf8"),
     caPem: readFileSync(file("ca.pem"), "utf8"),
   };
-  return { info, stores, creds, machineClient: new StoreClient(stores, creds) };
+  const machineClient = new StoreClient(stores, creds);
+  const cache = new SecretCache(cacheFile(opts.stateDir), keyPem);
+  return { info, stores, creds, machineClient, cache, sync: new SecretSync(info.name, cache, machineClient) };
 }
 
 interface MachineStatus {
   machine: string;
+  cache: { cached: number; fresh: number; syncedAt: string | null; error: string | null };
   stores: string[];
   store: { reachable: boolean; answeredBy: string | null; error: string | null };
   entitled: number | null;
@@ -396,11 +453,25 @@ interface MachineStatus {
 }
 
 async function machineStatus(opts: { stateDir: string; store?: string[] }): Promise<MachineStatus> {
-  const { info, stores, machineClient } = await machineSide(opts);
+  const { info, stores, machineClient, cache } = await machineSide(opts);
+  const { isFresh } = await import("@lab/secrets");
+  let local: MachineStatus["cache"];
+  try {
+    const c = cache.read(info.name);
+    local = {
+      cached: c.entries.length,
+      fresh: c.entries.filter((e) => isFresh(e)).length,
+      syncedAt: c.syncedAt,
+      error: null,
+    };
+  } catch (e) {
+    local = { cached: 0, fresh: 0, syncedAt: null, error: (e as Error).message };
+  }
   try {
     const { store, body } = await machineClient.entitled();
     return {
       machine: info.name,
+      cache: local,
       stores,
       store: { reachable: true, answeredBy: store, error: null },
       entitled: body.secrets.length,
@@ -410,6 +481,7 @@ async function machineStatus(opts: { stateDir: string; store?: string[] }): Prom
     if (!(e instanceof LabError)) throw e;
     return {
       machine: info.name,
+      cache: local,
       stores,
       store: { reachable: false, answeredBy: null, error: `${e.code}: ${e.message}` },
       entitled: null,
@@ -422,6 +494,15 @@ function machineStatusText(s: MachineStatus, style: Style): string {
   return [
     "SECRET DISTRIBUTION STATUS:",
     `Machine:      ${s.machine}`,
+    `Local cache:  ${
+      s.cache.error
+        ? `${mark(style, false)} unreadable (${s.cache.error})`
+        : s.cache.syncedAt === null && s.cache.cached === 0
+          ? "— (empty: never synced)"
+          : `${mark(style, s.cache.fresh === s.cache.cached)} ${s.cache.cached} secrets cached${
+              s.entitled !== null ? ` (of ${s.entitled} entitled)` : ""
+            }, encrypted, ${s.cache.fresh} fresh; last sync ${s.cache.syncedAt ? ago(s.cache.syncedAt) : "never"}`
+    }`,
     `Secret store: ${
       s.store.reachable
         ? `${mark(style, true)} connected (${s.store.answeredBy}); ${s.entitled} entitled, ${s.set} set`
