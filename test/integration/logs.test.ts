@@ -7,7 +7,7 @@
 import { appendFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempHome } from "../support/cli.js";
+import { labIn, tempHome } from "../support/cli.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
 
 const homes: string[] = [];
@@ -80,6 +80,22 @@ describe("lab server --otel-file", () => {
       [`otel-file:${file}`, "running", 2],
       [`otel-file:${missing}`, "waiting", 0],
     ]);
+
+    // The same through the CLI pointed at the server.
+    const lab = labIn(home, { LAB_SERVER: server.url, LAB_TOKEN: server.token as string });
+    const warn = lab(["logs", "--level", "warn"]);
+    expect(warn.code, warn.stderr).toBe(0);
+    expect(warn.stdout).toMatch(/ERROR db-2: disk failed\n$/);
+    expect(warn.stdout).not.toContain("started");
+    const table = lab(["sources"]);
+    expect(table.code, table.stderr).toBe(0);
+    // Long paths shrink to fit the terminal; the rows keep the order the sources were given in.
+    const [, tailed, waiting] = table.stdout.trim().split("\n");
+    expect(tailed).toMatch(/^otel-file:\S+\s+otel-file\s+running\s+2\s+\d{4}-/);
+    expect(waiting).toMatch(/^otel-file:\S+\s+otel-file\s+waiting\s+0\s+—\s+no file yet \(ENOENT\)$/);
+    const local = labIn(home)(["logs"]);
+    expect(local.code).not.toBe(0);
+    expect(local.stderr).toContain("lab login");
 
     await server.stop();
     appendFileSync(file, otelLine("db-1", 13, "after restart"));

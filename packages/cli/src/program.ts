@@ -23,6 +23,7 @@ import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/sto
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
+import { registerLogCommands } from "./commands/logs.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
@@ -351,6 +352,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerRemoteAccessCommands(program, { print, emit, out });
   registerSecretCommands(program, { io, print, emit, out, open });
+  registerLogCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
   let exitCode: number = EXIT.ok;
   registerAgentCommands(program, {
