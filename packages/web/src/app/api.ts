@@ -70,6 +70,7 @@ export async function readStream(
   path: string,
   onMessage: (m: StreamMessage) => void,
   signal: AbortSignal,
+  onOpen: () => void = () => undefined,
 ): Promise<void> {
   const token = savedToken();
   const res = await fetch(`/api/v1${path}`, {
@@ -80,6 +81,7 @@ export async function readStream(
     const body = await res.json().catch(() => ({}));
     throw new ApiError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? "");
   }
+  onOpen();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {

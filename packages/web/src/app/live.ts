@@ -63,11 +63,17 @@ class LiveHub {
   private async loop(signal: AbortSignal): Promise<void> {
     let delay = 500;
     while (!signal.aborted) {
-      this.set(this.lastId === undefined ? "connecting" : "reconnecting");
+      this.set(this.everConnected ? "reconnecting" : "connecting");
       try {
-        // First connection: the last 100 events for context; later ones resume exactly.
-        const after = this.lastId ?? (await this.newestId()) - 100;
-        await readStream(`/events/stream?after=${Math.max(0, after)}`, (m) => this.onMessage(m), signal);
+        // A reconnect resumes after the last id seen; the first connection starts at the
+        // newest event (the pages have just fetched the state it produced).
+        this.lastId ??= await this.newestId();
+        await readStream(
+          `/events/stream?after=${this.lastId}`,
+          (m) => this.onMessage(m),
+          signal,
+          () => this.connected(),
+        );
         delay = 500;
       } catch {
         if (signal.aborted) return;
@@ -85,6 +91,16 @@ class LiveHub {
     const newest = await api<AuditEvent[]>("/events?limit=1");
     return newest[0]?.id ?? 0;
   }
+
+  /** Connected (again): pages refetch, which covers anything that changed while we were away. */
+  private connected(): void {
+    this.state = "live";
+    if (this.everConnected) this.revision++;
+    this.everConnected = true;
+    this.emit();
+  }
+
+  private everConnected = false;
 
   private onMessage(m: StreamMessage): void {
     if (this.state !== "live") this.state = "live";

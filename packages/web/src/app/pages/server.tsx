@@ -386,7 +386,7 @@ function Events({ name }: { name: string }) {
   return (
     <Section title="Recent events" count={mine.length}>
       {mine.length === 0 ? (
-        <div class="muted">none since this page opened (the last 100 events were looked at)</div>
+        <div class="muted">none since the dashboard connected</div>
       ) : (
         <Tree
           items={mine.map((e) => (
