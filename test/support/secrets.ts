@@ -24,7 +24,7 @@ export interface TestServer {
 
 export async function startTestServer(
   home: string,
-  opts: { modulePath?: string[]; log?: string[] } = {},
+  opts: { modulePath?: string[]; log?: string[]; gitUrl?: string } = {},
 ): Promise<TestServer> {
   const server = await startServer({
     home,
@@ -32,7 +32,7 @@ export async function startTestServer(
     port: 0,
     tls: true,
     agent: { host: "127.0.0.1", port: 0 },
-    secrets: { modulePath: opts.modulePath ?? [], env: {} },
+    secrets: { modulePath: opts.modulePath ?? [], env: {}, gitUrl: opts.gitUrl },
     log: (l) => opts.log?.push(l),
   });
   const token = readFileSync(server.adminTokenPath as string, "utf8").trim();

@@ -472,6 +472,16 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "the local secret cache cannot be read with this machine's key: delete it (`lab secret cache --wipe`) and let the agent fetch again",
   },
+  LAB_E_SECRET_BACKUP: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "check the backup repository's URL and that git can reach and push to it (`git ls-remote URL`)",
+  },
+  LAB_E_SECRET_GENERATOR: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "fix the secret's generator settings (generator: password|command|ca, length, command) and run `lab secret rotate NAME`",
+  },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,

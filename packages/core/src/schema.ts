@@ -148,6 +148,15 @@ export const secretSchema = z.strictObject(
     set_by: z.string().optional(),
     per_machine: z.boolean({ error: "expected true or false" }).optional(),
     exclude: selectorSchema.optional(),
+    /** generator: password — how long, from which characters. */
+    length: z.number({ error: "expected a length" }).int().min(8).max(4096).optional(),
+    charset: z
+      .enum(["alnum", "hex", "base64url", "printable"], {
+        error: "charset is alnum, hex, base64url or printable",
+      })
+      .optional(),
+    /** generator: command — argv run on the store; its standard output is the value. */
+    command: z.array(z.string(), { error: "expected the command as a list of words" }).min(1).optional(),
   },
   { error: "expected a secret definition (type, generator, rotate_every, …)" },
 );

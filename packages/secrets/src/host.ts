@@ -3,7 +3,16 @@
  * server`): the vault, the compiled policy kept current with the model's revision and the
  * Puppet code, the reports, and the store service machines fetch from.
  */
-import { Fleet, type Model, modelFromResources, type NewAuditEvent, type Resource } from "@lab/core";
+import {
+  Fleet,
+  LabError,
+  type Model,
+  modelFromResources,
+  type NewAuditEvent,
+  type Resource,
+} from "@lab/core";
+import { type BackupResult, pushBackup, readBackup } from "./backup.js";
+import { type GeneratorContext, generate } from "./generators.js";
 import { type CompiledPolicy, compilePolicy, NO_CODE } from "./policy.js";
 import { type CodeIndex, scanModulePath } from "./puppet.js";
 import {
@@ -32,6 +41,11 @@ export interface SecretsHostOptions {
   /** The code is scanned again at most this often (default 30 s). */
   rescanMs?: number;
   now?: () => Date;
+  /** What dynamic generators need from the host (Lab's CA for generator: ca). */
+  generators?: GeneratorContext;
+  /** Push an encrypted backup here after every change (a git URL). */
+  gitUrl?: string;
+  log?: (line: string) => void;
 }
 
 export class SecretsHost {
@@ -105,7 +119,118 @@ export class SecretsHost {
   async set(name: string, value: Uint8Array, by: string): Promise<SetResult> {
     const meta = await this.vault.set(name, value, by);
     const row = (await this.list()).find((r) => r.name === name);
+    await this.changed();
     return { meta, usedBy: row?.usedBy ?? [], servers: row?.servers ?? 0, known: row !== undefined };
+  }
+
+  /**
+   * A new value for a dynamic secret now (per-machine ones: for every machine that has one).
+   * Machines pick it up on their next refresh; the old value stays readable for the grace period.
+   */
+  async rotate(name: string, by: string): Promise<SecretMeta[]> {
+    const { fleet } = await this.current();
+    const spec = fleet.model.secret.get(name)?.spec;
+    if (!spec) throw new LabError("LAB_E_NOT_FOUND", `secret "${name}" is not defined under secrets:`);
+    if (spec.type !== "dynamic") {
+      throw new LabError(
+        "LAB_E_USAGE",
+        `"${name}" is static: rotate it by setting a new value (lab secret set ${name})`,
+      );
+    }
+    const ctx = this.opts.generators ?? {};
+    const out: SecretMeta[] = [];
+    if (spec.per_machine) {
+      for (const m of this.vault.list().filter((v) => v.path.startsWith(`${name}@`))) {
+        const machine = m.path.slice(name.length + 1);
+        out.push(await this.vault.set(m.path, await generate(name, spec, ctx, machine), by, "generated"));
+      }
+    } else out.push(await this.vault.set(name, await generate(name, spec, ctx), by, "generated"));
+    await this.changed();
+    return out;
+  }
+
+  /** Rotates every dynamic secret that has no value yet or whose rotate_every has passed. */
+  async rotateDue(): Promise<string[]> {
+    const { fleet } = await this.current();
+    const now = (this.opts.now?.() ?? new Date()).getTime();
+    const values = new Map(this.vault.list().map((v) => [v.path, v]));
+    const done: string[] = [];
+    for (const [name, { spec }] of fleet.model.secret) {
+      if (spec.type !== "dynamic" || spec.per_machine) continue;
+      if (spec.generator && !["password", "command"].includes(spec.generator)) continue;
+      const v = values.get(name);
+      const due = !v || (spec.rotate_every && Date.parse(v.setAt) + durationMs(spec.rotate_every) <= now);
+      if (!due) continue;
+      try {
+        await this.rotate(name, "rotation");
+        done.push(name);
+      } catch (e) {
+        this.opts.log?.(`secret rotation: ${name}: ${(e as Error).message}`);
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Where a machine's value of `name` lives: the name itself, or `name@machine` for a
+   * per-machine dynamic secret (made on first fetch, and again when its rotation is due).
+   */
+  async valuePath(machine: string, name: string): Promise<string> {
+    const spec = this.compiled?.fleet.model.secret.get(name)?.spec;
+    if (spec?.type === "dynamic" && !spec.per_machine && !this.vault.meta(name)) {
+      // Its first value, made when first needed (the rotation loop may not have run yet).
+      await this.rotate(name, "rotation").catch((e) =>
+        this.opts.log?.(`secret ${name}: ${(e as Error).message}`),
+      );
+    }
+    if (!spec?.per_machine || spec.type !== "dynamic") return name;
+    const path = `${name}@${machine}`;
+    const v = this.vault.meta(path);
+    const now = (this.opts.now?.() ?? new Date()).getTime();
+    if (!v || (spec.rotate_every && Date.parse(v.setAt) + durationMs(spec.rotate_every) <= now)) {
+      await this.vault.set(
+        path,
+        await generate(name, spec, this.opts.generators ?? {}, machine),
+        "lab",
+        "generated",
+      );
+      await this.changed();
+    }
+    return path;
+  }
+
+  /** Pushes the encrypted backup to `url` (default: the configured one). */
+  async backup(url = this.opts.gitUrl): Promise<BackupResult> {
+    if (!url)
+      throw new LabError(
+        "LAB_E_USAGE",
+        "no backup repository: pass --to URL (or start the server with --secrets-git URL)",
+      );
+    const result = pushBackup(url, this.vault, (await this.current()).policy);
+    this.vault.note("backup.url", url);
+    this.vault.note("backup.at", (this.opts.now?.() ?? new Date()).toISOString());
+    this.vault.note("backup.secrets", String(result.secrets));
+    return result;
+  }
+
+  /** Restores every version in the backup at `url` (they must open with this store's key). */
+  async recover(url: string): Promise<{ restored: number; secrets: number; commit: string }> {
+    const { rows, commit } = readBackup(url);
+    const restored = await this.vault.importRows(rows, "recovered");
+    return { restored, secrets: new Set(rows.map((r) => r.path)).size, commit };
+  }
+
+  /** The last backup push, as noted by this store. */
+  lastBackup(): { url: string; at: string; secrets: number } | null {
+    const url = this.vault.note("backup.url");
+    const at = this.vault.note("backup.at");
+    return url && at ? { url, at, secrets: Number(this.vault.note("backup.secrets") ?? 0) } : null;
+  }
+
+  private async changed(): Promise<void> {
+    if (!this.opts.gitUrl) return;
+    // A failed push must not fail the change: the value is stored; the next change retries.
+    await this.backup().catch((e) => this.opts.log?.(`secret backup: ${(e as Error).message}`));
   }
 
   /** The service machines fetch from, over this host's policy. */
@@ -116,6 +241,7 @@ export class SecretsHost {
   }): SecretStoreService {
     return new SecretStoreService({
       vault: this.vault,
+      vaultPath: (machine, name) => this.valuePath(machine, name),
       policy: async () => (await this.current()).policy,
       peerValid: opts.peerValid,
       record: opts.record,

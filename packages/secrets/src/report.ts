@@ -198,10 +198,15 @@ export function auditReport(inputs: ReportInputs): AuditReport {
       }
     }
   }
-  const values = new Set(inputs.values.map((v) => v.path));
+  // Per-machine values are stored as name@machine.
+  const values = new Set(inputs.values.map((v) => v.path.split("@")[0] as string));
+  const onDemand = (n: string) => {
+    const spec = fleet.model.secret.get(n)?.spec;
+    return spec?.type === "dynamic" && spec.per_machine === true;
+  };
   const orphans = [...fleet.model.secret.keys()].filter((n) => !referencedBy.has(n));
   const empties = [...referencedBy.entries()]
-    .filter(([n]) => !values.has(n))
+    .filter(([n]) => !values.has(n) && !onDemand(n))
     .map(([name, by]) => ({ name, referencedBy: [...by] }));
   const known = new Set(secretNames(inputs));
   const strays = [...values].filter((v) => !known.has(v));

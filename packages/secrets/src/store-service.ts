@@ -39,6 +39,8 @@ export interface FetchedSecret {
 
 export interface StoreServiceOptions {
   vault: SecretVault;
+  /** Where a machine's value of a secret is stored (per-machine secrets: `name@machine`). */
+  vaultPath?: (machine: string, name: string) => Promise<string>;
   /** The policy as of now (the host caches it by model revision). */
   policy: () => Promise<CompiledPolicy>;
   /** Is this certificate still Lab's and not revoked? Asked on every request. */
@@ -56,9 +58,13 @@ export class SecretStoreService {
 
   async entitled(machine: string): Promise<EntitledSecret[]> {
     const policy = await this.policyFor(machine);
+    const paths = new Map<string, string>();
+    for (const g of policy?.grants ?? []) {
+      paths.set(g.secret, this.opts.vaultPath ? await this.opts.vaultPath(machine, g.secret) : g.secret);
+    }
     const meta = new Map(this.opts.vault.list().map((m) => [m.path, m]));
     return (policy?.grants ?? []).map((g) => {
-      const m = meta.get(g.secret);
+      const m = meta.get(paths.get(g.secret) ?? g.secret);
       return {
         name: g.secret,
         version: m?.version ?? null,
@@ -75,7 +81,8 @@ export class SecretStoreService {
       await this.refused(machine, name, "not entitled");
       throw new LabError("LAB_E_SECRET_DENIED", `${machine} may not read "${name}"`);
     }
-    const v = await this.opts.vault.get(name);
+    const path = this.opts.vaultPath ? await this.opts.vaultPath(machine, name) : name;
+    const v = await this.opts.vault.get(path);
     this.opts.vault.recordFetch(machine, name, v.version);
     return {
       name,

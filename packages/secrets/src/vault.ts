@@ -89,7 +89,7 @@ export class SecretVault {
     private readonly db: BetterSqlite3.Database,
     private readonly identity: string,
     readonly recipient: string,
-    private readonly recipients: string[],
+    private readonly extra: string[],
     opts: VaultOptions,
   ) {
     this.mac = macKey(identity);
@@ -141,10 +141,30 @@ export class SecretVault {
     this.db.close();
   }
 
+  /** Everyone a value is encrypted to: the store's key, then any extra recipients. */
+  get recipients(): string[] {
+    return [this.recipient, ...this.extra];
+  }
+
+  /** Small facts the store keeps about itself (last backup push, …); never a value. */
+  note(key: string, value?: string): string | undefined {
+    if (value !== undefined) {
+      this.db
+        .prepare(
+          "insert into vault_meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value",
+        )
+        .run(key, value);
+      return value;
+    }
+    return (
+      this.db.prepare("select value from vault_meta where key = ?").get(key) as { value: string } | undefined
+    )?.value;
+  }
+
   /** Stores a new current version; the previous one stays readable for the grace period. */
   async set(path: string, value: Uint8Array, by: string, source: ValueSource = "set"): Promise<SecretMeta> {
     checkValue(path, value);
-    const ciphertext = await seal(value, [this.recipient, ...this.recipients]);
+    const ciphertext = await seal(value, this.recipients);
     const at = this.now().toISOString();
     const tx = this.db.transaction(() => {
       const last = this.db

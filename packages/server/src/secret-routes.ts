@@ -8,6 +8,8 @@
  *   GET /api/v1/secret-store/audit            read   orphans, empties (`lab secret audit`)
  *   GET /api/v1/secret-store/status           read   the store as the server sees it
  *   PUT /api/v1/secret-store/value?name=N     admin  {value: base64}
+ *   POST /api/v1/secret-store/rotate?name=N   admin  a new value for a dynamic secret
+ *   POST /api/v1/secret-store/backup          admin  {url?}: push the encrypted git backup
  */
 import { LabError, type NewAuditEvent } from "@lab/core";
 import type { SecretsHost } from "@lab/secrets";
@@ -41,7 +43,26 @@ export function registerSecretRoutes(
   app.get("/api/v1/secret-store/status", { preHandler: auth("read") }, async () => ({
     values: host.vault.list().length,
     recipient: host.vault.recipient,
+    backup: host.lastBackup(),
   }));
+  app.post("/api/v1/secret-store/rotate", { preHandler: auth("admin") }, async (req) => {
+    const { name } = parse(nameQuery, req.query);
+    const actor = actorOf(req);
+    const rotated = await host.rotate(name, actor);
+    await record({
+      actor,
+      action: "secret.rotate",
+      result: "ok",
+      summary: `rotated secret ${name} (${rotated.map((m) => `${m.path} v${m.version}`).join(", ") || "no machine has one yet"})`,
+      changes: [],
+      subjects: [`secret/${name}`],
+    });
+    return rotated;
+  });
+  app.post("/api/v1/secret-store/backup", { preHandler: auth("admin") }, async (req) => {
+    const { url } = parse(z.object({ url: z.string().min(1).max(2048).optional() }), req.body ?? {});
+    return host.backup(url);
+  });
   app.put(
     "/api/v1/secret-store/value",
     { preHandler: auth("admin"), bodyLimit: 3 * 1024 * 1024 },

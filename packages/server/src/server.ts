@@ -26,6 +26,7 @@ import {
   ensureServerCert,
   fingerprint,
   IdentityService,
+  issueServerCert,
   loadOrCreateCa,
   loadOrCreateSshCa,
   type SshCa,
@@ -90,7 +91,7 @@ export interface ServerOptions {
   /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
   agentCertLifetimeMs?: number;
   /** The secret store this server hosts (vault under home, served on the agent port). */
-  secrets?: { modulePath: string[]; env?: NodeJS.ProcessEnv };
+  secrets?: { modulePath: string[]; env?: NodeJS.ProcessEnv; gitUrl?: string; rotateCheckMs?: number };
 }
 
 export interface RunningServer {
@@ -329,8 +330,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     vault: vaultPaths(opts.home, opts.secrets?.env ?? process.env),
     model: store,
     modulePath: opts.secrets?.modulePath ?? [],
+    gitUrl: opts.secrets?.gitUrl,
+    log,
+    // tls/node-cert-style secrets: a key and certificate per machine from Lab's CA.
+    generators: { issueMachineCert: (machine) => issueServerCert(ca, [machine]) },
   }).catch(failedToStart("the secret store"));
   started.push(() => secrets.close());
+  // Dynamic secrets get their first value at once, then a new one whenever rotate_every passes.
+  const rotate = () =>
+    secrets.rotateDue().then(
+      (names) => names.length && log(`secret rotation: ${names.join(", ")}`),
+      (e) => log(`secret rotation: ${(e as Error).message}`),
+    );
+  await rotate();
+  const rotation = setInterval(() => void rotate(), opts.secrets?.rotateCheckMs ?? 30_000);
+  rotation.unref();
+  started.push(() => clearInterval(rotation));
   const secretStore = secrets.storeService({
     record: auditRecord,
     storeName: hostname(),
@@ -403,6 +418,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      clearInterval(rotation);
       feed.stop();
       snapshots?.stop();
       await health.stop();

@@ -176,6 +176,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           dnsNetwork?: string;
           dnsTsigFile?: string;
           puppetModulepath?: string;
+          secretsGit?: string;
           otelFile?: string[];
         },
       ) => {
@@ -211,6 +212,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
               .split(":")
               .filter(Boolean),
             env: io.env,
+            gitUrl: opts.secretsGit,
           },
           otelFiles: opts.otelFile,
           log: (line) => print(`${line}\n`),

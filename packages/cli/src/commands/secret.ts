@@ -8,9 +8,17 @@
  * --from-file or --stdin. Nothing here prints a value except `get`, to stdout, as is.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { LabError } from "@lab/core";
-import type { AuditReport, SecretListRow, SecretReport, SecretsHost, SetResult } from "@lab/secrets";
+import type {
+  AuditReport,
+  BackupResult,
+  SecretListRow,
+  SecretMeta,
+  SecretReport,
+  SecretsHost,
+  SetResult,
+} from "@lab/secrets";
 import { type Command, Option } from "commander";
 import { actor, labHome, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
@@ -34,6 +42,9 @@ interface SecretsApi {
   report(name: string): Promise<SecretReport>;
   audit(): Promise<AuditReport>;
   set(name: string, value: Uint8Array): Promise<SetResult>;
+  rotate(name: string): Promise<SecretMeta[]>;
+  backup(url?: string): Promise<BackupResult>;
+  status(): Promise<{ backup: { url: string; at: string; secrets: number } | null }>;
   close(): void;
 }
 
@@ -50,6 +61,9 @@ async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
         c.request("PUT", `/api/v1/secret-store/value${q(name)}`, {
           value: Buffer.from(value).toString("base64"),
         }),
+      rotate: (name) => c.request("POST", `/api/v1/secret-store/rotate${q(name)}`, {}),
+      backup: (url) => c.request("POST", "/api/v1/secret-store/backup", url ? { url } : {}),
+      status: () => c.request("GET", "/api/v1/secret-store/status"),
       close: () => undefined,
     };
   }
@@ -64,6 +78,9 @@ async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
     },
     audit: () => host.audit(),
     set: (name, value) => host.set(name, value, actor(ctx.io.env)),
+    rotate: (name) => host.rotate(name, actor(ctx.io.env)),
+    backup: (url) => host.backup(url),
+    status: async () => ({ backup: host.lastBackup() }),
     close: () => host.close(),
   };
 }
@@ -109,6 +126,85 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
         }
       } finally {
         api.close();
+      }
+    });
+
+  secret
+    .command("rotate")
+    .description("a new value for a dynamic secret now (machines pick it up on their next refresh)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const api = await secretsApi(ctx);
+      try {
+        const rotated = await api.rotate(name);
+        for (const m of rotated)
+          print(
+            `${mark(out, true)} Rotated ${m.path} (version ${m.version}; previous kept for the grace period)\n`,
+          );
+        if (rotated.length === 0)
+          print(`${mark(out, false)} no machine has a value of ${name} yet: made on first fetch\n`);
+      } finally {
+        api.close();
+      }
+    });
+
+  secret
+    .command("backup")
+    .description("push the encrypted backup (values age-encrypted, paths and policy in clear) to git")
+    .option("--to <url>", "the git repository (default: the server's --secrets-git)")
+    .action(async (opts: { to?: string }) => {
+      const api = await secretsApi(ctx);
+      try {
+        const r = await api.backup(opts.to);
+        print(
+          `${mark(out, true)} ${r.changed ? "Pushed" : "Unchanged:"} ${r.secrets} secrets (${r.versions} versions) to ${r.url}${
+            r.commit ? ` at ${r.commit.slice(0, 12)}` : ""
+          }\n`,
+        );
+      } finally {
+        api.close();
+      }
+    });
+
+  secret
+    .command("recover")
+    .description("restore a store from the encrypted git backup (needs the store's age key)")
+    .requiredOption("--from <source...>", "git URL")
+    .option("--key <file>", "the age key the backup was encrypted to (installed as the store's key)")
+    .action(async (opts: { from: string[]; key?: string }) => {
+      const [kind, url] = opts.from.length === 2 ? opts.from : ["git", opts.from[0]];
+      if (kind !== "git" || !url) throw new LabError("LAB_E_USAGE", "use --from git URL");
+      const session = await ctx.open();
+      if (session.remote) {
+        throw new LabError(
+          "LAB_E_USAGE",
+          "recover runs on the store's machine (local mode), where its key is",
+        );
+      }
+      const { vaultPaths } = await import("@lab/secrets");
+      const paths = vaultPaths(labHome(ctx.io.env), ctx.io.env);
+      if (!opts.key && !existsSync(paths.keyFile)) {
+        throw new LabError(
+          "LAB_E_SECRET_KEY",
+          `no store key at ${paths.keyFile}: pass --key FILE (the age key the backup was encrypted to)`,
+        );
+      }
+      if (opts.key && !existsSync(paths.keyFile)) {
+        const { mkdirSync, copyFileSync, chmodSync } = await import("node:fs");
+        mkdirSync(dirname(paths.keyFile), { recursive: true, mode: 0o700 });
+        copyFileSync(opts.key, paths.keyFile);
+        chmodSync(paths.keyFile, 0o600);
+      }
+      print(`→ Fetching encrypted backup from ${url}\n`);
+      const host = await localHost(ctx, session);
+      try {
+        print("→ Decrypting with master key...\n");
+        const r = await host.recover(url);
+        print(
+          `→ Restored ${r.secrets} secrets (${r.restored} versions new to this store; backup ${r.commit.slice(0, 12)})\n`,
+        );
+      } finally {
+        host.close();
       }
     });
 
@@ -183,6 +279,7 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
       try {
         const rows = await api.list();
         const audit = await api.audit();
+        const backup = (await api.status()).backup;
         const status = {
           total: rows.length,
           set: rows.filter((r) => r.version !== null).length,
@@ -190,13 +287,18 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
           orphans: audit.orphans.length,
           codeScanned: audit.codeScanned,
           modulePath: audit.modulePath,
+          backup,
         };
         ctx.emit(opts.output, status, () =>
           [
             "SECRET STORE:",
             `Secrets:      ${status.set} set, of ${status.total} known (${status.empties} empty, ${status.orphans} orphaned)`,
             `Puppet code:  ${status.codeScanned ? `scanned (${status.modulePath.join(":")})` : "not configured (LAB_PUPPET_MODULEPATH)"}`,
-            "Git backup:   not configured",
+            `Git backup:   ${
+              backup
+                ? `${mark(out, true)} last push ${backup.at.slice(0, 19).replace("T", " ")} (${backup.secrets} total secrets) to ${backup.url}`
+                : "— (never pushed: lab secret backup --to URL)"
+            }`,
             "",
           ].join("\n"),
         );
