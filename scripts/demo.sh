@@ -15,6 +15,10 @@ echo && echo "\$ lab show server worker-5" && lab show server worker-5
 cat <<MSG
 
 \$ lab server --listen 127.0.0.1:$PORT
+Dashboard: https://127.0.0.1:$PORT/  (trust $LAB_HOME/server/ca.crt, or accept the warning)
+  sign in with the admin token: cat $LAB_HOME/server/admin.token
+  or print a login link (the token stays in the URL fragment, never sent to the server):
+    echo "https://127.0.0.1:$PORT/#/login?token=\$(cat $LAB_HOME/server/admin.token)"
 In another terminal, point the CLI at it and browse the API:
   export LAB_HOME=$LAB_HOME
   npx lab login https://127.0.0.1:$PORT --token "\$(cat $LAB_HOME/server/admin.token)" --ca-file $LAB_HOME/server/ca.crt
