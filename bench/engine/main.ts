@@ -1,6 +1,6 @@
 /**
  * Entry point bundled by run.mjs into out/bench.mjs. Subcommands print JSON on stdout:
- *   generate DIR                 write the synthetic fleet's YAML under DIR
+ *   generate DIR [SERVERS]       write the synthetic fleet's YAML under DIR (default 10,000 servers)
  *   inprocess DIR LAB_HOME       in-process engine measurements
  *   first LAB_HOME SERVER        first resolve in a fresh process (JIT-cold)
  *   resolve-all LAB_HOME [RUNS]  resolveAll() on fresh Fleets (a target for --cpu-prof)
@@ -13,8 +13,9 @@ const [command, ...args] = process.argv.slice(2);
 async function main(): Promise<unknown> {
   if (command === "generate") {
     const dir = args[0] ?? "bench/engine/out/fleet";
+    const servers = Number(args[1] ?? DEFAULT_SHAPE.servers);
     const t0 = performance.now();
-    const fleet = generateFleet(DEFAULT_SHAPE);
+    const fleet = generateFleet({ ...DEFAULT_SHAPE, servers });
     const written = writeFleet(dir, fleet);
     const levels: Record<string, number> = {};
     for (const l of Object.values(fleet.groupLevel)) levels[`level${l}`] = (levels[`level${l}`] ?? 0) + 1;

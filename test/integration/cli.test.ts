@@ -134,7 +134,8 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
       expect(yaml).toEqual(json);
       expect(json.length).toBeGreaterThan(0);
     }
-  });
+    // 28 processes one after another: room for a machine busy with the QEMU suites.
+  }, 180_000);
 
   it("describes a server from the same pillars as get servers, and diff refuses to compare", async () => {
     const d = await lab(["describe", "server", "db-1"]);
