@@ -94,3 +94,7 @@ if [ ! -f "$IPXE_NEWER/usr/lib/ipxe/ipxe.efi" ]; then
 fi
 
 bash scripts/ensure-postgres.sh
+
+# The SSH onboarding test host's tree (debootstrap, minutes on a fresh machine): built here, so
+# no test's setup timeout has to cover it. Cached: a no-op once built.
+bash scripts/build-test-host.sh >/dev/null
