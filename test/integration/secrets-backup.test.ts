@@ -84,6 +84,13 @@ describe("dynamic secrets", () => {
     expect(r.body).toEqual([expect.objectContaining({ path: "db/generated", version: 2 })]);
     const after = await value("app-1", "db/generated");
     expect(after).not.toBe(before);
+    // The replaced value, by version, while its grace period lasts.
+    const old = await new StoreClient([t.storeUrl], machines["app-1"] as MachineCredentials).value(
+      "db/generated",
+      1,
+    );
+    expect(old.body.version).toBe(1);
+    expect(Buffer.from(old.body.value, "base64").toString()).toBe(before);
     const refused = await t.api<{ error: { code: string } }>(
       "POST",
       "/api/v1/secret-store/rotate?name=mail%2Frelay",

@@ -35,8 +35,11 @@ export class StoreClient {
     return this.get(SECRETS_PATH);
   }
 
-  async value(name: string): Promise<Answer<FetchedSecret & { machine: string }>> {
-    return this.get(`${SECRETS_PATH}/values/${encodeURIComponent(name)}`);
+  /** One value; `version`: a replaced one, while its grace period lasts. */
+  async value(name: string, version?: number): Promise<Answer<FetchedSecret & { machine: string }>> {
+    return this.get(
+      `${SECRETS_PATH}/values/${encodeURIComponent(name)}${version ? `?version=${version}` : ""}`,
+    );
   }
 
   private async get<T>(path: string): Promise<Answer<T>> {

@@ -6,6 +6,7 @@
  *
  *   GET /secrets/v1                    the entitled set: names, versions, TTLs (no values)
  *   GET /secrets/v1/values/<path>      one value (base64), if entitled and set
+ *                                      (?version=N: a replaced one, during its grace period)
  */
 import type http from "node:http";
 import { type LabCode, LabError, type NewAuditEvent } from "@lab/core";
@@ -74,7 +75,7 @@ export class SecretStoreService {
     });
   }
 
-  async fetch(machine: string, name: string): Promise<FetchedSecret> {
+  async fetch(machine: string, name: string, version?: number): Promise<FetchedSecret> {
     const policy = await this.policyFor(machine);
     if (!isEntitled(policy, name)) {
       // Same answer whether or not the secret exists: a refusal says nothing about the store.
@@ -82,7 +83,7 @@ export class SecretStoreService {
       throw new LabError("LAB_E_SECRET_DENIED", `${machine} may not read "${name}"`);
     }
     const path = this.opts.vaultPath ? await this.opts.vaultPath(machine, name) : name;
-    const v = await this.opts.vault.get(path);
+    const v = await this.opts.vault.get(path, version);
     this.opts.vault.recordFetch(machine, name, v.version);
     return {
       name,
@@ -116,7 +117,10 @@ export class SecretStoreService {
         send(200, { machine: peer.name, store, secrets: await this.entitled(peer.name) });
       } else if (url.pathname.startsWith(`${SECRETS_PATH}/values/`)) {
         const name = decodeURIComponent(url.pathname.slice(`${SECRETS_PATH}/values/`.length));
-        send(200, { machine: peer.name, store, ...(await this.fetch(peer.name, name)) });
+        // ?version=N: a replaced value, while its grace period lasts.
+        const v = url.searchParams.get("version");
+        const version = v && /^\d{1,9}$/.test(v) ? Number(v) : undefined;
+        send(200, { machine: peer.name, store, ...(await this.fetch(peer.name, name, version)) });
       } else throw new LabError("LAB_E_NOT_FOUND", `no route ${url.pathname}`);
     } catch (e) {
       fail(e);
