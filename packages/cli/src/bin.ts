@@ -1,11 +1,17 @@
 /** The `lab` executable. */
 import { readFileSync } from "node:fs";
-import { run } from "./program.js";
+import { VERSION } from "./version.js";
 
-const code = await run(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  stdin: () => readFileSync(0, "utf8"),
-});
-process.exitCode = code;
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
+  // Needs nothing else: the command line (and the engine it loads) stays unread.
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { run } = await import("./program.js");
+  process.exitCode = await run(argv, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stdin: () => readFileSync(0, "utf8"),
+  });
+}

@@ -41,6 +41,7 @@ import {
 } from "./context.js";
 import { makeStyle, type Style } from "./output/style.js";
 import * as views from "./output/views.js";
+import { VERSION } from "./version.js";
 
 export interface IO {
   stdout: { write(s: string): unknown; isTTY?: boolean; columns?: number };
@@ -54,8 +55,6 @@ const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
 /** Every kind's plural (servers first, as users reach for them most), then events. */
 const GET_KINDS = ["servers", ...KINDS.filter((k) => k !== "server").map((k) => SECTION[k]), "events"];
-
-const VERSION = "0.1.0";
 
 /** Runs one `lab` invocation; resolves to its exit code. */
 export async function run(argv: string[], io: IO): Promise<number> {
