@@ -22,10 +22,14 @@ const lab = (...args) => execFileSync(process.execPath, ["bin/lab.js", ...args],
 execFileSync(process.execPath, ["bench/api/generate.mjs", join(home, "fleet"), String(SERVERS)]);
 lab("init", "--local");
 lab("apply", "-f", join(home, "fleet"));
-const server = spawn(process.execPath, ["bin/lab.js", "server", "--listen", `127.0.0.1:${PORT}`, "--insecure-http"], {
-  env,
-  stdio: ["ignore", "pipe", "inherit"],
-});
+const server = spawn(
+  process.execPath,
+  ["bin/lab.js", "server", "--listen", `127.0.0.1:${PORT}`, "--insecure-http"],
+  {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  },
+);
 await new Promise((resolve) => server.stdout.on("data", (c) => String(c).includes("Ready.") && resolve()));
 const token = readFileSync(join(home, "server/admin.token"), "utf8").trim();
 const url = `http://127.0.0.1:${PORT}`;
@@ -60,7 +64,8 @@ for (let i = 0; i < RUNS; i++) {
     el.scrollTop = el.scrollHeight;
   });
   await page.waitForFunction(
-    (n) => document.querySelector(`[data-server]:last-child`) && document.querySelector(".scroll").scrollTop > n,
+    (n) =>
+      document.querySelector(`[data-server]:last-child`) && document.querySelector(".scroll").scrollTop > n,
     0,
   );
   scroll.push(Date.now() - t1);
