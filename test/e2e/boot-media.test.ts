@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBootImage } from "../support/boot-image.js";
-import { labAsyncIn, ROOT } from "../support/cli.js";
+import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess } from "../support/netns.js";
 import { randomMac, startVm } from "../support/qemu.js";
 
@@ -60,7 +60,7 @@ describe("boot media reach Lab without PXE (BIOS and UEFI, CD and USB)", () => {
       { env: { LAB_HOME: home, HOME: dir, PATH: process.env.PATH ?? "" }, name: "lab server" },
     );
     await server.waitForOutput(/^Ready\.$/m, 60_000);
-    cli = labAsyncIn(join(dir, "cli"));
+    cli = labAsyncIn(join(dir, "cli"), SLOW_MACHINE);
     const login = await cli([
       "login",
       `https://${net.serverIp}:7443`,

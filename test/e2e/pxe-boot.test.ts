@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BootImage, ensureBootImage } from "../support/boot-image.js";
-import { labAsyncIn, ROOT } from "../support/cli.js";
+import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess, type RouterDhcp } from "../support/netns.js";
 import { createDisk, randomMac, readDiskMarker, startVm, type Vm } from "../support/qemu.js";
 
@@ -69,7 +69,7 @@ async function startLab(net: BootNetwork, image: BootImage, args: string[]): Pro
     { env: { LAB_HOME: join(home, "server"), HOME: home, PATH: process.env.PATH ?? "" }, name: "lab server" },
   );
   await server.waitForOutput(/^Ready\.$/m, 60_000);
-  const cli = labAsyncIn(join(home, "cli"));
+  const cli = labAsyncIn(join(home, "cli"), SLOW_MACHINE);
   const token = readFileSync(join(home, "server", "server", "admin.token"), "utf8").trim();
   const login = await cli([
     "login",

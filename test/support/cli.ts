@@ -13,6 +13,12 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * For a CLI talking to a server that shares two cores with emulated (TCG) VMs: a request may
+ * wait longer than the default 30 s for the server's turn on a CPU.
+ */
+export const SLOW_MACHINE = { LAB_HTTP_TIMEOUT_MS: "120000" };
+
 export function tempHome(prefix = "lab-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

@@ -78,7 +78,7 @@ export class HttpClient {
         {
           method,
           agent: this.agent,
-          timeout: 30_000,
+          timeout: requestTimeoutMs(),
           headers: {
             accept: "application/json",
             ...(payload !== undefined
@@ -207,4 +207,13 @@ export class HttpEngine implements Engine {
 function query(params: Record<string, string | number | undefined>): string {
   const entries = Object.entries(params).filter(([, v]) => v !== undefined && v !== "");
   return entries.length ? `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString()}` : "";
+}
+
+/**
+ * How long a request may go without a byte from the server: 30 s, or LAB_HTTP_TIMEOUT_MS (a
+ * slow link, or a small machine busy emulating VMs — the end-to-end tests set it).
+ */
+function requestTimeoutMs(): number {
+  const ms = Number(process.env.LAB_HTTP_TIMEOUT_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : 30_000;
 }

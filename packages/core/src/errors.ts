@@ -480,7 +480,7 @@ export const CATALOGUE = {
   LAB_E_SECRET_GENERATOR: {
     http: 500,
     exit: EXIT.error,
-    hint: "fix the secret's generator settings (generator: password|command|ca, length, command) and run `lab secret rotate NAME`",
+    hint: "fix the secret's generator settings (generator: password, command or ca; length; command) and run `lab secret rotate NAME`",
   },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
