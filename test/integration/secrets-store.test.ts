@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import https from "node:https";
 import { join } from "node:path";
 import { isLabError } from "@lab/core";
 import { ensureServerCert, loadOrCreateCa } from "@lab/identity";
@@ -113,6 +114,26 @@ describe("the store over mTLS", () => {
     expect(await codeOf(client("db-1").value("mail/sasl"))).toBe("LAB_E_SECRET_DENIED");
     const list = await client("mail-2").entitled();
     expect(list.body.secrets.map((s) => s.name)).toEqual(["mail/relay-credentials"]);
+  });
+
+  it("gives the replica set (every ciphertext) only to secret-store machines", async () => {
+    const c = machines["mail-1"] as MachineCredentials;
+    const r = await new Promise<{ status: number; code: string }>((resolve, reject) => {
+      const req = https.request(
+        new URL("/secrets/v1/replica", t.storeUrl),
+        { key: c.keyPem, cert: c.certPem, ca: c.caPem, agent: false },
+        (res) => {
+          let text = "";
+          res.on("data", (d) => {
+            text += d;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(text).error?.code }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(r).toEqual({ status: 403, code: "LAB_E_SECRET_DENIED" });
   });
 
   it("refuses a certificate from another CA at the TLS layer", async () => {

@@ -16,7 +16,14 @@ import {
   type ServerMessage,
   serverMessageSchema,
 } from "@lab/identity";
-import { cacheFile, SecretCache, SecretSync, StoreClient, storeUrlFromChannel } from "@lab/secrets/machine";
+import {
+  cacheFile,
+  SecretCache,
+  SecretSync,
+  StoreClient,
+  StoreReplica,
+  storeUrlFromChannel,
+} from "@lab/secrets/machine";
 import WebSocket from "ws";
 import { AgentApi } from "./api.js";
 import { Backoff, BoundedQueue } from "./backoff.js";
@@ -63,6 +70,11 @@ export interface AgentOptions {
    * env file / files dir when set); `false` turns it off.
    */
   secrets?: { refreshMs?: number; envFile?: string; filesDir?: string; stores?: string[] } | false;
+  /**
+   * Run a secret-store replica here (a machine with the `secret-store` label): it follows the
+   * server's store and serves fetches on `listen`, also while the server is down.
+   */
+  secretStore?: { listen: { host: string; port: number }; keyFile: string; syncMs?: number };
   /** Called once the join token was spent (e.g. to delete the file it came from). */
   onEnrolled?: () => void;
   log?: (line: string) => void;
@@ -161,6 +173,7 @@ export class Agent {
     }
     this.startHeartbeats();
     this.startSecretRefresh();
+    this.startSecretStore();
     let refusals = 0;
     while (!this.stopping) {
       if (this.expired()) {
@@ -467,6 +480,37 @@ export class Agent {
       envFile: o?.envFile,
       filesDir: o?.filesDir,
     });
+  }
+
+  /** The replica: started once a first snapshot exists (from disk or the primary), retried until then. */
+  private startSecretStore(): void {
+    const o = this.opts.secretStore;
+    const st = this.state;
+    if (!o || !st) return;
+    const attempt = async (): Promise<void> => {
+      if (this.stopping) return;
+      const replica = new StoreReplica({
+        dir: `${this.opts.stateDir}/secret-store`,
+        keyFile: o.keyFile,
+        primary: storeUrlFromChannel(this.opts.channelUrl ?? st.info.channelUrl),
+        creds: { keyPem: st.keyPem, certPem: st.certPem, caPem: st.caPem },
+        name: st.info.name,
+        listen: o.listen,
+        syncMs: o.syncMs,
+        log: this.log,
+      });
+      try {
+        await replica.start();
+        void this.done.then(() => replica.close());
+      } catch (e) {
+        this.log(
+          `secret store: not serving yet (${isLabError(e) ? e.code : "error"}: ${(e as Error).message}); retrying`,
+        );
+        // Not this.sleep: that one is the main loop's (stop() wakes it).
+        setTimeout(() => void attempt(), o.syncMs ?? 10_000).unref();
+      }
+    };
+    void attempt();
   }
 
   /** At start (the cache is delivered at once, store or not), then every refreshMs. */

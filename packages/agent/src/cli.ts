@@ -25,6 +25,10 @@ export interface AgentFlags {
   secretsDir?: string;
   secretsRefresh?: string;
   secretStore?: string[];
+  /** Run a secret-store replica (machines with the secret-store label). */
+  secretStoreListen?: string;
+  secretStoreKey?: string;
+  secretStoreSync?: string;
 }
 
 export const AGENT_USAGE = `Usage: lab-agent --server URL --state-dir DIR [options]
@@ -44,6 +48,9 @@ export const AGENT_USAGE = `Usage: lab-agent --server URL --state-dir DIR [optio
   --secrets-dir DIR       one file per entitled secret under DIR (a tmpfs, e.g. /run/secrets)
   --secrets-refresh DUR   how often to refresh secrets from the store (default 60s)
   --secret-store URL      a secret store to fetch from (repeatable; default: the agent channel's host)
+  --secret-store-listen HOST:PORT  run a secret-store replica here (the machine has the secret-store label)
+  --secret-store-key FILE the store's age key, for the replica
+  --secret-store-sync DUR how often the replica follows the server's store (default 10s)
 
 Exit codes: 0 stopped, 1 error, 78 an operator must act (revoked, new join token needed).
 `;
@@ -114,6 +121,20 @@ export function resolveAgentOptions(
       ...(flags.secretsDir ? { filesDir: resolve(flags.secretsDir) } : {}),
       ...(flags.secretStore?.length ? { stores: flags.secretStore } : {}),
     },
+    ...(flags.secretStoreListen
+      ? {
+          secretStore: {
+            listen: hostPortOf(flags.secretStoreListen),
+            keyFile: resolve(
+              flags.secretStoreKey ??
+                (() => {
+                  throw new LabError("LAB_E_USAGE", "--secret-store-listen needs --secret-store-key FILE");
+                })(),
+            ),
+            ...(flags.secretStoreSync ? { syncMs: parseDuration(flags.secretStoreSync) } : {}),
+          },
+        }
+      : {}),
     onEnrolled: () => {
       // The token is spent: leave no copy of it lying around.
       if (tokenFile) rmSync(tokenFile, { force: true });
@@ -166,6 +187,9 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise
         "secrets-dir": { type: "string" },
         "secrets-refresh": { type: "string" },
         "secret-store": { type: "string", multiple: true },
+        "secret-store-listen": { type: "string" },
+        "secret-store-key": { type: "string" },
+        "secret-store-sync": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -194,6 +218,9 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise
       secretsDir: values["secrets-dir"],
       secretsRefresh: values["secrets-refresh"],
       secretStore: values["secret-store"],
+      secretStoreListen: values["secret-store-listen"],
+      secretStoreKey: values["secret-store-key"],
+      secretStoreSync: values["secret-store-sync"],
     };
     return await runAgentUntilSignal(resolveAgentOptions(flags, env, log));
   } catch (e) {
@@ -204,4 +231,12 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv): Promise
     log(`error: ${(e as Error).message}\n${AGENT_USAGE}`);
     return 2;
   }
+}
+
+/** "127.0.0.1:7445" → host and port. */
+function hostPortOf(text: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m?.[1] || port < 1 || port > 65535) throw new LabError("LAB_E_USAGE", `"${text}" is not HOST:PORT`);
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
 }

@@ -2,7 +2,7 @@
  * The age format, through the `age-encryption` package. Only X25519 identities: what Lab
  * writes must open with the stock `age` CLI (Debian's 1.1 has no post-quantum recipients).
  */
-import { createHmac, hkdfSync } from "node:crypto";
+import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import { LabError } from "@lab/core";
 import { armor, Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 
@@ -56,4 +56,21 @@ export function rowMac(key: Buffer, path: string, version: number, ciphertext: s
 
 export function isIdentity(text: string): boolean {
   return text.startsWith(IDENTITY_PREFIX) && !/\s/.test(text);
+}
+
+/** A stored row's value, after its MAC and age's own check; either failing is LAB_E_SECRET_TAMPERED. */
+export async function unsealRow(
+  row: { path: string; version: number; ciphertext: string; mac: string },
+  identity: string,
+  key: Buffer,
+): Promise<Uint8Array> {
+  const expected = Buffer.from(rowMac(key, row.path, row.version, row.ciphertext));
+  const actual = Buffer.from(row.mac);
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+    throw new LabError(
+      "LAB_E_SECRET_TAMPERED",
+      `secret "${row.path}" version ${row.version}: the stored row fails its integrity check`,
+    );
+  }
+  return open(row.ciphertext, [identity], `secret "${row.path}" version ${row.version}`);
 }

@@ -25,7 +25,7 @@ import {
   secretNames,
   secretReport,
 } from "./report.js";
-import { type FetchPeer, SecretStoreService } from "./store-service.js";
+import { type FetchPeer, type ReplicaBundle, SecretStoreService } from "./store-service.js";
 import { type SecretMeta, SecretVault, type VaultOptions } from "./vault.js";
 
 export interface ModelSource {
@@ -46,7 +46,16 @@ export interface SecretsHostOptions {
   /** Push an encrypted backup here after every change (a git URL). */
   gitUrl?: string;
   log?: (line: string) => void;
+  /** What `secret-store` replicas are given: Lab's CA, a server certificate each, revocations. */
+  replication?: {
+    caPem: string;
+    issueCert: (machine: string) => Promise<{ certPem: string; keyPem: string }>;
+    revoked: () => Promise<{ names: string[]; serials: string[] }>;
+  };
 }
+
+/** The label that makes a machine a secret store (design: a role is a label). */
+export const STORE_LABEL = "secret-store";
 
 export class SecretsHost {
   private compiled?: {
@@ -227,6 +236,46 @@ export class SecretsHost {
     return url && at ? { url, at, secrets: Number(this.vault.note("backup.secrets") ?? 0) } : null;
   }
 
+  private readonly replicaCerts = new Map<string, { certPem: string; keyPem: string }>();
+
+  /** Everything a `secret-store` machine needs to serve on its own (still encrypted). */
+  async replicaBundle(machine: string): Promise<ReplicaBundle> {
+    const r = this.opts.replication;
+    const { fleet, policy } = await this.current();
+    if (!r || !fleet.resolve(machine)?.labels.includes(STORE_LABEL)) {
+      throw new LabError("LAB_E_SECRET_DENIED", `${machine} is not a secret store (label "${STORE_LABEL}")`);
+    }
+    const machines: ReplicaBundle["machines"] = {};
+    for (const m of policy.machines.values()) {
+      const list: ReplicaBundle["machines"][string] = [];
+      for (const g of m.grants) {
+        const path = await this.valuePath(m.machine, g.secret).catch(() => g.secret);
+        const meta = this.vault.meta(path);
+        list.push({ name: g.secret, path, ttlSeconds: meta ? this.ttlFor(g.secret, meta.setAt) : null });
+      }
+      machines[m.machine] = list;
+    }
+    let tls = this.replicaCerts.get(machine);
+    if (!tls) {
+      tls = await r.issueCert(machine);
+      this.replicaCerts.set(machine, tls);
+    }
+    return {
+      at: new Date().toISOString(),
+      rows: this.vault.sealedRows(),
+      machines,
+      revoked: await r.revoked(),
+      caPem: r.caPem,
+      tls,
+    };
+  }
+
+  private ttlFor(name: string, setAt: string): number | null {
+    const every = this.compiled?.fleet.model.secret.get(name)?.spec.rotate_every;
+    if (!every) return null;
+    return Math.max(0, Math.round((Date.parse(setAt) + durationMs(every) - Date.now()) / 1000));
+  }
+
   private async changed(): Promise<void> {
     if (!this.opts.gitUrl) return;
     // A failed push must not fail the change: the value is stored; the next change retries.
@@ -246,11 +295,8 @@ export class SecretsHost {
       peerValid: opts.peerValid,
       record: opts.record,
       storeName: opts.storeName,
-      ttl: (name, setAt) => {
-        const every = this.compiled?.fleet.model.secret.get(name)?.spec.rotate_every;
-        if (!every) return null;
-        return Math.max(0, Math.round((Date.parse(setAt) + durationMs(every) - Date.now()) / 1000));
-      },
+      ttl: (name, setAt) => this.ttlFor(name, setAt),
+      replica: (machine) => this.replicaBundle(machine),
     });
   }
 }

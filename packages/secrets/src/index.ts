@@ -7,6 +7,7 @@ export * from "./host.js";
 export * from "./paths.js";
 export * from "./policy.js";
 export * from "./puppet.js";
+export * from "./replica.js";
 export * from "./report.js";
 export * from "./store-service.js";
 export * from "./sync.js";

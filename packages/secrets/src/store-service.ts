@@ -11,7 +11,7 @@
 import type http from "node:http";
 import { type LabCode, LabError, type NewAuditEvent } from "@lab/core";
 import { type CompiledPolicy, isEntitled, type MachinePolicy } from "./policy.js";
-import type { SecretVault } from "./vault.js";
+import type { SealedRow, VaultReader } from "./vault.js";
 
 export const SECRETS_PATH = "/secrets/v1";
 
@@ -38,8 +38,22 @@ export interface FetchedSecret {
   value: string;
 }
 
+/** What a replica pulls from the primary: ciphertexts, the compiled policy, revocations, TLS. */
+export interface ReplicaBundle {
+  at: string;
+  rows: SealedRow[];
+  /** machine → the secrets it may read, with the vault path of its value and the TTL. */
+  machines: Record<string, { name: string; path: string; ttlSeconds: number | null }[]>;
+  revoked: { names: string[]; serials: string[] };
+  caPem: string;
+  /** The replica's own server certificate (its agent certificate is for client auth only). */
+  tls: { certPem: string; keyPem: string };
+}
+
 export interface StoreServiceOptions {
-  vault: SecretVault;
+  vault: VaultReader;
+  /** For a `secret-store` machine: everything a replica needs (GET /secrets/v1/replica). */
+  replica?: (machine: string) => Promise<ReplicaBundle>;
   /** Where a machine's value of a secret is stored (per-machine secrets: `name@machine`). */
   vaultPath?: (machine: string, name: string) => Promise<string>;
   /** The policy as of now (the host caches it by model revision). */
@@ -113,7 +127,10 @@ export class SecretStoreService {
         throw new LabError("LAB_E_AGENT_REVOKED", `${peer.name}'s certificate is revoked or unknown`);
       }
       const store = this.opts.storeName ?? null;
-      if (url.pathname === SECRETS_PATH) {
+      if (url.pathname === `${SECRETS_PATH}/replica`) {
+        if (!this.opts.replica) throw new LabError("LAB_E_NOT_FOUND", "this store has no replicas to serve");
+        send(200, await this.opts.replica(peer.name));
+      } else if (url.pathname === SECRETS_PATH) {
         send(200, { machine: peer.name, store, secrets: await this.entitled(peer.name) });
       } else if (url.pathname.startsWith(`${SECRETS_PATH}/values/`)) {
         const name = decodeURIComponent(url.pathname.slice(`${SECRETS_PATH}/values/`.length));

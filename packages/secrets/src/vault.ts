@@ -7,13 +7,12 @@
  * Each row also carries a MAC (keyed from the identity) over path, version and ciphertext, so
  * a ciphertext moved to another row is refused like a damaged one.
  */
-import { timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { LabError } from "@lab/core";
 import { writeSecret } from "@lab/identity";
 import BetterSqlite3 from "better-sqlite3";
-import { isIdentity, macKey, newIdentity, open, recipientOf, rowMac, seal } from "./age.js";
+import { isIdentity, macKey, newIdentity, recipientOf, rowMac, seal, unsealRow } from "./age.js";
 
 /** The largest value Lab stores (certificates and key bundles fit many times over). */
 export const MAX_VALUE_BYTES = 1024 * 1024;
@@ -80,7 +79,14 @@ interface Row {
   retired_at: string | null;
 }
 
-export class SecretVault {
+/** What the store service reads: the vault, or a replica's copy of its rows. */
+export interface VaultReader {
+  list(): SecretMeta[];
+  get(path: string, version?: number): Promise<SecretValue>;
+  recordFetch(machine: string, path: string, version: number): void;
+}
+
+export class SecretVault implements VaultReader {
   private readonly mac: Buffer;
   private readonly graceMs: number;
   private readonly now: () => Date;
@@ -283,15 +289,7 @@ export class SecretVault {
   }
 
   private async unseal(row: Row): Promise<Uint8Array> {
-    const expected = Buffer.from(rowMac(this.mac, row.path, row.version, row.ciphertext));
-    const actual = Buffer.from(row.mac);
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
-      throw new LabError(
-        "LAB_E_SECRET_TAMPERED",
-        `secret "${row.path}" version ${row.version}: the stored row fails its integrity check`,
-      );
-    }
-    return open(row.ciphertext, [this.identity], `secret "${row.path}" version ${row.version}`);
+    return unsealRow(row, this.identity, this.mac);
   }
 
   private expired(retiredAt: string): boolean {

@@ -334,6 +334,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     // tls/node-cert-style secrets: a key and certificate per machine from Lab's CA.
     generators: { issueMachineCert: (machine) => issueServerCert(ca, [machine]) },
+    // secret-store replicas: a server certificate each, and who is revoked.
+    replication: {
+      caPem: ca.certPem,
+      issueCert: (machine) => issueServerCert(ca, [machine, "localhost", "127.0.0.1", "::1"]),
+      revoked: async () => ({
+        names: (await identities.listAgents()).filter((a) => a.revokedAt).map((a) => a.name),
+        serials: (await identities.revokedCerts(new Date().toISOString())).map((c) => c.serial),
+      }),
+    },
   }).catch(failedToStart("the secret store"));
   started.push(() => secrets.close());
   // Dynamic secrets get their first value at once, then a new one whenever rotate_every passes.

@@ -74,6 +74,12 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
     .option("--secrets-dir <dir>", "one file per entitled secret under DIR (a tmpfs, e.g. /run/secrets)")
     .option("--secrets-refresh <duration>", "how often to refresh secrets from the store", "60s")
     .option("--secret-store <urls...>", "secret stores to fetch from (default: the agent channel's host)")
+    .option(
+      "--secret-store-listen <host:port>",
+      "run a secret-store replica here (machines with the secret-store label)",
+    )
+    .option("--secret-store-key <file>", "the store's age key, for the replica")
+    .option("--secret-store-sync <duration>", "how often the replica follows the server's store", "10s")
     .action(async (_opts: unknown, cmd: Command) => {
       // --server is also the global option: read both.
       const o = cmd.optsWithGlobals() as {
@@ -92,6 +98,9 @@ export function registerAgentCommands(program: Command, ctx: AgentCommandsContex
         secretsDir?: string;
         secretsRefresh?: string;
         secretStore?: string[];
+        secretStoreListen?: string;
+        secretStoreKey?: string;
+        secretStoreSync?: string;
       };
       // The agent's code loads only for this command.
       const { resolveAgentOptions, runAgentUntilSignal } = await import("@lab/agent");
