@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killTracked, spawnTracked, type TrackedChild } from "../support/child.js";
 import { labIn, ROOT, tempHome } from "../support/cli.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
+import { until } from "../support/wait.js";
 
 const API = "127.0.0.1:17210";
 const CHANNEL = "127.0.0.1:17211";
@@ -29,16 +30,6 @@ secrets:
 servers:
   mail-1: { provider: manual, labels: [mailserver] }
 `;
-
-async function until<T>(what: string, probe: () => T | undefined | false, guardMs = 30_000): Promise<T> {
-  const end = Date.now() + guardMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 let home: string;
 let machine: string;

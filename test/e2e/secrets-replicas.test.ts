@@ -11,6 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killTracked, spawnTracked, type TrackedChild } from "../support/child.js";
 import { labIn, ROOT, tempHome } from "../support/cli.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
+import { until as untilWithin } from "../support/wait.js";
+
+/** Replicas start slower than one agent: a longer guard than the shared default. */
+const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>) =>
+  untilWithin(what, probe, 40_000);
 
 const API = "127.0.0.1:17230";
 const CHANNEL = "127.0.0.1:17231";
@@ -29,26 +34,25 @@ servers:
   mail-1: { provider: manual, labels: [mailserver] }
 `;
 
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | false>,
-  guardMs = 40_000,
-) {
-  const end = Date.now() + guardMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
-
 let home: string;
 let machines: string;
 let server: ServerProcess;
 const agents = new Map<string, TrackedChild>();
 const state = (name: string) => join(machines, name);
 const storeUrl = (s: keyof typeof STORES) => `https://${STORES[s]}`;
+/** mail-1 drops its cache, then asks both replicas (in order) for its relay credentials. */
+const fetchWithEmptyCache = () => {
+  expect(onMail(["secret", "cache", "--wipe"]).code).toBe(0);
+  return onMail([
+    "secret",
+    "get",
+    "mail/relay-credentials",
+    "--store",
+    storeUrl("store-1"),
+    "--store",
+    storeUrl("store-2"),
+  ]);
+};
 const onMail = (args: string[]) =>
   labIn(tempHome("lab-workload-"))([...args, "--state-dir", state("mail-1")]);
 
@@ -144,10 +148,10 @@ describe("secret-store replicas inside lab agent", () => {
   it("both replicas follow a new value", async () => {
     expect(labIn(home)(["secret", "set", "mail/relay-credentials", "--stdin"], "relay-v2").code).toBe(0);
     for (const s of ["store-1", "store-2"] as const) {
-      await until(`${s} has relay-v2`, () =>
-        onMail(["secret", "get", "mail/relay-credentials", "--store", storeUrl(s)]).stdout === "relay-v2"
-          ? true
-          : false,
+      await until(
+        `${s} has relay-v2`,
+        () =>
+          onMail(["secret", "get", "mail/relay-credentials", "--store", storeUrl(s)]).stdout === "relay-v2",
       );
     }
   });
@@ -155,32 +159,12 @@ describe("secret-store replicas inside lab agent", () => {
   it("1: lab server down, store up — a machine with an empty cache still fetches", async () => {
     server.kill("SIGKILL");
     await server.exited;
-    expect(onMail(["secret", "cache", "--wipe"]).code).toBe(0);
-    const got = onMail([
-      "secret",
-      "get",
-      "mail/relay-credentials",
-      "--store",
-      storeUrl("store-1"),
-      "--store",
-      storeUrl("store-2"),
-    ]);
-    expect(got.stdout).toBe("relay-v2");
+    expect(fetchWithEmptyCache().stdout).toBe("relay-v2");
   });
 
   it("one replica down: the other answers", async () => {
     await agents.get("store-1")?.stop();
-    expect(onMail(["secret", "cache", "--wipe"]).code).toBe(0);
-    const got = onMail([
-      "secret",
-      "get",
-      "mail/relay-credentials",
-      "--store",
-      storeUrl("store-1"),
-      "--store",
-      storeUrl("store-2"),
-    ]);
-    expect(got.stdout).toBe("relay-v2");
+    expect(fetchWithEmptyCache().stdout).toBe("relay-v2");
   });
 
   it("a revocation reaches the replica with its next sync", async () => {

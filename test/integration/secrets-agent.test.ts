@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killTracked, spawnTracked, type TrackedChild } from "../support/child.js";
 import { labAsyncIn, ROOT, tempHome } from "../support/cli.js";
 import { startTestServer, type TestServer } from "../support/secrets.js";
+import { until } from "../support/wait.js";
 
 const FLEET = (labels: string) => `
 labels:
@@ -27,16 +28,6 @@ servers:
 `;
 
 const AGENT = join(ROOT, "dist/agent/lab-agent.cjs");
-
-async function until<T>(what: string, probe: () => T | undefined | false, guardMs = 30_000): Promise<T> {
-  const end = Date.now() + guardMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 let home: string;
 let t: TestServer;

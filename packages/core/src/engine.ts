@@ -151,6 +151,16 @@ export class Fleet {
     return Bitset.all(this.servers.length);
   }
 
+  /** Servers in this environment (empty for an unknown one). */
+  environmentServers(environment: string): Bitset {
+    return (this.computeSets().byEnvironment.get(environment) ?? this.empty()).clone();
+  }
+
+  /** Servers in this region (empty for an unknown one). */
+  regionServers(region: string): Bitset {
+    return (this.computeSets().byRegion.get(region) ?? this.empty()).clone();
+  }
+
   /** Servers with this label (empty for an unknown label). */
   labelServers(label: string): Bitset {
     return (this.computeSets().byLabel.get(label) ?? this.empty()).clone();
@@ -489,8 +499,8 @@ const IDENTITY_ALERT = "cert_expiry";
 class FleetSets {
   readonly all: Bitset;
   readonly byLabel = new Map<string, Bitset>();
-  private readonly byEnvironment = new Map<string, Bitset>();
-  private readonly byRegion = new Map<string, Bitset>();
+  readonly byEnvironment = new Map<string, Bitset>();
+  readonly byRegion = new Map<string, Bitset>();
   private readonly ids = new Map<string, number>();
   /** Servers with an explicit size or a label that gives one (they get the size alerts). */
   readonly sized: Bitset;

@@ -216,6 +216,8 @@ export interface SecretView {
 }
 
 export class FleetViews {
+  private attached?: Set<string>;
+
   constructor(readonly fleet: Fleet) {}
 
   private get model() {
@@ -226,7 +228,7 @@ export class FleetViews {
   select(filter: ServerFilter = {}): Resolution[] {
     return this.chosen(filter)
       .ids()
-      .map((id) => this.fleet.resolve(this.fleet.servers[id] as string) as Resolution);
+      .map((id) => this.resolutionOf(id));
   }
 
   /** Server rows; groups are read off the group sets, so no server is resolved. */
@@ -235,7 +237,7 @@ export class FleetViews {
     const groupsOf = withGroups ? this.groupsByServer() : undefined;
     return ids.map((id) => {
       const name = this.fleet.servers[id] as string;
-      const spec = (this.model.server.get(name) as { spec: ServerSpec }).spec;
+      const spec = this.specOf(id);
       return {
         name,
         provider: spec.provider,
@@ -270,22 +272,14 @@ export class FleetViews {
       set.and(any);
     };
     anyOf(filter.labels, (l) => this.fleet.labelServers(l));
-    anyOf(filter.environments, (e) => this.byValue((s) => s.environment === e));
-    anyOf(filter.regions, (r) => this.byValue((s) => s.region === r));
-    anyOf(filter.groups, (g) => this.fleet.groupSet(g)?.members ?? this.byValue(() => false));
+    anyOf(filter.environments, (e) => this.fleet.environmentServers(e));
+    anyOf(filter.regions, (r) => this.fleet.regionServers(r));
+    anyOf(filter.groups, (g) => this.fleet.groupSet(g)?.members ?? new Bitset(set.size));
     for (const name of filter.exclude ?? []) {
       const id = this.fleet.idOf(name);
-      if (id !== undefined) set.andNot(this.byValue((_, i) => i === id));
+      if (id !== undefined) set.delete(id);
     }
     return set;
-  }
-
-  private byValue(test: (spec: ServerSpec, id: number) => boolean): Bitset {
-    const out = new Bitset(this.fleet.servers.length);
-    this.fleet.servers.forEach((name, id) => {
-      if (test((this.model.server.get(name) as { spec: ServerSpec }).spec, id)) out.add(id);
-    });
-    return out;
   }
 
   /** How many chosen servers are in `set`. */
@@ -495,7 +489,7 @@ export class FleetViews {
     const set = this.fleet.alertSet(name);
     // Only the servers that get it are resolved: their resolution says why.
     const members = set.members.ids().map((id) => {
-      const r = this.fleet.resolve(this.fleet.servers[id] as string) as Resolution;
+      const r = this.resolutionOf(id);
       return { r, entry: r.alerts.find((x) => x.name === name) as Resolution["alerts"][number] };
     });
     return {
@@ -533,7 +527,7 @@ export class FleetViews {
       defined: spec !== undefined,
       labels: this.labelsUsingSecret(name),
       servers: set.members.ids().map((id) => {
-        const r = this.fleet.resolve(this.fleet.servers[id] as string) as Resolution;
+        const r = this.resolutionOf(id);
         return ref(r, r.secrets.find((x) => x.name === name)?.from ?? []);
       }),
       excluded: this.excludedOf("secret", name, set.excluded),
@@ -546,6 +540,10 @@ export class FleetViews {
       return this.alertNames().filter((n) => !this.autoOnly(n) || !this.fleet.alertSet(n).members.isEmpty());
     if (kind === "secret") return this.secretNames();
     return [...this.model[kind].keys()];
+  }
+
+  private resolutionOf(id: number): Resolution {
+    return this.fleet.resolve(this.fleet.servers[id] as string) as Resolution;
   }
 
   private specOf(id: number): ServerSpec {
@@ -575,9 +573,12 @@ export class FleetViews {
     return !this.model.alert.has(name) && !this.labelAttached().has(name);
   }
 
+  /** Alerts labels attach by name (computed once: every alert row asks). */
   private labelAttached(): Set<string> {
+    if (this.attached) return this.attached;
     const names = new Set<string>();
     for (const l of this.model.label.values()) for (const a of l.spec.alerts ?? []) names.add(a);
+    this.attached = names;
     return names;
   }
 

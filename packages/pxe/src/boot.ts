@@ -15,11 +15,10 @@ import {
   installScript,
   localBootScript,
 } from "./ipxe.js";
+import { DEFAULT_IPXE_DIR, IPXE_FILES } from "./ipxe-files.js";
 import type { BootDecision, Machine } from "./provisioner.js";
 
-/** iPXE binaries Lab hands out over TFTP, and where Debian's `ipxe` package installs them. */
-export const IPXE_FILES = ["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi"];
-export const DEFAULT_IPXE_DIR = "/usr/lib/ipxe";
+export { DEFAULT_IPXE_DIR, IPXE_FILES } from "./ipxe-files.js";
 
 export interface DoctorCheck {
   ok: boolean;

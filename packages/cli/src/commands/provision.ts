@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkServerName, LabError, normaliseMac } from "@lab/core";
 import type { Machine, TimelineStep } from "@lab/pxe";
+import { DEFAULT_IPXE_DIR } from "@lab/pxe/ipxe-files";
 import type { Command } from "commander";
 import { labHome, type Session } from "../context.js";
 import type { HttpClient } from "../http-engine.js";
@@ -97,8 +98,6 @@ export function remoteProvisioning(client: HttpClient): ProvisionClient {
 
 /** The boot code loads only for the commands that use it (not on the path of `get`/`show`). */
 const loadPxe = () => import("@lab/pxe");
-/** @lab/pxe's DEFAULT_IPXE_DIR, spelled here so registering the options loads no boot code. */
-const DEFAULT_IPXE_DIR = "/usr/lib/ipxe";
 
 const STAGES = ["booted", "partitioning", "installing", "configuring", "complete"];
 

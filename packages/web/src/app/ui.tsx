@@ -1,20 +1,13 @@
 /** Small pieces every page uses: pillars, provenance links, trees, the confirmation dialog. */
+
+import type { PillarState as Pillar, Source } from "@lab/core";
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import type { ApiError } from "./api.js";
 import { href } from "./router.js";
 
-export interface Pillar {
-  state: "ok" | "warning" | "failed" | "pending" | "unknown" | "none";
-  text: string;
-  reason?: string;
-}
-export interface Pillars {
-  sync: Pillar;
-  puppet: Pillar;
-  health: Pillar;
-  identity: Pillar;
-}
+// The API's own shapes, from the engine that produces them (types only: nothing of core ships).
+export type { PillarState as Pillar, Pillars, Source } from "@lab/core";
 export const PILLARS = ["sync", "puppet", "health", "identity"] as const;
 
 /** A pillar exactly as the API reports it: its text, coloured by its state, the reason on hover. */
@@ -24,12 +17,6 @@ export function PillarCell({ p, name }: { p: Pillar; name: string }) {
       {p.text}
     </span>
   );
-}
-
-export interface Source {
-  kind: "label" | "group" | "server" | "environment" | "region" | "auto";
-  name: string;
-  reason?: string;
 }
 
 /** Where something came from, as a link to that thing. */

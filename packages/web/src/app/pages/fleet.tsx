@@ -2,25 +2,16 @@
  * Fleet: every server with its four pillars and lifecycle, filtered with the targeting
  * language, in a virtualised list (only the rows on screen are in the DOM).
  */
+
+import type { ServerRow } from "@lab/core";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useApi } from "../data.js";
 import { apiQuery, matchesText, parseQuery } from "../query.js";
 import { href, navigate } from "../router.js";
-import { ErrorBox, Loading, PILLARS, type Pillar, PillarCell, type Pillars } from "../ui.js";
+import { ErrorBox, Loading, PILLARS, type Pillar, PillarCell } from "../ui.js";
 import { visibleRange } from "../virtual.js";
 
-export interface ServerRow {
-  name: string;
-  provider: string;
-  labels: string[];
-  environment: string | null;
-  region: string | null;
-  size: string | null;
-  host: string | null;
-  mac: string | null;
-  groups: string[];
-  status: Pillars;
-}
+export type { ServerRow } from "@lab/core";
 
 export interface Machine {
   mac: string;

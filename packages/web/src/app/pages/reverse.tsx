@@ -2,22 +2,23 @@
  * The reverse views: where each label, group, alert and secret applies, cross-linked both
  * ways with the server pages (server → label → its other servers → …).
  */
+
+import type {
+  AlertCurrent,
+  AlertRow,
+  ServerRef as CoreServerRef,
+  ExcludedServer,
+  GroupRow,
+  LabelRow,
+  SecretRow,
+} from "@lab/core";
 import type { ComponentChildren } from "preact";
 import { useApi } from "../data.js";
 import { href } from "../router.js";
-import { ErrorBox, Loading, Section, type Source, SourceLink, Sources, serverLink, Tree } from "../ui.js";
+import { ErrorBox, Loading, Section, SourceLink, Sources, serverLink, Tree } from "../ui.js";
 
-interface ServerRef {
-  name: string;
-  provider: string;
-  environment: string | null;
-  from: Source[];
-  current?: { state: string; value?: number; source: string };
-}
-interface Excluded {
-  name: string;
-  by: Source;
-}
+type ServerRef = CoreServerRef & { current?: AlertCurrent };
+type Excluded = ExcludedServer;
 type Selector = Record<string, string[] | undefined> | null;
 
 const list = (xs: ComponentChildren[], empty = "none") =>
@@ -133,15 +134,6 @@ function ListPage<T extends { name: string }>({
 
 const links = (kind: string, names: string[]) => join(names.map((n) => <a href={href(kind, n)}>{n}</a>));
 
-interface LabelRow {
-  name: string;
-  classes: string[];
-  ports: number[];
-  size: string | null;
-  alerts: string[];
-  secrets: string[];
-  servers: number;
-}
 export const LabelsPage = () => (
   <ListPage<LabelRow>
     title="Labels"
@@ -214,13 +206,6 @@ export function LabelPage({ name }: { name: string }) {
   );
 }
 
-interface GroupRow {
-  name: string;
-  servers: number;
-  excluded: number;
-  subgroups: string[];
-  match: Selector;
-}
 export const GroupsPage = () => (
   <ListPage<GroupRow>
     title="Groups"
@@ -292,16 +277,6 @@ export function GroupPage({ name }: { name: string }) {
   );
 }
 
-interface AlertRow {
-  name: string;
-  severity: string;
-  kind: string;
-  condition: string | null;
-  backend: string | null;
-  target: string;
-  servers: number;
-  excluded: number;
-}
 export const AlertsPage = () => (
   <ListPage<AlertRow>
     title="Alerts"
@@ -376,14 +351,6 @@ export function AlertPage({ name }: { name: string }) {
   );
 }
 
-interface SecretRow {
-  name: string;
-  type: string | null;
-  labels: string[];
-  servers: number;
-  rotateEvery: string | null;
-  setBy: string | null;
-}
 export const SecretsPage = () => (
   <ListPage<SecretRow>
     title="Secrets"

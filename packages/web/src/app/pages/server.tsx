@@ -3,6 +3,8 @@
  * what excluded it, its pillars and health, its identity, its boot timeline and the actions
  * a write token may take, each behind a confirmation.
  */
+
+import type { Resolution } from "@lab/core";
 import type { ComponentChildren } from "preact";
 import { useMemo } from "preact/hooks";
 import { api, canWrite, type Principal } from "../api.js";
@@ -25,24 +27,6 @@ import {
 } from "../ui.js";
 import type { Machine } from "./fleet.js";
 
-interface Sourced {
-  from: Source[];
-}
-interface Resolution {
-  name: string;
-  provider: string;
-  environment: string | null;
-  region: string | null;
-  labels: string[];
-  groups: ({ name: string } & Sourced)[];
-  size: ({ name: string } & Sourced) | null;
-  classes: ({ name: string } & Sourced)[];
-  ports: ({ port: number } & Sourced)[];
-  alerts: ({ name: string; severity: string } & Sourced)[];
-  secrets: ({ name: string; access: string } & Sourced)[];
-  excludedFrom: { kind: "alert" | "group" | "secret"; name: string; by: Source }[];
-  conflicts: ({ kind: string; message: string } & Sourced)[];
-}
 interface Description {
   name: string;
   spec: Record<string, unknown>;
