@@ -1,8 +1,9 @@
 /**
  * The secret-store role as a label: two machines labelled `secret-store` run replicas inside
  * their `lab-agent` (real processes), following the store in `lab server`; a mailserver
- * machine talks only to the two replicas. Scenario 1 (server down, store up): machines still
- * fetch. A replica down: the other answers. Both replicas follow changes and revocations.
+ * machine talks only to the two replicas. Scenario 2 (store down, server up): caches serve,
+ * the server reports the replicas overdue, a new value waits for a store. Scenario 1 (server
+ * down, store up): machines still fetch. A replica down: the other answers. Both replicas follow changes and revocations.
  * Waits poll for a state with a hang guard; nothing asserts on timing.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -156,15 +157,68 @@ describe("secret-store replicas inside lab agent", () => {
     }
   });
 
+  it("2: store down, server up — caches serve, the server says ⚠ secret-store unreachable, a new value waits for a store", async () => {
+    const admin = labIn(home, {
+      LAB_SERVER: `https://${API}`,
+      LAB_TOKEN: server.token as string,
+      LAB_CA_FILE: join(home, "server", "ca.crt"),
+    });
+    const status = () => admin(["secret", "status"]).stdout;
+    expect(status()).toMatch(/Secret store: ✓ connected \(2 replicas: store-1, store-2\)/);
+    expect(status()).toMatch(/Lab-server: {3}✓ connected \(https:\/\/127\.0\.0\.1:17230\)/);
+    for (const s of ["store-1", "store-2"]) await agents.get(s)?.stop();
+    await until("the server to see both replicas stop following", () =>
+      /Secret store: ⚠ secret-store unreachable: store-1 last sync .*; store-2 last sync/.test(status()),
+    );
+    // Lifecycle still goes through the server.
+    expect(admin(["apply", "-f", "-"], `${FLEET}  web-1: { provider: manual }\n`).code).toBe(0);
+    expect(admin(["secret", "set", "mail/relay-credentials", "--stdin"], "relay-v3").code).toBe(0);
+    expect(status()).toMatch(
+      /store-1 last sync \S+ ago, 1 change not on it; store-2 last sync \S+ ago, 1 change not on it/,
+    );
+    // The machine talks only to stores: it keeps its cached value and cannot reach a store.
+    expect(onMail(["secret", "get", "mail/relay-credentials"]).stdout).toBe("relay-v2");
+    expect(readFileSync(join(machines, "mail-1-run", "mail", "relay-credentials"), "utf8")).toBe("relay-v2");
+    const offline = onMail([
+      "secret",
+      "status",
+      "--store",
+      storeUrl("store-1"),
+      "--store",
+      storeUrl("store-2"),
+    ]);
+    expect(offline.stdout).toMatch(/Secret store: ⚠ unreachable \(LAB_E_SECRET_STORE_UNREACHABLE/);
+    // The stores come back, catch up, and the machine follows.
+    const key = join(home, "keys", "secrets.age");
+    for (const s of ["store-1", "store-2"] as const) {
+      startAgent(s, "unused-once-enrolled", [
+        "--secret-store-listen",
+        STORES[s],
+        "--secret-store-key",
+        key,
+        "--secret-store-sync",
+        "300ms",
+      ]);
+    }
+    await until("mail-1 to get relay-v3 through a store", () =>
+      readFileSync(join(machines, "mail-1-run", "mail", "relay-credentials"), "utf8") === "relay-v3"
+        ? true
+        : undefined,
+    );
+    await until("the server to see both replicas again", () =>
+      /Secret store: ✓ connected \(2 replicas: store-1, store-2\)/.test(status()),
+    );
+  });
+
   it("1: lab server down, store up — a machine with an empty cache still fetches", async () => {
     server.kill("SIGKILL");
     await server.exited;
-    expect(fetchWithEmptyCache().stdout).toBe("relay-v2");
+    expect(fetchWithEmptyCache().stdout).toBe("relay-v3");
   });
 
   it("one replica down: the other answers", async () => {
     await agents.get("store-1")?.stop();
-    expect(fetchWithEmptyCache().stdout).toBe("relay-v2");
+    expect(fetchWithEmptyCache().stdout).toBe("relay-v3");
   });
 
   it("a revocation reaches the replica with its next sync", async () => {

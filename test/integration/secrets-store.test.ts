@@ -155,6 +155,57 @@ describe("the store over mTLS", () => {
     expect(await codeOf(none.value("mail/relay-credentials"))).not.toBe("read");
   });
 
+  it("refuses replayed and forged fetches: the identity is the key that completes the handshake", async () => {
+    const web = machines["web-1"] as MachineCredentials;
+    const mail = machines["mail-1"] as MachineCredentials;
+    const raw = (creds: { keyPem: string; certPem: string }, path: string, headers = {}) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = https.request(
+          new URL(path, t.storeUrl),
+          { key: creds.keyPem, cert: creds.certPem, ca: mail.caPem, headers, agent: false },
+          (res) => {
+            let body = "";
+            res.on("data", (c) => {
+              body += c;
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    const path = "/secrets/v1/values/mail%2Frelay-credentials";
+    // mail-1's own certificate replayed without its private key: no handshake.
+    await expect(raw({ certPem: mail.certPem, keyPem: web.keyPem }, path)).rejects.toThrow();
+    // web-1's real certificate claiming to be mail-1 in every way a request can: web-1 is asked about.
+    const claimed = await raw(web, `${path}?machine=mail-1`, {
+      "x-lab-machine": "mail-1",
+      "x-forwarded-client-cert": "Subject=CN=mail-1",
+      authorization: "Bearer lab_forged",
+    });
+    expect(claimed.status).toBe(403);
+    expect(claimed.body).toContain("LAB_E_SECRET_DENIED");
+    expect(claimed.body).not.toContain(
+      Buffer.from(VALUES["mail/relay-credentials"] as string).toString("base64"),
+    );
+    // The store only reads: a PUT with mail-1's own certificate changes nothing.
+    const put = await new Promise<number>((resolve, reject) => {
+      const req = https.request(
+        new URL(path, t.storeUrl),
+        { key: mail.keyPem, cert: mail.certPem, ca: mail.caPem, method: "PUT", agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end("forged");
+    });
+    expect(put).toBe(400);
+    const own = JSON.parse((await raw(mail, path)).body) as { value: string };
+    expect(Buffer.from(own.value, "base64").toString()).toBe(VALUES["mail/relay-credentials"]);
+  });
+
   it("follows the model: a label removed from a server takes its secrets away", async () => {
     await t.apply(
       FLEET.replace(

@@ -57,7 +57,7 @@ const NETWORK_ERRORS = new Set([
 ]);
 
 export class HttpClient {
-  private readonly base: URL;
+  readonly base: URL;
   private readonly agent: http.Agent;
 
   constructor(readonly target: ServerTarget) {

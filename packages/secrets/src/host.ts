@@ -57,6 +57,23 @@ export interface SecretsHostOptions {
 /** The label that makes a machine a secret store (design: a role is a label). */
 export const STORE_LABEL = "secret-store";
 
+/** A `secret-store` machine as this primary sees it: from its pulls, nothing assumed. */
+export interface ReplicaState {
+  name: string;
+  /** `in sync`: pulled within its own interval (×3); `overdue`: stopped pulling; `never synced`. */
+  state: "in sync" | "overdue" | "never synced";
+  lastSyncAt: string | null;
+  everyMs: number | null;
+  /** Values set here since its last pull: not yet on that replica. */
+  behind: number;
+}
+
+/** A replica that does not say its interval is expected at the agent's default (10 s). */
+const DEFAULT_REPLICA_EVERY_MS = 10_000;
+/** Missing a few pulls in a row is "overdue", not one slow answer. */
+const OVERDUE_AFTER_PULLS = 3;
+const OVERDUE_MIN_MS = 5_000;
+
 export class SecretsHost {
   private compiled?: {
     revision: number;
@@ -77,6 +94,10 @@ export class SecretsHost {
 
   close(): void {
     this.vault.close();
+  }
+
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
   }
 
   /** The compiled policy, rebuilt when the model moved or the code is due a rescan. */
@@ -161,7 +182,7 @@ export class SecretsHost {
   /** Rotates every dynamic secret that has no value yet or whose rotate_every has passed. */
   async rotateDue(): Promise<string[]> {
     const { fleet } = await this.current();
-    const now = (this.opts.now?.() ?? new Date()).getTime();
+    const now = this.now().getTime();
     const values = new Map(this.vault.list().map((v) => [v.path, v]));
     const done: string[] = [];
     for (const [name, { spec }] of fleet.model.secret) {
@@ -195,7 +216,7 @@ export class SecretsHost {
     if (!spec?.per_machine || spec.type !== "dynamic") return name;
     const path = `${name}@${machine}`;
     const v = this.vault.meta(path);
-    const now = (this.opts.now?.() ?? new Date()).getTime();
+    const now = this.now().getTime();
     if (!v || (spec.rotate_every && Date.parse(v.setAt) + durationMs(spec.rotate_every) <= now)) {
       await this.vault.set(
         path,
@@ -217,7 +238,7 @@ export class SecretsHost {
       );
     const result = pushBackup(url, this.vault, (await this.current()).policy);
     this.vault.note("backup.url", url);
-    this.vault.note("backup.at", (this.opts.now?.() ?? new Date()).toISOString());
+    this.vault.note("backup.at", this.now().toISOString());
     this.vault.note("backup.secrets", String(result.secrets));
     return result;
   }
@@ -237,9 +258,35 @@ export class SecretsHost {
   }
 
   private readonly replicaCerts = new Map<string, { certPem: string; keyPem: string }>();
+  private readonly replicaPulls = new Map<string, { at: Date; everyMs: number | null }>();
+
+  /** Every machine labelled `secret-store`, and whether it keeps up (scenario 2's "⚠"). */
+  async replicas(): Promise<ReplicaState[]> {
+    const { fleet } = await this.current();
+    const now = this.now().getTime();
+    const changes = this.vault.list().map((m) => Date.parse(m.setAt));
+    return fleet
+      .labelServers(STORE_LABEL)
+      .ids()
+      .map((id) => {
+        const name = fleet.servers[id] as string;
+        const pull = this.replicaPulls.get(name);
+        if (!pull)
+          return { name, state: "never synced", lastSyncAt: null, everyMs: null, behind: changes.length };
+        const every = pull.everyMs ?? DEFAULT_REPLICA_EVERY_MS;
+        const overdue = now - pull.at.getTime() > Math.max(OVERDUE_AFTER_PULLS * every, OVERDUE_MIN_MS);
+        return {
+          name,
+          state: overdue ? "overdue" : "in sync",
+          lastSyncAt: pull.at.toISOString(),
+          everyMs: pull.everyMs,
+          behind: changes.filter((t) => t > pull.at.getTime()).length,
+        };
+      });
+  }
 
   /** Everything a `secret-store` machine needs to serve on its own (still encrypted). */
-  async replicaBundle(machine: string): Promise<ReplicaBundle> {
+  async replicaBundle(machine: string, everyMs: number | null = null): Promise<ReplicaBundle> {
     const r = this.opts.replication;
     const { fleet, policy } = await this.current();
     if (!r || !fleet.resolve(machine)?.labels.includes(STORE_LABEL)) {
@@ -260,8 +307,10 @@ export class SecretsHost {
       tls = await r.issueCert(machine);
       this.replicaCerts.set(machine, tls);
     }
+    const at = this.now();
+    this.replicaPulls.set(machine, { at, everyMs });
     return {
-      at: new Date().toISOString(),
+      at: at.toISOString(),
       rows: this.vault.sealedRows(),
       machines,
       revoked: await r.revoked(),
@@ -296,7 +345,7 @@ export class SecretsHost {
       record: opts.record,
       storeName: opts.storeName,
       ttl: (name, setAt) => this.ttlFor(name, setAt),
-      replica: (machine) => this.replicaBundle(machine),
+      replica: (machine, everyMs) => this.replicaBundle(machine, everyMs),
     });
   }
 }

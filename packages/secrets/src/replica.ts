@@ -179,7 +179,7 @@ export class StoreReplica {
   /** Pulls the bundle from the primary; keeps the last one when it does not answer. */
   async sync(): Promise<void> {
     try {
-      const bundle = await pull(this.opts.primary, this.opts.creds);
+      const bundle = await pull(this.opts.primary, this.opts.creds, this.opts.syncMs ?? 10_000);
       // Every row must open with this replica's key before it is taken.
       for (const r of bundle.rows.filter((x) => x.retiredAt === null)) {
         await this.vault.check(r);
@@ -219,10 +219,11 @@ export class StoreReplica {
   }
 }
 
-function pull(primary: string, creds: MachineCredentials): Promise<ReplicaBundle> {
+/** `every` tells the primary how often to expect this replica, so it can tell one that fell behind. */
+function pull(primary: string, creds: MachineCredentials, everyMs: number): Promise<ReplicaBundle> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      new URL(`${SECRETS_PATH}/replica`, primary),
+      new URL(`${SECRETS_PATH}/replica?every=${everyMs}`, primary),
       { key: creds.keyPem, cert: creds.certPem, ca: creds.caPem, timeout: 10_000, agent: false },
       (res) => {
         const chunks: Buffer[] = [];

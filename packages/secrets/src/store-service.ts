@@ -53,7 +53,7 @@ export interface ReplicaBundle {
 export interface StoreServiceOptions {
   vault: VaultReader;
   /** For a `secret-store` machine: everything a replica needs (GET /secrets/v1/replica). */
-  replica?: (machine: string) => Promise<ReplicaBundle>;
+  replica?: (machine: string, everyMs: number | null) => Promise<ReplicaBundle>;
   /** Where a machine's value of a secret is stored (per-machine secrets: `name@machine`). */
   vaultPath?: (machine: string, name: string) => Promise<string>;
   /** The policy as of now (the host caches it by model revision). */
@@ -129,7 +129,11 @@ export class SecretStoreService {
       const store = this.opts.storeName ?? null;
       if (url.pathname === `${SECRETS_PATH}/replica`) {
         if (!this.opts.replica) throw new LabError("LAB_E_NOT_FOUND", "this store has no replicas to serve");
-        send(200, await this.opts.replica(peer.name));
+        const every = url.searchParams.get("every");
+        send(
+          200,
+          await this.opts.replica(peer.name, every && /^\d{1,9}$/.test(every) ? Number(every) : null),
+        );
       } else if (url.pathname === SECRETS_PATH) {
         send(200, { machine: peer.name, store, secrets: await this.entitled(peer.name) });
       } else if (url.pathname.startsWith(`${SECRETS_PATH}/values/`)) {

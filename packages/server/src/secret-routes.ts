@@ -44,6 +44,7 @@ export function registerSecretRoutes(
     values: host.vault.list().length,
     recipient: host.vault.recipient,
     backup: host.lastBackup(),
+    replicas: await host.replicas(),
   }));
   app.post("/api/v1/secret-store/rotate", { preHandler: auth("admin") }, async (req) => {
     const { name } = parse(nameQuery, req.query);

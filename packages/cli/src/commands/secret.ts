@@ -13,6 +13,7 @@ import { LabError } from "@lab/core";
 import type {
   AuditReport,
   BackupResult,
+  ReplicaState,
   SecretListRow,
   SecretMeta,
   SecretReport,
@@ -37,6 +38,15 @@ export interface SecretCommandsContext {
 const DEFAULT_STATE_DIR = "/var/lib/lab-agent";
 
 /** Admin-side access: the local vault, or the server's API. */
+/** What the store says about itself: its backup and, from lab server, the replicas following it. */
+interface StoreSide {
+  backup: { url: string; at: string; secrets: number } | null;
+  /** null in local mode: no store serves machines from here. */
+  replicas: ReplicaState[] | null;
+  /** The lab server that answered, null in local mode. */
+  server: string | null;
+}
+
 interface SecretsApi {
   list(): Promise<SecretListRow[]>;
   report(name: string): Promise<SecretReport>;
@@ -44,7 +54,7 @@ interface SecretsApi {
   set(name: string, value: Uint8Array): Promise<SetResult>;
   rotate(name: string): Promise<SecretMeta[]>;
   backup(url?: string): Promise<BackupResult>;
-  status(): Promise<{ backup: { url: string; at: string; secrets: number } | null }>;
+  status(): Promise<StoreSide>;
   close(): void;
 }
 
@@ -63,7 +73,10 @@ async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
         }),
       rotate: (name) => c.request("POST", `/api/v1/secret-store/rotate${q(name)}`, {}),
       backup: (url) => c.request("POST", "/api/v1/secret-store/backup", url ? { url } : {}),
-      status: () => c.request("GET", "/api/v1/secret-store/status"),
+      status: async () => ({
+        ...(await c.request<Omit<StoreSide, "server">>("GET", "/api/v1/secret-store/status")),
+        server: c.base.origin,
+      }),
       close: () => undefined,
     };
   }
@@ -80,7 +93,7 @@ async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
     set: (name, value) => host.set(name, value, actor(ctx.io.env)),
     rotate: (name) => host.rotate(name, actor(ctx.io.env)),
     backup: (url) => host.backup(url),
-    status: async () => ({ backup: host.lastBackup() }),
+    status: async () => ({ backup: host.lastBackup(), replicas: null, server: null }),
     close: () => host.close(),
   };
 }
@@ -279,8 +292,10 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
       try {
         const rows = await api.list();
         const audit = await api.audit();
-        const backup = (await api.status()).backup;
+        const { backup, replicas, server } = await api.status();
         const status = {
+          server,
+          replicas,
           total: rows.length,
           set: rows.filter((r) => r.version !== null).length,
           empties: audit.empties.length,
@@ -293,6 +308,8 @@ export function registerSecretCommands(program: Command, ctx: SecretCommandsCont
           [
             "SECRET STORE:",
             `Secrets:      ${status.set} set, of ${status.total} known (${status.empties} empty, ${status.orphans} orphaned)`,
+            `Lab-server:   ${status.server ? `${mark(out, true)} connected (${status.server})` : "— (local mode)"}`,
+            `Secret store: ${replicasText(status.replicas, out)}`,
             `Puppet code:  ${status.codeScanned ? `scanned (${status.modulePath.join(":")})` : "not configured (LAB_PUPPET_MODULEPATH)"}`,
             `Git backup:   ${
               backup
@@ -427,6 +444,23 @@ export function auditText(a: AuditReport, style: Style): string {
   for (const p of a.problems)
     lines.push(`${mark(style, false)} ${p.file}:${p.line}:${p.column}: ${p.message}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** The design's "Secret store:" line, from the replicas' pulls as lab server saw them. */
+function replicasText(replicas: ReplicaState[] | null, style: Style): string {
+  if (replicas === null) return "— (local mode: machines fetch from lab server)";
+  if (!replicas.length)
+    return '— no replicas (label machines "secret-store"); machines fetch from lab server';
+  const behind = (r: ReplicaState) =>
+    r.behind ? `, ${r.behind} change${r.behind > 1 ? "s" : ""} not on it` : "";
+  const why = (r: ReplicaState) =>
+    r.lastSyncAt ? `${r.name} last sync ${ago(r.lastSyncAt)}${behind(r)}` : `${r.name} never synced`;
+  const late = replicas.filter((r) => r.state !== "in sync");
+  const names = replicas.map((r) => r.name).join(", ");
+  if (!late.length) return `${mark(style, true)} connected (${replicas.length} replicas: ${names})`;
+  if (late.length === replicas.length)
+    return `${mark(style, false)} secret-store unreachable: ${late.map(why).join("; ")}`;
+  return `${mark(style, false)} ${late.length} of ${replicas.length} replicas not following: ${late.map(why).join("; ")}`;
 }
 
 function mark(style: Style, ok: boolean): string {
