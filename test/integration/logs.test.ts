@@ -100,12 +100,14 @@ describe("lab server --otel-file", () => {
     await server.stop();
     appendFileSync(file, otelLine("db-1", 13, "after restart"));
     server = await startLabServer({ home, args: ["--otel-file", file] });
-    // The new process's ring holds only what came after the stored position.
+    // The tail resumed after its stored position (nothing read twice), the store's retention
+    // window answers for what came before the restart, and the numbering continues.
     const resumed = await until(
       () => logs(server),
-      (l) => l.events.length >= 1,
+      (l) => l.events.length >= 3,
     );
-    expect(resumed.events.map((e) => e.message)).toEqual(["after restart"]);
+    expect(resumed.events.map((e) => e.message)).toEqual(["started", "disk failed", "after restart"]);
+    expect(resumed.events.map((e) => e.seq)).toEqual([1, 2, 3]);
     await server.stop();
   });
 });

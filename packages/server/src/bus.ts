@@ -8,7 +8,7 @@ import type { AuditEvent } from "@lab/core";
 /** Where a subscriber's messages go (a WebSocket, an SSE response). */
 export interface Transport {
   /** Sends one message; false when the transport's buffer is full (wait for `onDrain`). */
-  send(message: string): boolean;
+  send(message: string | Buffer): boolean;
   onDrain(callback: () => void): void;
 }
 

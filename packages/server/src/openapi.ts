@@ -14,7 +14,7 @@ import {
   tokenCreateSchema,
   tokenSchema,
 } from "./api-schema.js";
-import { logsQuerySchema } from "./events/pipeline.js";
+import { logStreamQuerySchema, logsQuerySchema } from "./events/routes.js";
 
 type Json = Record<string, unknown>;
 
@@ -129,11 +129,42 @@ export function openApiDocument(): Json {
         responses: ok({ type: "object" }),
       },
     },
+    "/api/v1/logs/stats": {
+      get: {
+        summary: "Pipeline statistics: counts per level, source and node, seq range, clients, store writes",
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/logs/ws": {
+      get: {
+        summary:
+          "Live log events over WebSocket (docs/events.md): hello, batches {type:'events',events}, {type:'gap',missed,after,until}, stats",
+        parameters: queryParams(logStreamQuerySchema),
+        responses: { "101": { description: "Switching protocols" }, ...errors },
+      },
+    },
+    "/api/v1/logs/stream": {
+      get: {
+        summary:
+          "Live log events as Server-Sent Events (event: events|gap|stats; resumes from Last-Event-ID)",
+        parameters: queryParams(logStreamQuerySchema),
+        responses: { "200": { description: "text/event-stream" }, ...errors },
+      },
+    },
     "/api/v1/sources": {
       get: {
-        summary: "Every event source and its observed state (running, waiting, failed, stopped)",
+        summary: "Every event source and its observed state (running, waiting, failed, stopped, disabled)",
         responses: ok({ type: "array", items: { type: "object" } }),
       },
+    },
+    "/api/v1/sources/{name}/disable": {
+      post: { summary: "Switch an event source off (write)", responses: ok({ type: "object" }) },
+    },
+    "/api/v1/sources/{name}/enable": {
+      post: { summary: "Switch an event source on (write)", responses: ok({ type: "object" }) },
+    },
+    "/api/v1/sources/{name}/restart": {
+      post: { summary: "Restart an event source now (write)", responses: ok({ type: "object" }) },
     },
     "/api/v1/tokens": {
       get: { summary: "List API tokens (admin)", responses: ok(list(ref("Token"))) },

@@ -32,6 +32,7 @@ import {
 } from "./api-schema.js";
 import { Authenticator, createToken, type Principal, requireScope } from "./auth.js";
 import type { EventBus } from "./bus.js";
+import type { StreamRoutes } from "./events/routes.js";
 import { ResponseCache, type RevisionCache } from "./response-cache.js";
 import { attach, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
 
@@ -51,6 +52,21 @@ export interface RouteDeps {
   callbacks: Callbacks;
   /** The store's revision, cached between writes (invalidated by `recorded`). */
   revisions: RevisionCache;
+  /** The log stream, which `?channel=logs` on the event streams switches to. */
+  logStreams?: { current?: StreamRoutes };
+}
+
+const wantsLogs = (req: FastifyRequest) =>
+  (req.query as { channel?: string } | undefined)?.channel === "logs";
+
+/** `?token=` for the Authorization header (browsers cannot set headers on WebSocket/EventSource). */
+export function tokenFromQuery(req: FastifyRequest, _reply: FastifyReply, done: (e?: Error) => void): void {
+  const q = req.query as Record<string, unknown> | undefined;
+  if (q && typeof q.token === "string") {
+    if (!req.headers.authorization) req.headers.authorization = `Bearer ${q.token}`;
+    delete q.token;
+  }
+  done();
 }
 
 const LIST_KINDS = KINDS.map((k) => SECTION[k]);
@@ -295,7 +311,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
     target: toFilter(q),
   });
 
-  app.get("/api/v1/events/stream", { preHandler: auth("read") }, async (req, reply) => {
+  app.get("/api/v1/events/stream", { preHandler: [tokenFromQuery, auth("read")] }, async (req, reply) => {
+    if (wantsLogs(req) && deps.logStreams?.current) return deps.logStreams.current.sse(req, reply);
     const q = parse(streamQuerySchema, req.query);
     const lastEventId = Number(req.headers["last-event-id"]);
     const after = Number.isFinite(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
@@ -332,21 +349,26 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
     });
   });
 
-  app.get("/api/v1/events/ws", { websocket: true, preHandler: auth("read") }, async (socket, req) => {
-    const q = parse(streamQuerySchema, req.query);
-    const detach = await attach(
-      deps,
-      wsTransport(socket),
-      streamFilter(q),
-      q.after,
-      {
-        event: (_e, json) => `{"type":"event","event":${json}}`,
-        missed: (n, from) => JSON.stringify({ type: "missed", missed: n, resumeAfter: from }),
-      },
-      deps.maxQueue,
-    );
-    socket.on("close", detach);
-  });
+  app.get(
+    "/api/v1/events/ws",
+    { websocket: true, preHandler: [tokenFromQuery, auth("read")] },
+    async (socket, req) => {
+      if (wantsLogs(req) && deps.logStreams?.current) return deps.logStreams.current.ws(socket as never, req);
+      const q = parse(streamQuerySchema, req.query);
+      const detach = await attach(
+        deps,
+        wsTransport(socket),
+        streamFilter(q),
+        q.after,
+        {
+          event: (_e, json) => `{"type":"event","event":${json}}`,
+          missed: (n, from) => JSON.stringify({ type: "missed", missed: n, resumeAfter: from }),
+        },
+        deps.maxQueue,
+      );
+      socket.on("close", detach);
+    },
+  );
   return { auth, actorOf };
 }
 

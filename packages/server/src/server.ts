@@ -34,14 +34,15 @@ import {
 import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
 import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
 import { SecretsHost, vaultPaths } from "@lab/secrets";
-import { identityRepo, type KyselyStore, memoryParseCache, openStore } from "@lab/store";
+import { identityRepo, type KyselyStore, logRepo, memoryParseCache, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { AgentChannel } from "./agent-channel.js";
 import { registerAgentRoutes } from "./agent-routes.js";
 import { createToken } from "./auth.js";
 import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
-import { EventPipeline, registerPipelineRoutes } from "./events/pipeline.js";
+import { EventPipeline, type RetentionLimits } from "./events/pipeline.js";
+import { registerPipelineRoutes, type StreamRoutes } from "./events/routes.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
@@ -88,6 +89,11 @@ export interface ServerOptions {
   dns?: DnsRegistrar;
   /** OpenTelemetry collector file-exporter outputs to tail into the log pipeline. */
   otelFiles?: string[];
+  /** The log pipeline's store retention (age and count) and in-memory ring size. */
+  logRetention?: Partial<RetentionLimits>;
+  logRingSize?: number;
+  /** Event sources (names or kinds) that start switched off. */
+  disabledSources?: string[];
   /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
   agentCertLifetimeMs?: number;
   /** The secret store this server hosts (vault under home, served on the agent port). */
@@ -256,7 +262,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   /** Open SSE responses, ended on shutdown (they never end on their own). */
   const sseStreams = new Set<() => void>();
+  /** The log stream's handlers, for `/api/v1/events/*?channel=logs` (registered below). */
+  const logStreams: { current?: StreamRoutes } = {};
   const routeAuth = registerRoutes(app, {
+    logStreams,
     engine,
     store,
     bus,
@@ -270,10 +279,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   // Logs: every source on its own (one failing never stops the others), one bounded ring.
-  const pipeline = new EventPipeline({ otelFiles: opts.otelFiles, positionsDir: serverDir });
-  registerPipelineRoutes(app, pipeline, routeAuth.auth("read"));
-  await pipeline.sources.startAll(log);
-  started.push(() => pipeline.sources.stopAll());
+  const pipeline = new EventPipeline({
+    otelFiles: opts.otelFiles,
+    positionsDir: serverDir,
+    repo: logRepo(store),
+    retention: opts.logRetention,
+    ringSize: opts.logRingSize,
+    disabled: opts.disabledSources,
+    log,
+  });
+  logStreams.current = registerPipelineRoutes(
+    app,
+    pipeline,
+    { read: routeAuth.auth("read"), write: routeAuth.auth("write") },
+    { maxQueue: Math.max(opts.maxQueue ?? 1024, 10_000), sseStreams },
+  );
+  await pipeline.start();
+  started.push(() => pipeline.stop());
 
   // Provisioning: the lifecycle API always; the boot services only with --pxe.
   /** The API as installed machines reach it (known once listening). */
@@ -434,7 +456,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();
-      await pipeline.sources.stopAll();
+      await pipeline.stop();
       await agentChannel?.close();
       await boot?.close();
       await timeline.close();

@@ -132,7 +132,7 @@ export async function attach(
 
 /** A `ws` WebSocket as a transport; drain is detected by polling its buffered amount. */
 export function wsTransport(socket: {
-  send(data: string): void;
+  send(data: string | Buffer, options?: { binary?: boolean }): void;
   bufferedAmount: number;
   readyState: number;
   _socket?: { cork(): void; uncork(): void };
@@ -150,7 +150,9 @@ export function wsTransport(socket: {
           socket._socket?.uncork();
         });
       }
-      socket.send(message);
+      // A Buffer is a pre-encoded text frame shared by many clients: send it as text.
+      if (typeof message === "string") socket.send(message);
+      else socket.send(message, { binary: false });
       return socket.bufferedAmount < WS_HIGH_WATER;
     },
     onDrain(callback) {
@@ -166,7 +168,7 @@ export function wsTransport(socket: {
 
 /** A raw HTTP response as an SSE transport. */
 export function sseTransport(res: {
-  write(chunk: string): boolean;
+  write(chunk: string | Buffer): boolean;
   once(event: "drain", cb: () => void): unknown;
 }): Transport {
   return {

@@ -16,4 +16,5 @@ export async function openPostgresStore(url: string) {
 export function openStore(location: string) {
   return /^postgres(ql)?:\/\//.test(location) ? openPostgresStore(location) : openSqliteStore(location);
 }
+export { type LogRecord, LogRepo, type LogSearch, type LogTotals, logRepo } from "./log-repo.js";
 export { migrateState, type TableReport } from "./migrate-state.js";

@@ -170,6 +170,25 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("agents").addColumn("dns_state", "text").execute();
       },
     },
+    "0007_log_events": {
+      async up(db: Kysely<unknown>) {
+        // The log pipeline's retention window: seq is the pipeline's own number (not
+        // generated here), so a restarted server continues it and clients resume across restarts.
+        await db.schema
+          .createTable("log_events")
+          .addColumn("seq", "bigint", (c) => c.primaryKey())
+          .addColumn("time", "text", (c) => c.notNull())
+          .addColumn("time_ms", "bigint", (c) => c.notNull())
+          .addColumn("node", "text")
+          .addColumn("service", "text")
+          .addColumn("source", "text", (c) => c.notNull())
+          .addColumn("level", "integer", (c) => c.notNull())
+          .addColumn("message", "text", (c) => c.notNull())
+          .addColumn("attributes", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("log_events_time").on("log_events").column("time_ms").execute();
+      },
+    },
   };
 }
 

@@ -132,6 +132,22 @@ export interface Database {
   join_tokens: JoinTokenTable;
   agents: AgentTable;
   agent_certs: AgentCertTable;
+  log_events: LogEventTable;
+}
+
+/** The log pipeline's retention window (see log-repo.ts). */
+export interface LogEventTable {
+  seq: number;
+  time: string;
+  /** `time` as epoch ms, for age limits and `--since` without parsing text. */
+  time_ms: number;
+  node: string | null;
+  service: string | null;
+  source: string;
+  /** 0 trace … 5 fatal, so "this level or worse" is one comparison. */
+  level: number;
+  message: string;
+  attributes: string;
 }
 
 export type Dialect = "sqlite" | "postgres";

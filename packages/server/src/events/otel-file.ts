@@ -9,7 +9,9 @@
  * Truncation in place (copytruncate) restarts at 0 and is reported: what was written between
  * the last read and the truncation is gone, and the status says so instead of hiding it.
  */
+import { type FSWatcher, watch } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { type AttributeValue, type LabEvent, levelOf } from "./model.js";
 
 /** Where the tail resumes: the file's identity and the byte after the last delivered line. */
@@ -150,9 +152,40 @@ export class OtelFileTail {
     void this.poll();
     this.timer = setInterval(() => void this.poll(), intervalMs);
     this.timer.unref();
+    // A write wakes the tail at once (latency); the interval is the fallback where watching
+    // does not work (network file systems) and catches rotations the watch coalesced.
+    try {
+      const name = basename(this.opts.path);
+      this.watcher = watch(dirname(this.opts.path), (_event, file) => {
+        if (!file || file === name) this.wake();
+      });
+      this.watcher.on("error", () => this.watcher?.close());
+      this.watcher.unref();
+    } catch {
+      // No directory yet, or no inotify: polling alone.
+    }
+  }
+
+  private watcher: FSWatcher | undefined;
+  private again = false;
+
+  /** Polls now, and once more after a poll already under way (its read may have ended early). */
+  private wake(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.poll().then(() => {
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
   }
 
   async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
     if (this.timer) clearInterval(this.timer);
     await this.running;
     await this.file?.close();

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LabEvent, Level } from "./model.js";
 import { EventRing } from "./ring.js";
-import { SourceRegistry } from "./sources.js";
 
 const ev = (
   message: string,
@@ -48,34 +47,5 @@ describe("the event ring", () => {
     now += 40_000;
     expect(ring.query().events).toEqual([]);
     expect(ring.counts.evicted).toBe(1);
-  });
-});
-
-describe("the source registry", () => {
-  it("keeps the other sources running when one fails to start, and says why", async () => {
-    const reg = new SourceRegistry();
-    const lines: string[] = [];
-    reg.add({
-      name: "broken",
-      kind: "otel-file",
-      start: () => {
-        throw new Error("permission denied");
-      },
-      stop: () => undefined,
-      status: () => ({ state: "running", detail: "", events: 0 }),
-    });
-    reg.add({
-      name: "fine",
-      kind: "callbacks",
-      start: () => undefined,
-      stop: () => undefined,
-      status: () => ({ state: "running", detail: "listening", events: 3 }),
-    });
-    await reg.startAll((l) => lines.push(l));
-    expect(reg.list().map((s) => [s.name, s.state, s.detail])).toEqual([
-      ["broken", "failed", "failed to start: permission denied"],
-      ["fine", "running", "listening"],
-    ]);
-    expect(lines).toEqual(["event source broken failed to start: permission denied"]);
   });
 });

@@ -4,6 +4,7 @@
  * statistics labwatch shows. The ring never grows past its capacity; what falls out of it is
  * counted as evicted, so a reader asking for too old a position is told what it missed.
  */
+import { logMatcher } from "./fanout.js";
 import { type LabEvent, LEVELS, type Level } from "./model.js";
 
 export interface StoredEvent extends LabEvent {
@@ -14,7 +15,9 @@ export interface EventQuery {
   node?: string[];
   /** The lowest level wanted (`warn` → warn, error, fatal). */
   level?: Level;
+  /** Exact source names or kind prefixes (`otel-file` matches `otel-file:/x.json`). */
   source?: string[];
+  service?: string[];
   /** ISO time or epoch ms: events at or after it. */
   since?: number;
   after?: number;
@@ -72,6 +75,21 @@ export class EventRing {
     return out;
   }
 
+  /**
+   * Continues numbering after `seq` (what the store already holds) and starts the counts from
+   * the retained totals, so a restarted server neither reuses a seq nor forgets its statistics.
+   */
+  resume(seq: number, totals?: Omit<EventCounts, "evicted">): void {
+    if (this.size > 0) throw new Error("resume() before the first push");
+    this.seq = Math.max(this.seq, seq);
+    if (totals) {
+      this.counts.total = totals.total;
+      Object.assign(this.counts.byLevel, totals.byLevel);
+      Object.assign(this.counts.bySource, totals.bySource);
+      Object.assign(this.counts.byNode, totals.byNode);
+    }
+  }
+
   /** The newest sequence number handed out. */
   get last(): number {
     return this.seq;
@@ -94,24 +112,35 @@ export class EventRing {
     }
   }
 
-  /** Matching events, oldest first, at most `limit` (the newest ones when there are more). */
+  /**
+   * Matching events, oldest first, at most `limit`: after a position (`after`), the oldest
+   * ones from there (paging forward); otherwise the newest ones.
+   */
   query(q: EventQuery = {}): { events: StoredEvent[]; missed: number } {
     this.expire();
-    const min = q.level ? LEVELS.indexOf(q.level) : 0;
+    const accepts = logMatcher(q);
     const match = (e: StoredEvent) =>
       (q.after === undefined || e.seq > q.after) &&
-      (!q.node?.length || (e.node !== null && q.node.includes(e.node))) &&
-      (!q.source?.length || q.source.includes(e.source)) &&
-      LEVELS.indexOf(e.level) >= min &&
-      (q.since === undefined || Date.parse(e.time) >= q.since);
-    const out: StoredEvent[] = [];
-    for (let i = 0; i < this.size; i++) {
-      const e = this.buf[(this.head + i) % this.capacity] as StoredEvent;
-      if (match(e)) out.push(e);
-    }
+      (q.since === undefined || Date.parse(e.time) >= q.since) &&
+      accepts(e);
     const limit = q.limit ?? 1000;
+    const out: StoredEvent[] = [];
+    if (q.after !== undefined) {
+      // Sequence numbers are consecutive in the ring: start at the first one after `after`.
+      const start = Math.max(0, q.after + 1 - this.first);
+      for (let i = start; i < this.size && out.length < limit; i++) {
+        const e = this.buf[(this.head + i) % this.capacity] as StoredEvent;
+        if (match(e)) out.push(e);
+      }
+    } else {
+      for (let i = this.size - 1; i >= 0 && out.length < limit; i--) {
+        const e = this.buf[(this.head + i) % this.capacity] as StoredEvent;
+        if (match(e)) out.push(e);
+      }
+      out.reverse();
+    }
     // Asked to resume from a position the ring no longer holds: say how many fell out.
     const missed = q.after !== undefined && q.after + 1 < this.first ? this.first - q.after - 1 : 0;
-    return { events: out.length > limit ? out.slice(out.length - limit) : out, missed };
+    return { events: out, missed };
   }
 }
