@@ -64,6 +64,16 @@ have /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || need+=(fonts-dejavu-core
 # Real Puppet module layouts the lab::secret() scanner is tested on.
 have /usr/share/puppet/modules/postfix/manifests/init.pp || need+=(puppet-module-camptocamp-postfix)
 have /usr/share/puppet/modules/postgresql/manifests/server.pp || need+=(puppet-module-puppetlabs-postgresql)
+# Power control (issue 14): a BMC simulator and the IPMI client the driver runs, libvirt for one
+# domain, socat for the serial relay board's pseudo-terminal pair.
+have ipmi_sim || need+=(openipmi)
+have ipmitool || need+=(ipmitool)
+have virsh || need+=(libvirt-clients)
+have /usr/sbin/libvirtd || need+=(libvirt-daemon)
+# The system daemon runs QEMU as libvirt-qemu, a user libvirt-daemon-system creates.
+getent passwd libvirt-qemu >/dev/null || need+=(libvirt-daemon-system)
+have /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so || need+=(libvirt-daemon-driver-qemu)
+have socat || need+=(socat)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

@@ -482,6 +482,41 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "fix the secret's generator settings (generator: password, command or ca; length; command) and run `lab secret rotate NAME`",
   },
+  LAB_E_POWER_NOT_CONFIGURED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "declare how Lab reaches its power: a `power:` section (driver ipmi, redfish, qmp, libvirt, relay or manual) on the server: see docs/power.md",
+  },
+  LAB_E_POWER_UNSUPPORTED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "this power driver cannot do that: `lab power status NAME -o wide` lists what it can",
+  },
+  LAB_E_POWER_UNREACHABLE: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "check the power controller's address, port and that it is switched on (docs/power.md)",
+  },
+  LAB_E_POWER_AUTH: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the power controller refused the credentials: check `user` and the password secret (`lab secret set NAME`)",
+  },
+  LAB_E_POWER_REFUSED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the power controller answered with an error: see the message, and its own log",
+  },
+  LAB_E_POWER_TOOL_MISSING: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "install the tool the driver runs (ipmitool, virsh): apt-get install -y ipmitool libvirt-clients",
+  },
+  LAB_E_POWER_TIMEOUT: {
+    http: 504,
+    exit: EXIT.error,
+    hint: "the machine did not reach the state in time: check it by hand, then retry (a longer --timeout may help)",
+  },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,

@@ -161,6 +161,71 @@ export const secretSchema = z.strictObject(
   { error: "expected a secret definition (type, generator, rotate_every, …)" },
 );
 
+/**
+ * How Lab switches a machine on and off (docs/power.md). Passwords are never inline: they
+ * name a secret (`password_secret`, a path in Lab's secret store) or an environment variable
+ * of the process that runs the driver (`password_env`).
+ */
+const credentials = {
+  user: z.string({ error: "expected the user name" }).min(1),
+  password_secret: secretPath.optional(),
+  password_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" })
+    .optional(),
+};
+const port = z
+  .number({ error: "expected a port number" })
+  .int()
+  .min(1, { error: "ports are 1–65535" })
+  .max(65535, { error: "ports are 1–65535" });
+
+export const POWER_DRIVERS = ["ipmi", "redfish", "qmp", "libvirt", "relay", "manual"] as const;
+
+export const powerSchema = z.discriminatedUnion(
+  "driver",
+  [
+    z.strictObject({
+      driver: z.literal("ipmi"),
+      host: z.string({ error: "expected the BMC's host name or address" }).min(1),
+      port: port.optional(),
+      cipher: z.number().int().min(0).max(17).optional(),
+      ...credentials,
+    }),
+    z.strictObject({
+      driver: z.literal("redfish"),
+      url: z.url({ error: "expected the BMC's https:// URL" }),
+      system: z.string().startsWith("/redfish/v1/").optional(),
+      ca_file: z.string().optional(),
+      insecure: z.boolean().optional(),
+      ...credentials,
+    }),
+    z.strictObject({
+      driver: z.literal("qmp"),
+      socket: z.string({ error: "expected the QMP socket's path (or tcp:HOST:PORT)" }).min(1),
+      pxe_device: z.string().optional(),
+      disk_device: z.string().optional(),
+    }),
+    z.strictObject({
+      driver: z.literal("libvirt"),
+      uri: z.string().optional(),
+      domain: z.string({ error: "expected the libvirt domain's name" }).min(1),
+    }),
+    z.strictObject({
+      driver: z.literal("relay"),
+      device: z.string({ error: "expected the serial device, e.g. /dev/ttyUSB0" }).min(1),
+      channel: z.number({ error: "expected the relay port number" }).int().min(1).max(64),
+    }),
+    z.strictObject({
+      driver: z.literal("manual"),
+      instructions: z.string().max(500).optional(),
+    }),
+  ],
+  { error: `power.driver is one of ${POWER_DRIVERS.join(", ")}` },
+);
+
+export type PowerSpec = z.infer<typeof powerSchema>;
+
 export const serverSchema = z.strictObject(
   {
     description: z.string().optional(),
@@ -177,6 +242,7 @@ export const serverSchema = z.strictObject(
       .regex(/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/, { error: "expected a MAC such as aa:bb:cc:dd:ee:ff" })
       .optional(),
     attributes: z.record(z.string(), z.unknown()).optional(),
+    power: powerSchema.optional(),
   },
   { error: "expected a server definition (provider, labels, environment, …)" },
 );
