@@ -18,7 +18,8 @@ await build({
   target: "node20",
   format: "esm",
   sourcemap: "linked",
-  external: ["better-sqlite3", "pg", "pg-native", "ssh2"],
+  // react-devtools-core: Ink loads it only when DEV=true; it is not a dependency.
+  external: ["better-sqlite3", "pg", "pg-native", "ssh2", "react-devtools-core"],
   // CommonJS dependencies bundled into ESM still call require().
   banner: {
     js: "import { createRequire as __labRequire } from 'node:module'; const require = __labRequire(import.meta.url);",

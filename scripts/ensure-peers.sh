@@ -74,6 +74,8 @@ have /usr/sbin/libvirtd || need+=(libvirt-daemon)
 getent passwd libvirt-qemu >/dev/null || need+=(libvirt-daemon-system)
 have /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so || need+=(libvirt-daemon-driver-qemu)
 have socat || need+=(socat)
+# The TUI (issue 15): its suite drives the real `lab tui` in tmux (send-keys, capture-pane).
+have tmux || need+=(tmux)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

@@ -366,6 +366,20 @@ export async function run(argv: string[], io: IO): Promise<number> {
   });
 
   program
+    .command("tui")
+    .description("the k9s-style terminal UI: servers, machines, labels, groups, alerts, secrets, events")
+    .argument(
+      "[view]",
+      'start here: servers, machines, labels, groups, alerts, secrets, events, logs (or "server NAME")',
+    )
+    .action(async (view?: string) => {
+      const session = await open();
+      // Ink and React load only here.
+      const { runTuiCommand } = await import("./commands/tui.js");
+      await runTuiCommand(session, io.env, view);
+    });
+
+  program
     .command("completion")
     .description("print a shell completion script")
     .argument("<shell>", SHELLS.join("|"))

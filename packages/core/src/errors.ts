@@ -148,6 +148,16 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "another program holds the port, or ports below 1024 need root: pick another port or stop the other program",
   },
+  LAB_E_NOT_A_TERMINAL: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "run lab tui in an interactive terminal (not piped or redirected); scripts use lab get … -o json",
+  },
+  LAB_E_NEEDS_SERVER: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "this works through lab server: point the CLI at one with `lab login URL --token …` (or --server URL)",
+  },
   LAB_E_INTERNAL: { http: 500, exit: EXIT.error, hint: "this is a bug in lab: please report it" },
   // ── provisioning (lifecycle, dispatch, images) ──
   LAB_E_ILLEGAL_TRANSITION: {

@@ -9,6 +9,7 @@ export * from "./model.js";
 export * from "./parse.js";
 export * from "./placement.js";
 export * from "./plan.js";
+export * from "./query.js";
 export * from "./redact.js";
 export * from "./schema.js";
 export * from "./service.js";

@@ -300,7 +300,7 @@ function event(env: NodeJS.ProcessEnv, action: string, name: string, summary: st
  * POSTs the command and copies the NDJSON stream to stdout/stderr as it arrives. Resolves to
  * the exit code: the command's own, 128+N for a signal, 124 for a timeout.
  */
-function streamExec(
+export function streamExec(
   target: { url: string; token?: string; caPem?: string },
   name: string,
   command: string,
