@@ -2,6 +2,7 @@ export * from "./alert-defs.js";
 export * from "./conditions.js";
 export * from "./engine.js";
 export * from "./errors.js";
+export * from "./fleet-table.js";
 export * from "./hardware.js";
 export * from "./images.js";
 export * from "./lifecycle.js";

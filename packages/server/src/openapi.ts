@@ -64,6 +64,14 @@ export function openApiDocument(): Json {
         responses: ok(list(ref("ServerRow"))),
       },
     },
+    "/api/v1/fleet": {
+      get: {
+        summary:
+          "The server list for the dashboard, columnar: each repeated string and pillar value once, rows refer to them by index (@lab/core decodeFleetTable)",
+        parameters: queryParams(filterQuerySchema),
+        responses: ok({ type: "object" }),
+      },
+    },
     "/api/v1/servers/{name}": {
       get: {
         summary: "Everything a server gets, with provenance (the `show server -o json` contract)",

@@ -276,6 +276,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sseStreams,
     callbacks,
     revisions,
+    newestEventId: () => feed.position,
   });
 
   // Logs: every source on its own (one failing never stops the others), one bounded ring.

@@ -14,6 +14,21 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
+/**
+ * GETs started before the page has rendered (see main.tsx): with a saved token the fleet's
+ * data is asked for at once, beside /whoami, instead of after the sign-in check and the
+ * first render. The first `useApi` of the same path takes the answer over.
+ */
+const early = new Map<string, Promise<unknown>>();
+
+export function prefetch(path: string): void {
+  if (!early.has(path)) {
+    const p = api(path);
+    p.catch(() => undefined); // an error is reported by the useApi that takes it over
+    early.set(path, p);
+  }
+}
+
 export function useApi<T>(path: string | null, opts: { follow?: boolean } = {}): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
@@ -29,7 +44,9 @@ export function useApi<T>(path: string | null, opts: { follow?: boolean } = {}):
     }
     s.inFlight = true;
     const asked = s.path;
-    api<T>(asked)
+    const started = early.get(asked) as Promise<T> | undefined;
+    early.delete(asked);
+    (started ?? api<T>(asked))
       .then(
         (d) => {
           if (state.current.path !== asked) return;
@@ -59,7 +76,12 @@ export function useApi<T>(path: string | null, opts: { follow?: boolean } = {}):
   useEffect(() => {
     if (opts.follow === false) return;
     let pending: ReturnType<typeof setTimeout> | undefined;
+    let seen = live.revision;
     const unsubscribe = live.subscribe(() => {
+      // Only an event (or a reconnect) can change the data: a link state change alone
+      // (connecting → live) must not refetch — on the 10k fleet that was a second 6 MB GET.
+      if (live.revision === seen) return;
+      seen = live.revision;
       // Many events in a burst become one refetch.
       if (pending) return;
       pending = setTimeout(() => {

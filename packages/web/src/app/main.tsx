@@ -4,8 +4,9 @@ import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, type Principal, savedToken, saveToken } from "./api.js";
+import { prefetch } from "./data.js";
 import { type LinkState, live, useLive } from "./live.js";
-import { FleetPage } from "./pages/fleet.js";
+import { FleetPage, fleetPath, MACHINES } from "./pages/fleet.js";
 import {
   AlertPage,
   AlertsPage,
@@ -17,7 +18,7 @@ import {
   SecretsPage,
 } from "./pages/reverse.js";
 import { ServerPage } from "./pages/server.js";
-import { type Route, useRoute } from "./router.js";
+import { currentRoute, type Route, useRoute } from "./router.js";
 import { ErrorBox } from "./ui.js";
 
 function App() {
@@ -172,6 +173,16 @@ function Login({ error, onToken }: { error: ApiError | undefined; onToken: (t: s
       </form>
     </div>
   );
+}
+
+// The fleet page is where most visits start: with a saved token its data is on its way
+// before the sign-in check returns (a wrong token only costs a refused GET).
+{
+  const first = currentRoute();
+  if (savedToken() && (first.parts[0] === undefined || (first.parts[0] === "servers" && !first.parts[1]))) {
+    prefetch(fleetPath(first.params.get("q") ?? ""));
+    prefetch(MACHINES);
+  }
 }
 
 render(<App />, document.getElementById("app") as HTMLElement);

@@ -4,6 +4,8 @@
  */
 
 import type { ServerRow } from "@lab/core";
+// The codec alone, not @lab/core's index: only this small module ships to the browser.
+import { type FleetTable, fleetRow } from "@lab/core/fleet-table";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useApi } from "../data.js";
 import { apiQuery, matchesText, parseQuery } from "../query.js";
@@ -26,20 +28,26 @@ export interface Machine {
 
 const ROW = 34;
 
+/** The API path of the fleet list a filter box text selects. */
+export const fleetPath = (q: string) => `/fleet${apiQuery(parseQuery(q))}`;
+export const MACHINES = "/provision/machines";
+
 export function FleetPage({ q }: { q: string }) {
   const [input, setInput] = useState(q);
   useEffect(() => setInput(q), [q]);
   const query = useMemo(() => parseQuery(q), [q]);
-  const servers = useApi<ServerRow[]>(`/servers${apiQuery(query)}`);
-  const machines = useApi<Machine[]>("/provision/machines");
+  // The compact list (every repeated string once): a tenth of /servers' bytes on 10k servers.
+  const table = useApi<FleetTable>(fleetPath(q));
+  const machines = useApi<Machine[]>(MACHINES);
   const lifecycle = useMemo(() => {
     const m = new Map<string, Machine>();
     for (const x of machines.data ?? []) if (x.name) m.set(x.name, x);
     return m;
   }, [machines.data]);
-  const rows = useMemo(
-    () => (servers.data ?? []).filter((r) => matchesText(r, query.text)),
-    [servers.data, query.text],
+  // Rows stay in the table's columns; only the ones on screen are decoded into objects.
+  const shown = useMemo(
+    () => (table.data ? selectRows(table.data, query.text) : undefined),
+    [table.data, query.text],
   );
 
   const submit = (e: Event) => {
@@ -60,33 +68,50 @@ export function FleetPage({ q }: { q: string }) {
         />
         <button type="submit">Filter</button>
       </form>
-      {servers.error ? <ErrorBox error={servers.error} /> : null}
-      {servers.data ? (
+      {table.error ? <ErrorBox error={table.error} /> : null}
+      {table.data && shown ? (
         <>
-          <Summary rows={rows} total={servers.data.length} filtered={q !== ""} />
-          <ServerList rows={rows} lifecycle={lifecycle} />
+          <Summary table={table.data} rows={shown} filtered={q !== ""} />
+          <ServerList table={table.data} rows={shown} lifecycle={lifecycle} />
         </>
-      ) : servers.error ? null : (
+      ) : table.error ? null : (
         <Loading />
       )}
     </div>
   );
 }
 
+/** The indexes of the rows the free-text words select (all of them when there are none). */
+function selectRows(t: FleetTable, words: string[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < t.count; i++) {
+    if (words.length === 0) {
+      out.push(i);
+      continue;
+    }
+    const labels = (t.labels[i] as number[]).map((x) => t.strings[x] as string);
+    if (matchesText({ name: t.name[i] as string, host: t.host[i] ?? null, labels }, words)) out.push(i);
+  }
+  return out;
+}
+
 /** Per pillar, how many servers are in each state: a picture of the fleet at a glance. */
-function Summary({ rows, total, filtered }: { rows: ServerRow[]; total: number; filtered: boolean }) {
+function Summary({ table, rows, filtered }: { table: FleetTable; rows: number[]; filtered: boolean }) {
   const counts = useMemo(() => {
     const c: Record<string, Record<Pillar["state"], number>> = {};
     for (const p of PILLARS) c[p] = { ok: 0, warning: 0, failed: 0, pending: 0, unknown: 0, none: 0 };
-    for (const r of rows) {
-      for (const p of PILLARS) {
+    // Counted from the table's pillar indexes: no row is decoded for the summary.
+    const states = table.pillars.map((p) => p.state);
+    for (const i of rows) {
+      for (const [k, p] of PILLARS.entries()) {
         const byState = c[p] as Record<string, number>;
-        const state = r.status[p].state;
+        const state = states[table.status[i * 4 + k] as number] as string;
         byState[state] = (byState[state] ?? 0) + 1;
       }
     }
     return c;
-  }, [rows]);
+  }, [table, rows]);
+  const total = table.count;
   return (
     <div class="summary">
       <div class="total" data-testid="server-count">
@@ -123,7 +148,15 @@ function Summary({ rows, total, filtered }: { rows: ServerRow[]; total: number; 
   );
 }
 
-function ServerList({ rows, lifecycle }: { rows: ServerRow[]; lifecycle: Map<string, Machine> }) {
+function ServerList({
+  table,
+  rows,
+  lifecycle,
+}: {
+  table: FleetTable;
+  rows: number[];
+  lifecycle: Map<string, Machine>;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const [view, setView] = useState({ top: 0, height: 800 });
   useEffect(() => {
@@ -159,7 +192,8 @@ function ServerList({ rows, lifecycle }: { rows: ServerRow[]; lifecycle: Map<str
         }}
       >
         <div style={{ height: `${rows.length * ROW}px`, position: "relative" }}>
-          {rows.slice(start, end).map((r, i) => {
+          {rows.slice(start, end).map((index, i) => {
+            const r: ServerRow = fleetRow(table, index);
             const m = lifecycle.get(r.name);
             return (
               <div class="row" key={r.name} data-server={r.name} style={{ top: `${(start + i) * ROW}px` }}>
