@@ -94,6 +94,8 @@ export interface ServerOptions {
   logRingSize?: number;
   /** Event sources (names or kinds) that start switched off. */
   disabledSources?: string[];
+  /** Loki tail WebSocket URLs (`ws://host:3100/loki/api/v1/tail?query=…`) to follow. */
+  loki?: string[];
   /** Agent client certificate lifetime (default 24 h; renewed at 2/3 of it). */
   agentCertLifetimeMs?: number;
   /** The secret store this server hosts (vault under home, served on the agent port). */

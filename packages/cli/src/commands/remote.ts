@@ -97,6 +97,21 @@ async function dnsRegistrar(o: {
   });
 }
 
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new LabError("LAB_E_USAGE", `${flag}: expected a whole number above 0, got "${text}"`);
+  return n;
+}
+
+/** A retention age: no timer waits this long, so it may exceed 24 days. */
+function retentionAge(text: string): number {
+  const m = DURATION.exec(text);
+  if (!m || Number(m[1]) <= 0)
+    throw new LabError("LAB_E_USAGE", `--log-retention: "${text}" is not a duration such as 2h, 7d or 90d`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+}
+
 const DURATION = /^(\d+)(s|m|h|d)$/;
 function parseDuration(text: string): number {
   const m = DURATION.exec(text);
@@ -151,6 +166,11 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--dns-network <cidr>", "the network whose reverse zone gets PTR records")
     .option("--dns-tsig-file <file>", "TSIG key for --dns-update: one line name:base64secret (hmac-sha256)")
     .option("--otel-file <files...>", "tail these OpenTelemetry collector file-exporter outputs (logs)")
+    .option("--log-retention <duration>", "keep log events in the store this long (e.g. 2h, 7d)", "7d")
+    .option("--log-retention-events <n>", "keep at most this many log events in the store", "1000000")
+    .option("--log-ring <n>", "log events held in memory for live search and resume", "100000")
+    .option("--disable-source <names...>", "event sources (names or kinds) that start switched off")
+    .option("--loki <url>", "follow a Loki tail (ws://host:3100/loki/api/v1/tail?query=…) into the pipeline")
     .option(
       "--puppet-modulepath <dirs>",
       "Puppet modules scanned for lab::secret() (default LAB_PUPPET_MODULEPATH)",
@@ -178,6 +198,11 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           puppetModulepath?: string;
           secretsGit?: string;
           otelFile?: string[];
+          logRetention: string;
+          logRetentionEvents: string;
+          logRing: string;
+          disableSource?: string[];
+          loki?: string;
         },
       ) => {
         const { host, port } = hostPort(opts.listen, "--listen");
@@ -215,6 +240,13 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
             gitUrl: opts.secretsGit,
           },
           otelFiles: opts.otelFile,
+          logRetention: {
+            maxAgeMs: retentionAge(opts.logRetention),
+            maxRows: positiveInt(opts.logRetentionEvents, "--log-retention-events"),
+          },
+          logRingSize: positiveInt(opts.logRing, "--log-ring"),
+          disabledSources: opts.disableSource,
+          loki: opts.loki ? [opts.loki] : undefined,
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {

@@ -93,9 +93,14 @@ export function parseOtelLine(line: string, source: string): LabEvent[] {
     const node = nodeKey ? String(resource[nodeKey]) : null;
     const service = resource["service.name"] !== undefined ? String(resource["service.name"]) : null;
     for (const sl of rl.scopeLogs ?? []) {
+      const scopeName = sl.scope?.name;
       for (const r of sl.logRecords ?? []) {
         const nanos = r.timeUnixNano && r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano;
-        const ms = nanos ? Number(BigInt(nanos) / 1_000_000n) : Date.now();
+        // Nanoseconds as text: dropping the last six digits is exact and avoids a BigInt.
+        const ms = nanos ? (nanos.length > 6 ? Number(nanos.slice(0, -6)) : 0) : Date.now();
+        const attrs: Record<string, AttributeValue> = Object.assign({}, resource);
+        for (const kv of r.attributes ?? []) attrs[kv.key] = scalar(kv.value);
+        if (scopeName) attrs["otel.scope"] = scopeName;
         out.push({
           time: new Date(ms).toISOString(),
           node,
@@ -103,11 +108,7 @@ export function parseOtelLine(line: string, source: string): LabEvent[] {
           source,
           level: levelOf(r.severityNumber, r.severityText),
           message: r.body ? String(scalar(r.body)) : "",
-          attributes: {
-            ...resource,
-            ...attributes(r.attributes),
-            ...(sl.scope?.name ? { "otel.scope": sl.scope.name } : {}),
-          },
+          attributes: attrs,
         });
       }
     }

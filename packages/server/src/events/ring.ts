@@ -53,11 +53,13 @@ export class EventRing {
     this.buf = new Array(capacity);
   }
 
-  /** Adds a batch; returns the stored events (numbered). */
+  /** Adds a batch, numbering its events in place; returns them. */
   push(events: LabEvent[]): StoredEvent[] {
     const out: StoredEvent[] = [];
     for (const e of events) {
-      const s = { ...e, seq: ++this.seq };
+      // Numbered in place: a batch belongs to the pipeline once handed over (no copy per event).
+      const s = e as StoredEvent;
+      s.seq = ++this.seq;
       if (this.size === this.capacity) {
         this.head = (this.head + 1) % this.capacity;
         this.size--;
