@@ -24,6 +24,7 @@ import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerLogCommands } from "./commands/logs.js";
+import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
@@ -31,6 +32,7 @@ import { registerSecretCommands } from "./commands/secret.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
 import {
+  actor,
   displayPath,
   labHome,
   openLocal,
@@ -354,6 +356,18 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerLogCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
   let exitCode: number = EXIT.ok;
+  registerPowerCommands(program, {
+    io,
+    print,
+    emit,
+    out,
+    open,
+    engine,
+    actor: actor(io.env),
+    setExitCode: (c) => {
+      exitCode = c;
+    },
+  });
   registerAgentCommands(program, {
     io,
     print,

@@ -1,5 +1,7 @@
+export * from "./control.js";
 export * from "./driver.js";
 export * from "./from-spec.js";
+export * from "./host.js";
 export * from "./ipmi.js";
 export * from "./libvirt.js";
 export * from "./manual.js";

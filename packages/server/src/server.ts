@@ -32,6 +32,7 @@ import {
   type SshCa,
 } from "@lab/identity";
 import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@lab/monitor";
+import { PowerPoller, powerControl } from "@lab/power";
 import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
 import { SecretsHost, vaultPaths } from "@lab/secrets";
 import { identityRepo, type KyselyStore, logRepo, memoryParseCache, openStore } from "@lab/store";
@@ -47,6 +48,7 @@ import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
+import { registerPowerRoutes } from "./power-routes.js";
 import { registerProvisionRoutes } from "./provision-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
@@ -100,6 +102,8 @@ export interface ServerOptions {
   agentCertLifetimeMs?: number;
   /** The secret store this server hosts (vault under home, served on the agent port). */
   secrets?: { modulePath: string[]; env?: NodeJS.ProcessEnv; gitUrl?: string; rotateCheckMs?: number };
+  /** How often every declared power controller is asked for its state (ms; 0: never; default 10 s). */
+  powerPollMs?: number;
 }
 
 export interface RunningServer {
@@ -389,6 +393,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   registerSecretRoutes(app, secrets, routeAuth, auditRecord);
+
+  // Power: the declared controllers, polled so that a switch made outside Lab is an event.
+  const power = powerControl({
+    load: () => store.load(),
+    record: auditRecord,
+    secret: async (path) => Buffer.from((await secrets.vault.get(path)).value).toString("utf8"),
+    timeline,
+    // A manual machine's instructions reach the person as an event (dashboard, lab get events).
+    tell: (name, message) =>
+      void auditRecord({
+        actor: "power",
+        action: "power.ask",
+        result: "ok",
+        summary: `${name}: ${message}`,
+        changes: [],
+        subjects: [`server/${name}`],
+      }),
+  });
+  registerPowerRoutes(app, power, routeAuth);
+  const poller =
+    (opts.powerPollMs ?? 10_000) > 0 ? new PowerPoller(power, opts.powerPollMs ?? 10_000, log) : null;
+  poller?.start();
+  if (poller) started.push(() => poller.stop());
   const agentChannel =
     opts.agent === false
       ? undefined
@@ -456,6 +483,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       feed.stop();
       snapshots?.stop();
       await health.stop();
+      await poller?.stop();
       probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();

@@ -171,6 +171,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--log-ring <n>", "log events held in memory for live search and resume", "100000")
     .option("--disable-source <names...>", "event sources (names or kinds) that start switched off")
     .option("--loki <url>", "follow a Loki tail (ws://host:3100/loki/api/v1/tail?query=…) into the pipeline")
+    .option("--power-poll <duration>", "how often declared power controllers are asked (0: never)", "10s")
     .option(
       "--puppet-modulepath <dirs>",
       "Puppet modules scanned for lab::secret() (default LAB_PUPPET_MODULEPATH)",
@@ -203,6 +204,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           logRing: string;
           disableSource?: string[];
           loki?: string;
+          powerPoll: string;
         },
       ) => {
         const { host, port } = hostPort(opts.listen, "--listen");
@@ -247,6 +249,7 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
           logRingSize: positiveInt(opts.logRing, "--log-ring"),
           disabledSources: opts.disableSource,
           loki: opts.loki ? [opts.loki] : undefined,
+          powerPollMs: opts.powerPoll === "0" ? 0 : parseDuration(opts.powerPoll),
           log: (line) => print(`${line}\n`),
         });
         if (server.caPem) {
