@@ -23,6 +23,7 @@ import { backupSqlite, checkSqlite, migrateState, restoreSqlite } from "@lab/sto
 import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
+import { registerBastionCommand } from "./commands/bastion.js";
 import { registerLogCommands } from "./commands/logs.js";
 import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
@@ -56,7 +57,12 @@ export type Format = "table" | "wide" | "json" | "yaml";
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
 /** Every kind's plural (servers first, as users reach for them most), then events. */
-const GET_KINDS = ["servers", ...KINDS.filter((k) => k !== "server").map((k) => SECTION[k]), "events"];
+const GET_KINDS = [
+  "servers",
+  ...KINDS.filter((k) => k !== "server").map((k) => SECTION[k]),
+  "events",
+  "bastions",
+];
 
 /** Runs one `lab` invocation; resolves to its exit code. */
 export async function run(argv: string[], io: IO): Promise<number> {
@@ -153,6 +159,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .addOption(outputOption())
       .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10)),
   ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number }) => {
+    if (/^bastions?$/i.test(word)) {
+      const { getBastions } = await import("./commands/bastion.js");
+      return getBastions({ io, print, emit, out, open }, opts.output);
+    }
     const kind = listKind(word);
     if (kind === "secret") {
       const { getSecrets } = await import("./commands/secret.js");
@@ -350,6 +360,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
     });
 
   registerRemoteCommands(program, { io, print, emit, out, open });
+  registerBastionCommand(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerRemoteAccessCommands(program, { print, emit, out });
   registerSecretCommands(program, { io, print, emit, out, open });

@@ -421,6 +421,16 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "re-enrol with a new join token (`lab join-token create NAME`): the certificate cannot be renewed any more",
   },
+  LAB_E_BASTION_UNREACHABLE: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "the machine boots at a remote bastion that is not connected now: check `lab get bastions` and the bastion's service; it keeps serving its machines meanwhile",
+  },
+  LAB_E_BASTION_OFFLINE: {
+    http: 503,
+    exit: EXIT.error,
+    hint: "this bastion cannot reach the control plane and has nothing cached for this: it serves what it holds; retry once `lab get bastions` shows it connected",
+  },
   LAB_E_AGENT_NOT_CONNECTED: {
     http: 409,
     exit: EXIT.error,

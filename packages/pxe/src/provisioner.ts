@@ -32,6 +32,8 @@ import { stripV4Mapped, type Timeline } from "./timeline.js";
 export interface Machine {
   mac: string;
   name: string | null;
+  /** The remote bastion that serves it (null: this server's own boot services). */
+  bastion: string | null;
   state: MachineState;
   reason: string | null;
   image: string | null;
@@ -161,7 +163,12 @@ export class Provisioner {
   }
 
   async refreshKnown(): Promise<void> {
-    const rows = await this.db.selectFrom("machines").select(["mac", "name"]).execute();
+    // A bastion's machines boot at its site, not from this server's DHCP.
+    const rows = await this.db
+      .selectFrom("machines")
+      .select(["mac", "name"])
+      .where("bastion", "is", null)
+      .execute();
     this.known.clear();
     for (const r of rows) this.known.set(r.mac, r.name ? { hostname: r.name } : {});
   }
@@ -170,6 +177,75 @@ export class Provisioner {
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  // ── machines a remote bastion serves (control plane side) ─────────────────────────────
+
+  /**
+   * A bastion's machines as it reports them: stored here under its name (lifecycle commands
+   * for them are routed to it; their install tokens stay there). `complete` is a full
+   * snapshot: its machines missing from it were forgotten at the bastion.
+   */
+  async mirror(bastion: string, machines: Machine[], complete: boolean): Promise<void> {
+    const now = new Map(
+      (
+        await this.db
+          .selectFrom("machines")
+          .select(["mac", "state", "bastion"])
+          .where("bastion", "=", bastion)
+          .execute()
+      ).map((r) => [r.mac, r.state]),
+    );
+    for (const m of machines) {
+      const row = {
+        bastion,
+        name: m.name,
+        state: m.state,
+        reason: m.reason,
+        image: m.image,
+        hardware: m.hardware ? JSON.stringify(m.hardware) : null,
+        token_hash: null,
+        debug: m.debug ? 1 : 0,
+        preserve: JSON.stringify(m.preserve),
+        ip: m.ip,
+        stage: m.stage,
+        created_at: m.createdAt,
+        updated_at: m.updatedAt,
+      };
+      const updated = await this.db
+        .updateTable("machines")
+        .set(row)
+        .where("mac", "=", m.mac)
+        .executeTakeFirst();
+      if (!Number(updated.numUpdatedRows))
+        await this.db
+          .insertInto("machines")
+          .values({ mac: m.mac, ...row })
+          .execute();
+      if (m.ip) this.o.timeline.learn(m.ip, m.mac);
+      const before = now.get(m.mac);
+      now.delete(m.mac);
+      if (before !== m.state) {
+        await this.o.store.record({
+          actor: `bastion:${bastion}`,
+          action: "provision.report",
+          result: m.state === "FAILED" ? "error" : "ok",
+          summary: `bastion ${bastion}: ${m.name ?? m.mac} ${before ? `${before} → ` : ""}${m.state}`,
+          changes: [],
+          subjects: [`machine/${m.mac}`, ...(m.name ? [`server/${m.name}`] : []), `bastion/${bastion}`],
+        });
+      }
+    }
+    if (complete && now.size) {
+      await this.db
+        .deleteFrom("machines")
+        .where("bastion", "=", bastion)
+        .where("mac", "in", [...now.keys()])
+        .execute();
+    }
+    this.o.recorded?.();
+    await this.refreshKnown();
+    this.notify();
   }
 
   // ── operator actions ───────────────────────────────────────────────────────────────────
@@ -530,6 +606,7 @@ function toMachine(r: Row): Machine {
   return {
     mac: r.mac,
     name: r.name,
+    bastion: r.bastion ?? null,
     state: r.state as MachineState,
     reason: r.reason,
     image: r.image,

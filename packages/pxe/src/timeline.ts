@@ -67,8 +67,13 @@ export class Timeline {
       this.pending.push(entry);
       this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
     }
+    this.announce(entry);
+  }
+
+  /** Tells live readers about a step (recorded here, or stored already: a bastion's). */
+  announce(entry: Omit<TimelineEntry, "id">): void {
     const live = { id: --this.seq, ...entry };
-    for (const l of this.listeners) if (!l.mac || l.mac === mac) l.fn(live);
+    for (const l of this.listeners) if (!l.mac || l.mac === entry.mac) l.fn(live);
   }
 
   /** Remembers that `ip` is `mac`'s address now (from a lease or a request it made). */

@@ -59,6 +59,14 @@ export interface AgentChannelOptions {
    * fetches); resolves false for a request it does not serve.
    */
   requests?: (req: http.IncomingMessage, res: http.ServerResponse, peer: ChannelPeer) => Promise<boolean>;
+  /**
+   * Other WebSocket endpoints on this port, by path (a bastion's link): the same admission
+   * as an agent's (certificate, store record, revocation), then the socket is theirs.
+   */
+  upgrades?: Record<
+    string,
+    (req: http.IncomingMessage, socket: tls.TLSSocket, head: Buffer, peer: ChannelPeer) => void
+  >;
 }
 
 /** Who an admitted connection belongs to (its certificate's CN and serial). */
@@ -419,7 +427,9 @@ export class AgentChannel {
       socket.destroy();
     };
     if (!peer) return deny(403, "NO_PEER");
-    if ((req.url ?? "").split("?")[0] !== AGENT_CHANNEL_PATH) return deny(404, "BAD_PATH");
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    const other = path === AGENT_CHANNEL_PATH ? undefined : this.opts.upgrades?.[path];
+    if (path !== AGENT_CHANNEL_PATH && !other) return deny(404, "BAD_PATH");
     try {
       const [cert, agent] = await Promise.all([
         this.identity.repo.getCert(peer.serial),
@@ -433,6 +443,7 @@ export class AgentChannel {
       return deny(503, "STORE_UNAVAILABLE");
     }
     socket.setTimeout(0);
+    if (other) return other(req, socket, head, { name: peer.name, serial: peer.serial });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, peer, socket.remoteAddress ?? "?"));
   }
 

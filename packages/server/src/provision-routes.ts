@@ -10,6 +10,7 @@ import { LabError, SERVER_NAME, SERVER_NAME_RULE } from "@lab/core";
 import {
   type BootContext,
   type InstallLogBuffer,
+  type Machine,
   type Provisioner,
   primaryInstallFile,
   renderBootScript,
@@ -20,10 +21,14 @@ import {
 } from "@lab/pxe";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
+import type { BastionHub } from "./bastion/hub.js";
+import type { BastionCommand } from "./bastion/protocol.js";
 import { parse, type RouteAuth } from "./routes.js";
 
 const enlistSchema = z.strictObject({
   mac: z.string(),
+  /** The remote bastion whose site the machine boots at (default: this server's own). */
+  bastion: z.string().max(253).optional(),
   name: z.string().regex(SERVER_NAME, SERVER_NAME_RULE),
   image: z.string(),
   preserve: z.array(z.string().startsWith("/")).max(32).optional(),
@@ -45,6 +50,8 @@ const logsQuery = z.object({ tail: z.coerce.number().int().positive().max(100_00
 export interface ProvisionRouteDeps {
   provisioner: Provisioner;
   logs: InstallLogBuffer;
+  /** Remote bastions: lifecycle commands for their machines go to them. */
+  bastions?: BastionHub;
 }
 
 type Target = { target: string };
@@ -58,25 +65,45 @@ export function registerProvisionRoutes(
   const p = deps.provisioner;
   const target = (req: FastifyRequest) => (req.params as Target).target;
 
+  /** Runs here, or at the bastion that serves the machine. */
+  const routed = async (
+    req: FastifyRequest,
+    action: BastionCommand,
+    args: Record<string, unknown>,
+    here: (t: string) => Promise<Machine>,
+  ): Promise<Machine> => {
+    const m = await p.find(target(req));
+    if (m.bastion && deps.bastions) return deps.bastions.command(m.bastion, action, m.mac, args);
+    return here(m.mac);
+  };
+
   app.get("/api/v1/provision/machines", { preHandler: auth("read") }, async () => p.list());
   app.get("/api/v1/provision/machines/:target", { preHandler: auth("read") }, async (req) =>
     p.find(target(req)),
   );
-  app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) =>
-    p.enlist(parse(enlistSchema, req.body)),
-  );
-  app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) =>
-    p.install(target(req), parse(installSchema, req.body)),
-  );
-  app.post("/api/v1/provision/machines/:target/reprovision", { preHandler: auth("write") }, async (req) =>
-    p.reprovision(target(req), parse(reprovisionSchema, req.body)),
-  );
+  app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) => {
+    const { bastion, ...body } = parse(enlistSchema, req.body);
+    // A machine a bastion already saw (discovered there) is enlisted there too.
+    const known = await p.find(body.mac).catch(() => undefined);
+    const site = bastion ?? known?.bastion;
+    if (site && deps.bastions) return deps.bastions.command(site, "enlist", known?.mac ?? body.mac, body);
+    return p.enlist(body);
+  });
+  app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) => {
+    const body = parse(installSchema, req.body);
+    return routed(req, "install", body, (mac) => p.install(mac, body));
+  });
+  app.post("/api/v1/provision/machines/:target/reprovision", { preHandler: auth("write") }, async (req) => {
+    const body = parse(reprovisionSchema, req.body);
+    return routed(req, "reprovision", body, (mac) => p.reprovision(mac, body));
+  });
   app.post("/api/v1/provision/machines/:target/debug", { preHandler: auth("write") }, async (req) =>
-    p.debug(target(req)),
+    routed(req, "debug", {}, (mac) => p.debug(mac)),
   );
   app.delete("/api/v1/provision/machines/:target", { preHandler: auth("write") }, async (req) =>
-    p.forget(target(req)),
+    routed(req, "forget", {}, (mac) => p.forget(mac)),
   );
+  app.get("/api/v1/bastions", { preHandler: auth("read") }, async () => deps.bastions?.list() ?? []);
   app.get("/api/v1/provision/machines/:target/timeline", { preHandler: auth("read") }, async (req) => {
     const q = parse(timelineQuery, req.query);
     const m = await p.find(target(req));

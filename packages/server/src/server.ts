@@ -40,6 +40,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import { AgentChannel } from "./agent-channel.js";
 import { registerAgentRoutes } from "./agent-routes.js";
 import { createToken } from "./auth.js";
+import { BastionHub } from "./bastion/hub.js";
+import { BASTION_PATH } from "./bastion/protocol.js";
 import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
 import { EventPipeline, type RetentionLimits } from "./events/pipeline.js";
@@ -333,11 +335,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }).catch(failedToStart("the boot services"))
     : null;
   if (boot) started.push(() => boot.close());
-  registerProvisionRoutes(
-    app,
-    { provisioner, logs: boot?.logs ?? new InstallLogBuffer({ dir: join(opts.home, "pxe", "logs"), log }) },
-    routeAuth,
-  );
+  const installLogs = boot?.logs ?? new InstallLogBuffer({ dir: join(opts.home, "pxe", "logs"), log });
+  // Remote bastions: their machines are mirrored here and their commands routed to them.
+  const bastions = new BastionHub({
+    db: store.db,
+    store,
+    provisioner,
+    logs: installLogs,
+    joinToken: (name) => createJoinToken(identities, { name, ttlMinutes: 24 * 60, createdBy: "bastion" }),
+    log,
+  });
+  bastions.start();
+  started.push(async () => bastions.close());
+  registerProvisionRoutes(app, { provisioner, logs: installLogs, bastions }, routeAuth);
 
   // Identity: enrolment over the API, the agent channel on its own mTLS port.
   const auditRecord = async (e: NewAuditEvent) => {
@@ -421,6 +431,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ? undefined
       : new AgentChannel({
           requests: (req, res, peer) => secretStore.handle(req, res, peer),
+          upgrades: {
+            [BASTION_PATH]: (req, socket, head, peer) => bastions.upgrade(req, socket, head, peer),
+          },
           identity,
           tls: { certPem: `${cert.certPem}${ca.certPem}`, keyPem: cert.keyPem },
           host: opts.agent?.host ?? opts.host,

@@ -18,6 +18,7 @@ const TABLES = [
   { table: "join_tokens", key: ["hash"] },
   { table: "agents", key: ["name"] },
   { table: "agent_certs", key: ["serial"] },
+  { table: "bastions", key: ["name"] },
 ] as const;
 
 export interface TableReport {

@@ -189,6 +189,24 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("log_events_time").on("log_events").column("time_ms").execute();
       },
     },
+    "0008_bastions": {
+      async up(db: Kysely<unknown>) {
+        // Remote sites that run the boot services and report to this control plane. acked_seq
+        // is the last of the bastion's timeline ids stored here: it resends from there.
+        await db.schema
+          .createTable("bastions")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("acked_seq", "bigint", (c) => c.notNull().defaultTo(0))
+          .addColumn("boot_url", "text")
+          .addColumn("version", "text")
+          .addColumn("address", "text")
+          .addColumn("first_seen_at", "text", (c) => c.notNull())
+          .addColumn("last_seen_at", "text", (c) => c.notNull())
+          .execute();
+        // The bastion that serves a machine (null: this server's own boot services).
+        await db.schema.alterTable("machines").addColumn("bastion", "text").execute();
+      },
+    },
   };
 }
 

@@ -50,6 +50,8 @@ export interface HealthTable {
 
 export interface MachineTable {
   mac: string;
+  /** The bastion that serves it; null for this server's own boot services. */
+  bastion: string | null;
   name: string | null;
   state: string;
   reason: string | null;
@@ -62,6 +64,17 @@ export interface MachineTable {
   stage: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** Remote boot sites reporting to this control plane (`lab get bastions`). */
+export interface BastionTable {
+  name: string;
+  acked_seq: number | string;
+  boot_url: string | null;
+  version: string | null;
+  address: string | null;
+  first_seen_at: string;
+  last_seen_at: string;
 }
 
 export interface BootEventTable {
@@ -128,6 +141,7 @@ export interface Database {
   tokens: TokenTable;
   health: HealthTable;
   machines: MachineTable;
+  bastions: BastionTable;
   boot_events: BootEventTable;
   join_tokens: JoinTokenTable;
   agents: AgentTable;

@@ -38,7 +38,14 @@ function splitList(s: string): string[] {
 export interface ProvisionClient {
   list(): Promise<Machine[]>;
   find(target: string): Promise<Machine>;
-  enlist(o: { mac: string; name: string; image: string; preserve?: string[] }): Promise<Machine>;
+  /** `bastion`: the remote site the machine boots at (client mode only). */
+  enlist(o: {
+    mac: string;
+    name: string;
+    image: string;
+    preserve?: string[];
+    bastion?: string;
+  }): Promise<Machine>;
   install(target: string, o: { image?: string; name?: string }): Promise<Machine>;
   reprovision(target: string, o: { image?: string; preserve?: string[] }): Promise<Machine>;
   debug(target: string): Promise<Machine>;
@@ -65,7 +72,14 @@ export async function localProvisioning(session: Session, env: NodeJS.ProcessEnv
   return {
     list: () => p.list(),
     find: (t) => p.find(t),
-    enlist: (o) => p.enlist(o),
+    enlist: ({ bastion, ...o }) => {
+      if (bastion)
+        throw new LabError(
+          "LAB_E_USAGE",
+          "--bastion needs lab server (bastions join a server): lab login first",
+        );
+      return p.enlist(o);
+    },
     install: (t, o) => p.install(t, o),
     reprovision: (t, o) => p.reprovision(t, o),
     debug: (t) => p.debug(t),
@@ -220,6 +234,10 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     .option("--domain <domain>", "DNS domain the machine is registered in", "lab.internal")
     .option("--mac <mac>", "the machine's boot NIC (baremetal)")
     .option("--image <image>", "the image to install (baremetal; `lab get images`)", "ubuntu-24.04")
+    .option(
+      "--bastion <name>",
+      "the remote bastion whose site the machine boots at (baremetal; `lab get bastions`)",
+    )
     .option("--labels <labels>", "comma-separated labels")
     .option("--environment <env>", "the server's environment")
     .option("-y, --yes", "do not ask before proceeding")
@@ -231,6 +249,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           provider: string;
           mac?: string;
           image: string;
+          bastion?: string;
           labels?: string;
           environment?: string;
           yes?: boolean;
@@ -303,7 +322,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
               ["MAC", mac.toUpperCase()],
               ["Image", opts.image],
               ["Labels", labels.join(",") || "-"],
-              ["PXE server", pxeWhere],
+              ["PXE server", opts.bastion ? `bastion ${opts.bastion} (via ${pxeWhere})` : pxeWhere],
             ],
             out,
           )}\nOnboarding will:\n  + Create server ${name} with its labels\n  + Answer network boots from ${mac.toUpperCase()} with the ${opts.image} installer\n  + Serve an unattended install config with a one-time install token\n  + Follow the install until it reports complete\n${out.yellow("⚠")} PXE requires the boot services on the machine's L2 segment (lab server)\n${out.yellow("⚠")} In scoped DHCP mode Lab answers ONLY ${mac.toUpperCase()} (safe beside your router)\n`,
@@ -324,7 +343,12 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
         });
         print(`${out.bold("Step 2: PXE boot phase")}\n  → server ${name} created\n`);
         await withClient(async (c) => {
-          const m = await c.enlist({ mac, name, image: opts.image });
+          const m = await c.enlist({
+            mac,
+            name,
+            image: opts.image,
+            ...(opts.bastion ? { bastion: opts.bastion } : {}),
+          });
           print(`  → ${m.mac} queued for ${m.image}: power it on and boot it from the network\n`);
           if (!opts.wait) return;
           const bar = progressBar(out, io);
@@ -566,6 +590,10 @@ function machineTable(rows: Machine[], out: Style, wide: boolean): string {
       { header: "STATE", value: (m) => stateWord(m, out) },
       { header: "IMAGE", value: (m) => m.image ?? "-" },
       { header: "IP", value: (m) => m.ip ?? "-" },
+      // Only when a remote bastion serves any of them: a one-site lab sees no new column.
+      ...(rows.some((m) => m.bastion)
+        ? [{ header: "SITE", value: (m: Machine) => m.bastion ?? "here" }]
+        : []),
       { header: "HARDWARE", value: (m) => hardwareText(m), shrink: true },
       ...(wide
         ? [{ header: "UPDATED", value: (m: Machine) => m.updatedAt.slice(0, 19).replace("T", " ") }]

@@ -19,7 +19,7 @@ interface Ctx {
 }
 
 /** HOST:PORT (IPv6 in brackets). */
-function hostPort(text: string, flag: string): { host: string; port: number } {
+export function hostPort(text: string, flag: string): { host: string; port: number } {
   const at = text.lastIndexOf(":");
   const host = text.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
   const port = Number(text.slice(at + 1));
@@ -29,8 +29,30 @@ function hostPort(text: string, flag: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** The boot services' flags (`lab server --pxe`, `lab bastion`). */
+export function addPxeFlags(cmd: Command): Command {
+  return cmd
+    .option("--pxe-interface <if>", "the interface on the machines' network (DHCP binds its subnet)")
+    .option("--advertise <ip>", "the address machines reach Lab on (default: the interface's)")
+    .option("--boot-port <port>", "plain-HTTP port for iPXE scripts and install files", "7480")
+    .addOption(
+      new Option("--dhcp <mode>", "proxy: beside your router's DHCP; scoped: only known MACs; off")
+        .choices(["proxy", "scoped", "off"])
+        .default("proxy"),
+    )
+    .option("--dhcp-pool <range>", "scoped mode: addresses for known machines, e.g. 10.0.0.100-10.0.0.200")
+    .option("--dhcp-router <ip>", "scoped mode: the default gateway handed out")
+    .option("--dhcp-dns <ips>", "scoped mode: DNS servers handed out (comma-separated)")
+    .option("--discover", "boot unknown machines into the discovery image (inventory, then power off)")
+    .option("--tftp-port <port>", "TFTP port for the iPXE binaries", "69")
+    .option("--no-tftp", "do not serve TFTP (machines that already run iPXE, or UEFI HTTP boot)")
+    .option("--syslog-port <port>", "install log listener (UDP and TCP)", "5514")
+    .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
+    .option("--ssh-keys <file>", "authorized_keys put into every installed system");
+}
+
 /** `lab server`'s boot-service flags, as commander parses them. */
-interface PxeFlags {
+export interface PxeFlags {
   pxeInterface?: string;
   advertise?: string;
   bootPort: string;
@@ -46,7 +68,7 @@ interface PxeFlags {
   sshKeys?: string;
 }
 
-function pxeOptions(o: PxeFlags) {
+export function pxeOptions(o: PxeFlags) {
   const [start, end] = (o.dhcpPool ?? "").split("-");
   if (o.dhcpPool && (!start || !end)) {
     throw new LabError("LAB_E_USAGE", `--dhcp-pool wants FIRST-LAST, got "${o.dhcpPool}"`);
@@ -128,7 +150,7 @@ function parseDuration(text: string): number {
 export function registerRemoteCommands(program: Command, ctx: Ctx): void {
   const { io, print } = ctx;
 
-  program
+  const server = program
     .command("server")
     .description("run the Lab daemon: REST + WebSocket API on 7443 (TLS), events, metrics")
     .option("--listen <host:port>", "address to listen on", "0.0.0.0:7443")
@@ -141,24 +163,8 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .option("--naemon-status <file>", "read check results from this Naemon/Nagios status.dat")
     .option("--probe-ports", "probe every server's declared ports continuously")
     .option("--health-interval <duration>", "how often to collect health", "30s")
-    .option("--pxe", "serve network boots: boot HTTP, DHCP, TFTP and syslog (see docs/pxe.md)")
-    .option("--pxe-interface <if>", "the interface on the machines' network (DHCP binds its subnet)")
-    .option("--advertise <ip>", "the address machines reach Lab on (default: the interface's)")
-    .option("--boot-port <port>", "plain-HTTP port for iPXE scripts and install files", "7480")
-    .addOption(
-      new Option("--dhcp <mode>", "proxy: beside your router's DHCP; scoped: only known MACs; off")
-        .choices(["proxy", "scoped", "off"])
-        .default("proxy"),
-    )
-    .option("--dhcp-pool <range>", "scoped mode: addresses for known machines, e.g. 10.0.0.100-10.0.0.200")
-    .option("--dhcp-router <ip>", "scoped mode: the default gateway handed out")
-    .option("--dhcp-dns <ips>", "scoped mode: DNS servers handed out (comma-separated)")
-    .option("--discover", "boot unknown machines into the discovery image (inventory, then power off)")
-    .option("--tftp-port <port>", "TFTP port for the iPXE binaries", "69")
-    .option("--no-tftp", "do not serve TFTP (machines that already run iPXE, or UEFI HTTP boot)")
-    .option("--syslog-port <port>", "install log listener (UDP and TCP)", "5514")
-    .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
-    .option("--ssh-keys <file>", "authorized_keys put into every installed system")
+    .option("--pxe", "serve network boots: boot HTTP, DHCP, TFTP and syslog (see docs/pxe.md)");
+  addPxeFlags(server)
     .option("--agent-listen <host:port>", "the agent channel (mTLS; default: the API's host, port 7444)")
     .option("--agent-cert-lifetime <duration>", "lifetime of agent certificates; agents renew at 2/3", "24h")
     .option("--dns-update <host:port>", "register enrolled machines in this DNS server (RFC 2136)")
