@@ -174,3 +174,51 @@ describe("lab power, client mode, and the poller", () => {
     expect(all.some((e) => e.action === "power.changed" && e.summary.startsWith("mini-1"))).toBe(false);
   });
 });
+
+describe("lab onboard --ipmi (Scenario C)", () => {
+  it("declares the BMC, sets PXE as the next boot and powers the machine on", async () => {
+    const { ipmiSimPeer } = await import("../support/power-peers.js");
+    const bmc2 = await ipmiSimPeer();
+    try {
+      const home2 = tempHome("lab-onboard-ipmi-");
+      const r = await labAsyncIn(home2, { BMC_PW: "lab-secret" })([
+        "onboard",
+        "beelink-max",
+        "--provider",
+        "baremetal",
+        "--mac",
+        "AA:BB:CC:DD:EE:FF",
+        "--ipmi",
+        "127.0.0.1",
+        "--ipmi-port",
+        String(bmc2.port),
+        "--ipmi-user",
+        "admin",
+        "--ipmi-password-env",
+        "BMC_PW",
+        "--yes",
+        "--no-wait",
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("→ IPMI: setting next boot to PXE");
+      expect(await bmc2.observed()).toBe("on");
+      expect(await bmc2.observedNextBoot?.()).toBe("pxe");
+      const shown = await labAsyncIn(home2, { BMC_PW: "lab-secret" })([
+        "power",
+        "status",
+        "beelink-max",
+        "-o",
+        "json",
+      ]);
+      expect(json(shown.stdout)[0]).toMatchObject({
+        name: "beelink-max",
+        driver: "ipmi",
+        state: "on",
+        nextBoot: "pxe",
+      });
+    } finally {
+      await bmc2.cleanup();
+    }
+  });
+});

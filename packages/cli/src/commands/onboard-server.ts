@@ -12,6 +12,8 @@ export function applyServer(
     host?: string;
     mac?: string;
     image?: string;
+    /** How Lab switches it (`power:` in the model). */
+    power?: Record<string, unknown>;
   },
 ): Promise<ApplyResult> {
   const { labels, ...rest } = spec;

@@ -10,7 +10,7 @@ import { checkServerName, LabError, normaliseMac } from "@lab/core";
 import type { Machine, TimelineStep } from "@lab/pxe";
 import { DEFAULT_IPXE_DIR } from "@lab/pxe/ipxe-files";
 import type { Command } from "commander";
-import { labHome, type Session } from "../context.js";
+import { actor, labHome, type Session } from "../context.js";
 import type { HttpClient } from "../http-engine.js";
 import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
@@ -240,6 +240,11 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     )
     .option("--labels <labels>", "comma-separated labels")
     .option("--environment <env>", "the server's environment")
+    .option("--ipmi <host>", "the machine's BMC (baremetal): Lab sets PXE boot and powers it on")
+    .option("--ipmi-user <user>", "BMC user for --ipmi", "admin")
+    .option("--ipmi-port <port>", "BMC UDP port for --ipmi", "623")
+    .option("--ipmi-password-secret <path>", "the secret holding the BMC password (default bmc/NAME)")
+    .option("--ipmi-password-env <var>", "read the BMC password from this environment variable instead")
     .option("-y, --yes", "do not ask before proceeding")
     .option("--no-wait", "queue the install and return without following it")
     .action(
@@ -262,6 +267,11 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           domain: string;
           agentServer?: string;
           heartbeat?: string;
+          ipmi?: string;
+          ipmiUser: string;
+          ipmiPort: string;
+          ipmiPasswordSecret?: string;
+          ipmiPasswordEnv?: string;
         },
       ) => {
         // Before any plan, connection or boot step: the name becomes the host name everywhere.
@@ -323,6 +333,9 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
               ["Image", opts.image],
               ["Labels", labels.join(",") || "-"],
               ["PXE server", opts.bastion ? `bastion ${opts.bastion} (via ${pxeWhere})` : pxeWhere],
+              ...(opts.ipmi
+                ? [["Power", `IPMI ${opts.ipmi} (user ${opts.ipmiUser})`] as [string, string]]
+                : []),
             ],
             out,
           )}\nOnboarding will:\n  + Create server ${name} with its labels\n  + Answer network boots from ${mac.toUpperCase()} with the ${opts.image} installer\n  + Serve an unattended install config with a one-time install token\n  + Follow the install until it reports complete\n${out.yellow("⚠")} PXE requires the boot services on the machine's L2 segment (lab server)\n${out.yellow("⚠")} In scoped DHCP mode Lab answers ONLY ${mac.toUpperCase()} (safe beside your router)\n`,
@@ -340,6 +353,19 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
           image: opts.image,
           labels,
           ...(opts.environment ? { environment: opts.environment } : {}),
+          ...(opts.ipmi
+            ? {
+                power: {
+                  driver: "ipmi",
+                  host: opts.ipmi,
+                  ...(opts.ipmiPort !== "623" ? { port: Number(opts.ipmiPort) } : {}),
+                  user: opts.ipmiUser,
+                  ...(opts.ipmiPasswordEnv
+                    ? { password_env: opts.ipmiPasswordEnv }
+                    : { password_secret: opts.ipmiPasswordSecret ?? `bmc/${name}` }),
+                },
+              }
+            : {}),
         });
         print(`${out.bold("Step 2: PXE boot phase")}\n  → server ${name} created\n`);
         await withClient(async (c) => {
@@ -349,7 +375,24 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
             image: opts.image,
             ...(opts.bastion ? { bastion: opts.bastion } : {}),
           });
-          print(`  → ${m.mac} queued for ${m.image}: power it on and boot it from the network\n`);
+          if (opts.ipmi) {
+            // Scenario C: hands-free — the BMC boots it from the network into the installer.
+            const { powerClient } = await import("./power.js");
+            const power = await powerClient(session, io.env, actor(io.env), print);
+            try {
+              print(
+                `  → ${m.mac} queued for ${m.image}\n→ IPMI: setting next boot to PXE\n→ IPMI: powering on machine\n`,
+              );
+              const row = await power.act(name, "cycle", "pxe");
+              print(
+                `  → power ${row.state}, next boot ${row.nextBoot ?? "—"} (${row.detail})\n→ PXE server waiting for boot request...\n`,
+              );
+            } finally {
+              await power.close();
+            }
+          } else {
+            print(`  → ${m.mac} queued for ${m.image}: power it on and boot it from the network\n`);
+          }
           if (!opts.wait) return;
           const bar = progressBar(out, io);
           const final = await follow(c, name, (step) => bar.step(step));
