@@ -27,17 +27,10 @@ import type { Database, Dialect } from "./schema.js";
 /** Starts listening for other writers' events; resolves to a function that stops it. */
 export type Listener = (onChange: () => void) => Promise<() => Promise<void>>;
 
-/** The few calls of a better-sqlite3 connection the hot log path uses directly. */
-export interface RawSqlite {
-  prepare(sql: string): { run(...params: unknown[]): unknown };
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
-  readonly inTransaction: boolean;
-}
-
 export class KyselyStore implements StateStore, TokenStore, HealthStore {
   private stopListening?: () => Promise<void>;
-  /** SQLite only: the connection under Kysely, for prepared-statement batch inserts. */
-  rawSqlite?: RawSqlite;
+  /** SQLite: the database file (a second connection, e.g. the log writer thread, opens it). */
+  path?: string;
 
   constructor(
     readonly db: Kysely<Database>,

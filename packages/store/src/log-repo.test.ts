@@ -61,13 +61,21 @@ const dialects: [string, () => Promise<KyselyStore>][] = [
 describe.each(dialects)("log retention on %s", (_name, open) => {
   it("appends, continues the sequence, and searches by every filter", async () => {
     const store = await open();
+    const repo = logRepo(store);
     try {
-      const repo = logRepo(store);
       expect(await repo.lastSeq()).toBe(0);
-      await repo.append(Array.from({ length: 1000 }, (_, i) => ev(i + 1)));
+      const all = Array.from({ length: 1000 }, (_, i) => ev(i + 1));
+      // In blocks of various sizes, one with its JSON given (as the pipeline does).
+      await repo.append(all.slice(0, 1));
+      await repo.append(
+        all.slice(1, 500),
+        all.slice(1, 500).map((e) => JSON.stringify(e)),
+      );
+      for (let i = 500; i < 1000; i += 100) await repo.append(all.slice(i, i + 100));
       expect(await repo.lastSeq()).toBe(1000);
-      // A batch re-appended after a crash between store and offset commit is not doubled.
-      await repo.append([ev(1000)]);
+      expect(await repo.firstSeq()).toBe(1);
+      // A batch written again (a crash between the store and the file offset) is kept once.
+      await repo.append(all.slice(900, 1000));
       expect((await repo.totals()).total).toBe(1000);
 
       const newest = await repo.search({ limit: 3 });
@@ -94,24 +102,28 @@ describe.each(dialects)("log retention on %s", (_name, open) => {
       expect(totals.bySource.syslog).toBe(333);
       expect(totals.byNode["db-1"]).toBe(500);
     } finally {
+      await repo.close();
       await store.close();
     }
   });
 
   it("prunes by age and by count", async () => {
     const store = await open();
+    const repo = logRepo(store);
     try {
-      const repo = logRepo(store);
-      await repo.append(Array.from({ length: 100 }, (_, i) => ev(i + 1)));
-      // Older than 50 s before the 100th event's time: seqs 1..49 go.
-      expect(await repo.prune({ maxAgeMs: 50_000 }, T0 + 100_000 - 1)).toBe(49);
-      expect((await repo.search({ limit: 1, after: 0 }))[0]?.seq).toBe(50);
-      expect(await repo.prune({ maxRows: 10 })).toBe(41);
+      const all = Array.from({ length: 100 }, (_, i) => ev(i + 1));
+      for (let i = 0; i < 100; i += 10) await repo.append(all.slice(i, i + 10));
+      // Whole blocks go: 50 s before the 100th event's time, the blocks ending at 10..40 are older.
+      expect(await repo.prune({ maxAgeMs: 50_000 }, T0 + 100_000 - 1)).toBe(40);
+      expect((await repo.search({ limit: 1, after: 0 }))[0]?.seq).toBe(41);
+      // At least 25 kept: the newest three blocks (30 events).
+      expect(await repo.prune({ maxRows: 25 })).toBe(30);
       expect((await repo.search({ limit: 100 })).map((e) => e.seq)).toEqual(
-        Array.from({ length: 10 }, (_, i) => 91 + i),
+        Array.from({ length: 30 }, (_, i) => 71 + i),
       );
       expect(await repo.lastSeq()).toBe(100);
     } finally {
+      await repo.close();
       await store.close();
     }
   });

@@ -1,12 +1,17 @@
 /**
- * The log pipeline's retention window in the store (SQLite and PostgreSQL alike): events are
- * appended in batches under the pipeline's own sequence numbers, searched by the same filters
- * the live stream takes, and pruned by age and by count, so `lab logs --since 2h` answers
- * after a restart and a client resumes from its last seq across one.
+ * The log pipeline's retention window in the store (SQLite and PostgreSQL alike), so
+ * `lab logs --since 2h` answers after a restart and a client resumes from its last seq
+ * across one.
+ *
+ * Stored in blocks, like Loki's chunks: each appended batch is one row holding its events as
+ * a JSON array (the pipeline already has each event's JSON), with its seq and time ranges
+ * and its counts per level, source and node. A search reads only the blocks whose ranges and
+ * counts can match and filters their events; pruning drops whole blocks, oldest first.
  */
-import { type Kysely, sql } from "kysely";
-import type { KyselyStore, RawSqlite } from "./kysely-store.js";
-import type { Database, Dialect } from "./schema.js";
+import type { Insertable, Kysely } from "kysely";
+import type { KyselyStore } from "./kysely-store.js";
+import type { Database, Dialect, LogBlockTable } from "./schema.js";
+import { type BlockWriter, sqliteBlockWriter } from "./sqlite-block-writer.js";
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
 type Level = (typeof LEVELS)[number];
@@ -45,196 +50,210 @@ export interface LogTotals {
   byNode: Record<string, number>;
 }
 
-/** Rows per INSERT: 9 columns each, well under SQLite's and PostgreSQL's parameter limits. */
-const INSERT_ROWS = 400;
+type BlockStats = Omit<LogTotals, "total">;
 
+/** Blocks read per query round while searching. */
+const PAGE = 16;
+
+/**
+ * The log tables of a store. On SQLite, blocks are written by a worker thread on its own
+ * connection: better-sqlite3 is synchronous, and a megabyte block took 15–40 ms of the event
+ * loop here (see bench/events); reads stay on the main connection (WAL readers do not wait).
+ */
 export function logRepo(store: KyselyStore): LogRepo {
-  return new LogRepo(store.db, store.dialect, store.rawSqlite);
+  const writer = store.dialect === "sqlite" && store.path ? sqliteBlockWriter(store.path) : undefined;
+  return new LogRepo(store.db, store.dialect, writer);
+}
+
+function emptyTotals(): LogTotals {
+  return {
+    total: 0,
+    byLevel: Object.fromEntries(LEVELS.map((l) => [l, 0])) as Record<Level, number>,
+    bySource: {},
+    byNode: {},
+  };
+}
+
+function matcher(q: LogSearch): (e: LogRecord) => boolean {
+  const min = q.level ? LEVELS.indexOf(q.level) : 0;
+  return (e) =>
+    (q.after === undefined || e.seq > q.after) &&
+    (q.before === undefined || e.seq < q.before) &&
+    (q.since === undefined || Date.parse(e.time) >= q.since) &&
+    LEVELS.indexOf(e.level) >= min &&
+    (!q.node?.length || (e.node !== null && q.node.includes(e.node))) &&
+    (!q.service?.length || (e.service !== null && q.service.includes(e.service))) &&
+    (!q.source?.length ||
+      q.source.some((s) => e.source === s || (e.source.startsWith(s) && e.source[s.length] === ":")));
+}
+
+/** Can a block with these counts hold a match at all? (Saves parsing its body.) */
+function mayMatch(stats: BlockStats, q: LogSearch): boolean {
+  if (q.level) {
+    const min = LEVELS.indexOf(q.level);
+    if (!LEVELS.some((l, i) => i >= min && (stats.byLevel[l] ?? 0) > 0)) return false;
+  }
+  if (q.node?.length && !q.node.some((n) => stats.byNode[n])) return false;
+  if (q.source?.length) {
+    const names = Object.keys(stats.bySource);
+    const wanted = q.source;
+    if (!names.some((n) => wanted.some((s) => n === s || (n.startsWith(s) && n[s.length] === ":"))))
+      return false;
+  }
+  return true;
 }
 
 export class LogRepo {
-  private readonly fastAppend: ((events: readonly LogRecord[]) => void) | undefined;
-
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    private readonly raw?: RawSqlite,
-  ) {
-    if (raw) {
-      // SQLite: one prepared statement run per row inside one transaction costs a few µs per
-      // event; building and compiling a Kysely INSERT for every batch cost several times that.
-      let insert: { run(...p: unknown[]): unknown } | undefined;
-      this.fastAppend = raw.transaction((events: readonly LogRecord[]) => {
-        insert ??= raw.prepare(
-          "insert or ignore into log_events (seq, time, time_ms, node, service, source, level, message, attributes) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        );
-        for (const e of events) {
-          insert.run(
-            e.seq,
-            e.time,
-            Date.parse(e.time) || 0,
-            e.node,
-            e.service,
-            e.source,
-            LEVELS.indexOf(e.level),
-            e.message,
-            JSON.stringify(e.attributes),
-          );
-        }
-      }) as unknown as (events: readonly LogRecord[]) => void;
-    }
+    private readonly writer?: BlockWriter,
+  ) {}
+
+  /** Ends the writer thread, after the blocks it was given are written. */
+  async close(): Promise<void> {
+    await this.writer?.close();
   }
 
-  /** Appends a batch in one transaction (all or nothing). */
-  async append(events: readonly LogRecord[]): Promise<void> {
-    if (!events.length) return;
-    // Not while Kysely holds a transaction open on the same connection (it would join it).
-    if (this.fastAppend && !this.raw?.inTransaction) {
-      this.fastAppend(events);
-      return;
+  /**
+   * Appends a batch (seq ascending) as one block. `jsons`, when given, is each event's JSON
+   * (index-aligned): the block's body is built from them instead of serialising again.
+   */
+  async append(events: readonly LogRecord[], jsons?: readonly string[]): Promise<void> {
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last) return;
+    const stats: BlockStats = { byLevel: emptyTotals().byLevel, bySource: {}, byNode: {} };
+    // ISO times of one format order as text: two Date.parse per block, not one per event.
+    let minTime = first.time;
+    let maxTime = first.time;
+    for (const e of events) {
+      if (e.time < minTime) minTime = e.time;
+      if (e.time > maxTime) maxTime = e.time;
+      stats.byLevel[e.level]++;
+      stats.bySource[e.source] = (stats.bySource[e.source] ?? 0) + 1;
+      if (e.node) stats.byNode[e.node] = (stats.byNode[e.node] ?? 0) + 1;
     }
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < events.length; i += INSERT_ROWS) {
-        await trx
-          .insertInto("log_events")
-          .values(
-            events.slice(i, i + INSERT_ROWS).map((e) => ({
-              seq: e.seq,
-              time: e.time,
-              time_ms: Date.parse(e.time) || 0,
-              node: e.node,
-              service: e.service,
-              source: e.source,
-              level: LEVELS.indexOf(e.level),
-              message: e.message,
-              attributes: JSON.stringify(e.attributes),
-            })),
-          )
-          .onConflict((oc) => oc.column("seq").doNothing())
-          .execute();
-      }
-    });
+    const row: Insertable<LogBlockTable> = {
+      first_seq: first.seq,
+      last_seq: last.seq,
+      count: events.length,
+      min_time_ms: Date.parse(minTime) || 0,
+      max_time_ms: Date.parse(maxTime) || 0,
+      stats: JSON.stringify(stats),
+      body: jsons ? `[${jsons.join(",")}]` : JSON.stringify(events),
+    };
+    if (this.writer) return this.writer.append(row);
+    await this.db
+      .insertInto("log_blocks")
+      .values(row)
+      // A batch written again after a crash between the store and the file offset: kept once.
+      .onConflict((oc) => oc.column("first_seq").doNothing())
+      .execute();
   }
 
   /** The highest seq stored (0 when empty): a restarted pipeline continues after it. */
   async lastSeq(): Promise<number> {
     const row = await this.db
-      .selectFrom("log_events")
-      .select((eb) => eb.fn.max("seq").as("max"))
+      .selectFrom("log_blocks")
+      .select((eb) => eb.fn.max("last_seq").as("max"))
       .executeTakeFirst();
     return Number(row?.max ?? 0);
   }
 
+  /** The lowest seq still stored, if any. */
+  async firstSeq(): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom("log_blocks")
+      .select((eb) => eb.fn.min("first_seq").as("min"))
+      .executeTakeFirst();
+    return row?.min === null || row?.min === undefined ? undefined : Number(row.min);
+  }
+
   async search(q: LogSearch = {}): Promise<LogRecord[]> {
-    let query = this.db.selectFrom("log_events").selectAll();
-    if (q.after !== undefined) query = query.where("seq", ">", q.after);
-    if (q.before !== undefined) query = query.where("seq", "<", q.before);
-    if (q.since !== undefined) query = query.where("time_ms", ">=", q.since);
-    if (q.level) query = query.where("level", ">=", LEVELS.indexOf(q.level));
-    if (q.node?.length) query = query.where("node", "in", q.node);
-    if (q.service?.length) query = query.where("service", "in", q.service);
-    if (q.source?.length) {
-      const sources = q.source;
-      query = query.where((eb) =>
-        eb.or(
-          sources.flatMap((s) => [
-            eb("source", "=", s),
-            eb(sql<string>`substr(source, 1, ${sql.lit(s.length + 1)})`, "=", `${s}:`),
-          ]),
-        ),
-      );
-    }
     const limit = q.limit ?? 1000;
+    const accept = matcher(q);
     // After a position: the oldest ones from there; otherwise the newest, returned oldest first.
-    const oldestFirst = q.after !== undefined;
-    const rows = await query
-      .orderBy("seq", oldestFirst ? "asc" : "desc")
-      .limit(limit)
-      .execute();
-    const out = rows.map((r) => ({
-      seq: Number(r.seq),
-      time: r.time,
-      node: r.node,
-      service: r.service,
-      source: r.source,
-      level: LEVELS[r.level] ?? "info",
-      message: r.message,
-      attributes: JSON.parse(r.attributes) as LogRecord["attributes"],
-    }));
-    return oldestFirst ? out : out.reverse();
+    const forward = q.after !== undefined;
+    const out: LogRecord[] = [];
+    let cursor: number | undefined;
+    for (;;) {
+      let query = this.db.selectFrom("log_blocks").select(["first_seq", "last_seq", "stats", "body"]);
+      if (q.after !== undefined) query = query.where("last_seq", ">", q.after);
+      if (q.before !== undefined) query = query.where("first_seq", "<", q.before);
+      if (q.since !== undefined) query = query.where("max_time_ms", ">=", q.since);
+      if (cursor !== undefined) query = query.where("first_seq", forward ? ">" : "<", cursor);
+      const rows = await query
+        .orderBy("first_seq", forward ? "asc" : "desc")
+        .limit(PAGE)
+        .execute();
+      for (const row of rows) {
+        cursor = Number(row.first_seq);
+        if (!mayMatch(JSON.parse(row.stats) as BlockStats, q)) continue;
+        const events = (JSON.parse(row.body) as LogRecord[]).filter(accept);
+        if (forward) {
+          for (const e of events) {
+            out.push(e);
+            if (out.length >= limit) return out;
+          }
+        } else {
+          for (let i = events.length - 1; i >= 0; i--) {
+            out.push(events[i] as LogRecord);
+            if (out.length >= limit) return out.reverse();
+          }
+        }
+      }
+      if (rows.length < PAGE) return forward ? out : out.reverse();
+    }
   }
 
   /** Counts per level, source and node over what is retained (restores the statistics). */
   async totals(): Promise<LogTotals> {
-    const totals: LogTotals = {
-      total: 0,
-      byLevel: Object.fromEntries(LEVELS.map((l) => [l, 0])) as Record<Level, number>,
-      bySource: {},
-      byNode: {},
-    };
-    const byLevel = await this.db
-      .selectFrom("log_events")
-      .select(["level", (eb) => eb.fn.countAll().as("n")])
-      .groupBy("level")
-      .execute();
-    for (const r of byLevel) {
-      const l = LEVELS[r.level];
-      if (l) totals.byLevel[l] += Number(r.n);
-      totals.total += Number(r.n);
+    const totals = emptyTotals();
+    const rows = await this.db.selectFrom("log_blocks").select(["count", "stats"]).execute();
+    for (const r of rows) {
+      totals.total += Number(r.count);
+      const s = JSON.parse(r.stats) as BlockStats;
+      for (const [k, n] of Object.entries(s.byLevel)) totals.byLevel[k as Level] += n;
+      for (const [k, n] of Object.entries(s.bySource)) totals.bySource[k] = (totals.bySource[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(s.byNode)) totals.byNode[k] = (totals.byNode[k] ?? 0) + n;
     }
-    const bySource = await this.db
-      .selectFrom("log_events")
-      .select(["source", (eb) => eb.fn.countAll().as("n")])
-      .groupBy("source")
-      .execute();
-    for (const r of bySource) totals.bySource[r.source] = Number(r.n);
-    const byNode = await this.db
-      .selectFrom("log_events")
-      .select(["node", (eb) => eb.fn.countAll().as("n")])
-      .where("node", "is not", null)
-      .groupBy("node")
-      .execute();
-    for (const r of byNode) totals.byNode[r.node as string] = Number(r.n);
     return totals;
   }
 
   /**
-   * Drops what is older than `maxAgeMs` and, beyond `maxRows`, the oldest rows; returns how
-   * many went.
+   * Drops blocks whose newest event is older than `maxAgeMs`, then the oldest blocks while
+   * more than `maxRows` events would remain; returns how many events went.
    */
   async prune(limits: { maxAgeMs?: number; maxRows?: number }, now = Date.now()): Promise<number> {
     let removed = 0;
     if (limits.maxAgeMs !== undefined) {
-      const r = await this.db
-        .deleteFrom("log_events")
-        .where("time_ms", "<", now - limits.maxAgeMs)
+      const cutoff = now - limits.maxAgeMs;
+      const gone = await this.db
+        .selectFrom("log_blocks")
+        .select((eb) => eb.fn.sum<number>("count").as("n"))
+        .where("max_time_ms", "<", cutoff)
         .executeTakeFirst();
-      removed += Number(r.numDeletedRows);
+      await this.db.deleteFrom("log_blocks").where("max_time_ms", "<", cutoff).execute();
+      removed += Number(gone?.n ?? 0);
     }
     if (limits.maxRows !== undefined) {
-      const last = await this.lastSeq();
-      const count = await this.db
-        .selectFrom("log_events")
-        .select((eb) => eb.fn.countAll().as("n"))
-        .executeTakeFirst();
-      const excess = Number(count?.n ?? 0) - limits.maxRows;
-      if (excess > 0 && last > 0) {
-        // The cut-off seq: the (excess)-th oldest row; everything at or below it goes.
-        const cut = await this.db
-          .selectFrom("log_events")
-          .select("seq")
-          .orderBy("seq", "asc")
-          .offset(excess - 1)
-          .limit(1)
-          .executeTakeFirst();
-        if (cut) {
-          const r = await this.db
-            .deleteFrom("log_events")
-            .where("seq", "<=", Number(cut.seq))
-            .executeTakeFirst();
-          removed += Number(r.numDeletedRows);
+      const rows = await this.db
+        .selectFrom("log_blocks")
+        .select(["first_seq", "count"])
+        .orderBy("first_seq", "desc")
+        .execute();
+      let kept = 0;
+      let cut: number | undefined;
+      for (const r of rows) {
+        if (cut !== undefined) {
+          removed += Number(r.count);
+          continue;
         }
+        kept += Number(r.count);
+        if (kept >= limits.maxRows) cut = Number(r.first_seq);
       }
+      if (cut !== undefined) await this.db.deleteFrom("log_blocks").where("first_seq", "<", cut).execute();
     }
     return removed;
   }

@@ -207,6 +207,26 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("machines").addColumn("bastion", "text").execute();
       },
     },
+    "0009_log_blocks": {
+      async up(db: Kysely<unknown>) {
+        // One row per appended batch instead of one per event (a row per event cost more than
+        // everything else on the pipeline's hot path): the events as one JSON array, with the
+        // ranges and counts that let a search or a prune skip a block without reading it.
+        await db.schema.dropTable("log_events").execute();
+        await db.schema
+          .createTable("log_blocks")
+          .addColumn("first_seq", "bigint", (c) => c.primaryKey())
+          .addColumn("last_seq", "bigint", (c) => c.notNull())
+          .addColumn("count", "integer", (c) => c.notNull())
+          .addColumn("min_time_ms", "bigint", (c) => c.notNull())
+          .addColumn("max_time_ms", "bigint", (c) => c.notNull())
+          .addColumn("stats", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("log_blocks_last").on("log_blocks").column("last_seq").execute();
+        await db.schema.createIndex("log_blocks_time").on("log_blocks").column("max_time_ms").execute();
+      },
+    },
   };
 }
 

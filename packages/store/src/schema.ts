@@ -146,22 +146,20 @@ export interface Database {
   join_tokens: JoinTokenTable;
   agents: AgentTable;
   agent_certs: AgentCertTable;
-  log_events: LogEventTable;
+  log_blocks: LogBlockTable;
 }
 
-/** The log pipeline's retention window (see log-repo.ts). */
-export interface LogEventTable {
-  seq: number;
-  time: string;
-  /** `time` as epoch ms, for age limits and `--since` without parsing text. */
-  time_ms: number;
-  node: string | null;
-  service: string | null;
-  source: string;
-  /** 0 trace … 5 fatal, so "this level or worse" is one comparison. */
-  level: number;
-  message: string;
-  attributes: string;
+/** The log pipeline's retention window (see log-repo.ts): one row per appended batch. */
+export interface LogBlockTable {
+  first_seq: number;
+  last_seq: number;
+  count: number;
+  min_time_ms: number;
+  max_time_ms: number;
+  /** JSON: counts per level, source and node of the events in the block. */
+  stats: string;
+  /** JSON: the events, seq ascending. */
+  body: string;
 }
 
 export type Dialect = "sqlite" | "postgres";

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { LabError } from "@lab/core";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
-import { KyselyStore, type RawSqlite } from "./kysely-store.js";
+import { KyselyStore } from "./kysely-store.js";
 import { MIGRATION_NAMES } from "./migrations.js";
 import type { Database } from "./schema.js";
 
@@ -25,7 +25,7 @@ export async function openSqliteStore(path: string): Promise<KyselyStore> {
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   const store = new KyselyStore(db, "sqlite", translate);
-  store.rawSqlite = raw as unknown as RawSqlite;
+  store.path = path;
   try {
     if (!isMigrated(raw)) {
       // Kysely runs SQLite migrations without a transaction or a lock: take the write lock

@@ -100,9 +100,12 @@ interface Group {
 export class LogClient {
   readonly key: string;
   readonly match: (e: StoredEvent) => boolean;
-  private readonly pending: string[] = [];
-  /** The seq of each pending event (SSE ids are resume points and must be exact). */
-  private readonly pendingSeqs: number[] = [];
+  /**
+   * Frames waiting for the socket: mostly the very frames the keeping-up clients got (shared,
+   * not rebuilt per client), each with how many events it carries.
+   */
+  private readonly pending: { frame: string | Buffer; count: number }[] = [];
+  private pendingCount = 0;
   private missed = 0;
   private gapAfter = 0;
   private gapUntil = 0;
@@ -126,7 +129,7 @@ export class LogClient {
   }
 
   get queued(): number {
-    return this.pending.length;
+    return this.pendingCount;
   }
 
   /** Sends a non-event message now (hello, stats) unless the socket is backed up. */
@@ -216,33 +219,50 @@ export class LogClient {
       }
       return;
     }
-    this.enqueue(batch.events, batch.jsons, group.selected);
+    if (first.seq <= this.lastSeq) {
+      // Overlaps what this client already has (only right after a replay): event by event.
+      this.enqueue(batch.events, batch.jsons, group.selected);
+    } else {
+      const last = batch.events[group.selected[group.selected.length - 1] as number] as StoredEvent;
+      group.frames ??= buildFrames(batch, group.selected, this.opts.wire);
+      this.queueFrames(group.frames, group.selected.length, last.seq);
+    }
     this.pump();
   }
 
-  private enqueue(events: StoredEvent[], jsons: string[], indices: number[]): void {
-    for (const i of indices) {
-      const e = events[i] as StoredEvent;
-      if (e.seq <= this.lastSeq) continue;
-      if (this.missed > 0 || this.pending.length >= this.opts.maxQueue) {
-        if (this.missed === 0) this.gapAfter = this.lastSeq;
-        this.missed++;
-        this.gapUntil = e.seq;
-      } else {
-        this.pending.push(jsons[i] as string);
-        this.pendingSeqs.push(e.seq);
+  /** Queues frames carrying `count` events up to `lastSeq`, or counts them missed when full. */
+  private queueFrames(frames: (string | Buffer)[], count: number, lastSeq: number): void {
+    if (this.missed > 0 || this.pendingCount + count > this.opts.maxQueue) {
+      if (this.missed === 0) this.gapAfter = this.lastSeq;
+      this.missed += count;
+      this.gapUntil = lastSeq;
+    } else {
+      for (const [i, frame] of frames.entries()) {
+        const n = i < frames.length - 1 ? FRAME_EVENTS : count - FRAME_EVENTS * (frames.length - 1);
+        this.pending.push({ frame, count: n });
       }
-      this.lastSeq = e.seq;
+      this.pendingCount += count;
+    }
+    this.lastSeq = lastSeq;
+  }
+
+  private enqueue(events: StoredEvent[], jsons: string[], indices: number[]): void {
+    const fresh = indices.filter((i) => (events[i] as StoredEvent).seq > this.lastSeq);
+    for (let k = 0; k < fresh.length; k += FRAME_EVENTS) {
+      const part = fresh.slice(k, k + FRAME_EVENTS);
+      const last = events[part[part.length - 1] as number] as StoredEvent;
+      const frame = this.opts.wire.events(part.map((i) => jsons[i]).join(","), last.seq);
+      this.queueFrames([frame], part.length, last.seq);
     }
   }
 
   private pump(): void {
     if (this.blocked || this.closed) return;
     while (this.pending.length > 0) {
-      const chunk = this.pending.splice(0, FRAME_EVENTS);
-      const seqs = this.pendingSeqs.splice(0, FRAME_EVENTS);
-      const ok = this.transport.send(this.opts.wire.events(chunk.join(","), seqs[seqs.length - 1] as number));
-      this.tally.delivered += chunk.length;
+      const { frame, count } = this.pending.shift() as { frame: string | Buffer; count: number };
+      this.pendingCount -= count;
+      const ok = this.transport.send(frame);
+      this.tally.delivered += count;
       if (!ok) {
         this.waitForDrain();
         return;

@@ -69,9 +69,8 @@ describe("the OTel collector file exporter format", () => {
       source: "otel-file:x",
       level: "error",
       message: "node ready",
+      // host.name and service.name became node and service: not repeated here.
       attributes: {
-        "host.name": "db-1",
-        "service.name": "kubelet",
         "log.file.name": "kubelet.log",
         pid: 42,
         "otel.scope": "filelog",

@@ -92,6 +92,9 @@ export function parseOtelLine(line: string, source: string): LabEvent[] {
     const nodeKey = NODE_KEYS.find((k) => resource[k] !== undefined);
     const node = nodeKey ? String(resource[nodeKey]) : null;
     const service = resource["service.name"] !== undefined ? String(resource["service.name"]) : null;
+    // Promoted to node and service: not repeated in every event's attributes (bytes × clients).
+    if (nodeKey) delete resource[nodeKey];
+    delete resource["service.name"];
     for (const sl of rl.scopeLogs ?? []) {
       const scopeName = sl.scope?.name;
       for (const r of sl.logRecords ?? []) {
@@ -117,6 +120,8 @@ export function parseOtelLine(line: string, source: string): LabEvent[] {
 }
 
 const CHUNK = 1024 * 1024;
+/** Chunks handed to the sink before reading waits for the oldest to be kept. */
+const MAX_IN_FLIGHT = 4;
 
 export interface OtelFileTailOptions {
   path: string;
@@ -196,14 +201,34 @@ export class OtelFileTail {
   /** Reads whatever complete lines are there now; calls never overlap. */
   poll(): Promise<void> {
     this.running ??= this.readAvailable()
-      .catch((e: Error) => {
+      .then(() => this.settle())
+      .catch(async (e: Error) => {
         this.status.state = "failed";
         this.status.detail = e.message;
+        // Read on from the last committed position: what the sink refused comes again.
+        this.chain = Promise.resolve();
+        this.inFlight = 0;
+        await this.file?.close().catch(() => undefined);
+        this.file = undefined;
+        this.pos = null;
+        this.partial = Buffer.alloc(0);
       })
       .finally(() => {
         this.running = undefined;
       });
     return this.running;
+  }
+
+  /**
+   * Batches handed to the sink whose offsets are not committed yet: reading goes on while the
+   * store writes (the sink resolves once a batch is kept), and offsets are committed in order
+   * as each resolves. At most MAX_IN_FLIGHT chunks are outstanding.
+   */
+  private chain: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+
+  private async settle(): Promise<void> {
+    await this.chain;
   }
 
   private async readAvailable(): Promise<void> {
@@ -293,17 +318,32 @@ export class OtelFileTail {
         this.status.malformed++;
       }
     }
-    if (events.length) await this.opts.sink(events);
+    const kept = events.length ? this.opts.sink(events) : undefined;
     this.status.events += events.length;
     p.offset += last + 1;
     this.partial = data.subarray(last + 1);
-    await this.commit();
+    const at = { ...p };
+    this.inFlight++;
+    this.chain = this.chain.then(async () => {
+      await kept;
+      this.inFlight--;
+      await this.commitAt(at);
+    });
+    // Handled here too: a refusal must not count as unhandled while reading goes on (settle
+    // and the next in-flight wait still see it through `chain`).
+    this.chain.catch(() => undefined);
+    if (this.inFlight >= MAX_IN_FLIGHT) await this.chain;
   }
 
   private async commit(): Promise<void> {
-    const p = this.pos as FilePosition;
+    // Everything handed over before comes first (offsets only ever move in order).
+    await this.chain;
+    await this.commitAt({ ...(this.pos as FilePosition) });
+  }
+
+  private async commitAt(p: FilePosition): Promise<void> {
     this.status.position = { ...p };
-    await this.opts.positions.save({ ...p });
+    await this.opts.positions.save(p);
   }
 }
 

@@ -43,6 +43,8 @@ export const DEFAULT_RETENTION: RetentionLimits = { maxAgeMs: 7 * 86_400_000, ma
 
 /** Events waiting for the store beyond which new ones are kept in memory only (and counted). */
 const MAX_UNWRITTEN = 200_000;
+/** Most events per stored block. */
+const BLOCK = 5000;
 
 export interface PipelineStats {
   counts: EventCounts;
@@ -110,6 +112,7 @@ export class EventPipeline {
     await this.sources.stopAll();
     this.hub.shutdown();
     await this.writer?.flush();
+    await this.repo?.close();
   }
 
   /**
@@ -122,7 +125,7 @@ export class EventPipeline {
     // Serialised once here; every client's frames reuse these strings.
     const jsons = stored.map((e) => JSON.stringify(e));
     this.hub.publish(stored, jsons);
-    return this.writer ? this.writer.write(stored) : Promise.resolve();
+    return this.writer ? this.writer.write(stored, jsons) : Promise.resolve();
   }
 
   /** Matching events from the ring and, for what it no longer holds, the store. */
@@ -222,8 +225,7 @@ export class EventPipeline {
   private async storeFirst(): Promise<number | undefined> {
     // The oldest stored seq changes only when pruning runs: a second-old answer is fine.
     if (this.firstCache && Date.now() - this.firstCache.at < 1000) return this.firstCache.value;
-    const oldest = await this.repo?.search({ after: 0, limit: 1 });
-    const value = oldest?.[0]?.seq;
+    const value = await this.repo?.firstSeq();
     this.firstCache = { at: Date.now(), value };
     return value;
   }
@@ -246,6 +248,7 @@ export class EventPipeline {
  */
 class StoreWriter {
   private pending: StoredEvent[] = [];
+  private pendingJsons: string[] = [];
   private waiters: { resolve: () => void }[] = [];
   private running: Promise<void> | undefined;
   readonly stats = { written: 0, unwritten: 0, skipped: 0, pruned: 0, error: null as string | null };
@@ -255,12 +258,15 @@ class StoreWriter {
     private readonly log?: (line: string) => void,
   ) {}
 
-  write(events: StoredEvent[]): Promise<void> {
+  write(events: StoredEvent[], jsons: string[]): Promise<void> {
     if (this.pending.length + events.length > MAX_UNWRITTEN) {
       this.stats.skipped += events.length;
       return Promise.resolve();
     }
-    for (const e of events) this.pending.push(e);
+    for (let i = 0; i < events.length; i++) {
+      this.pending.push(events[i] as StoredEvent);
+      this.pendingJsons.push(jsons[i] as string);
+    }
     this.stats.unwritten = this.pending.length;
     const done = new Promise<void>((resolve) => this.waiters.push({ resolve }));
     this.running ??= this.loop();
@@ -274,11 +280,16 @@ class StoreWriter {
   private async loop(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending;
+      const jsons = this.pendingJsons;
       const waiters = this.waiters;
       this.pending = [];
+      this.pendingJsons = [];
       this.waiters = [];
       try {
-        await this.repo.append(batch);
+        // Blocks of at most BLOCK events, so a search reads little it does not need.
+        for (let i = 0; i < batch.length; i += BLOCK) {
+          await this.repo.append(batch.slice(i, i + BLOCK), jsons.slice(i, i + BLOCK));
+        }
         this.stats.written += batch.length;
         this.stats.error = null;
       } catch (e) {
