@@ -16,7 +16,7 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     const applied = await lab(["apply", "-f", EXAMPLE]);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/Applied: 56 created, 0 configured, 0 deleted, 0 unchanged \(event #1\)/);
+    expect(applied.stdout).toMatch(/Applied: 58 created, 0 configured, 0 deleted, 0 unchanged \(event #1\)/);
   });
 
   it("lists servers in a table that fits 100 columns, with unobserved pillars as —", async () => {
@@ -164,7 +164,7 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
 
   it("re-applying changes nothing and records no event", async () => {
     const again = await lab(["apply", "-f", EXAMPLE]);
-    expect(again.stdout).toBe("No changes (56 unchanged)\n");
+    expect(again.stdout).toBe("No changes (58 unchanged)\n");
     const events = JSON.parse((await lab(["get", "events", "-o", "json"])).stdout);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ id: 1, actor: "tester", action: "apply", result: "ok" });
@@ -323,7 +323,7 @@ describe("the state database", () => {
     await lab(["apply", "-f", EXAMPLE]);
     const check = await lab(["state", "check", "-o", "json"]);
     expect(check.code).toBe(0);
-    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, objects: 56, events: 1, integrity: ["ok"] });
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, objects: 58, events: 1, integrity: ["ok"] });
 
     const backup = join(home, "backup.db");
     expect((await lab(["state", "backup", backup])).code).toBe(0);

@@ -186,6 +186,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       class: () => views.classTable(rows as never, out),
       image: () => views.imageTable(rows as never, out),
       label_rule: () => views.labelRuleTable(rows as never, out),
+      layout: () => views.layoutTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);

@@ -50,6 +50,21 @@ export const CATALOGUE = {
   LAB_E_REF_GROUP: { http: 400, exit: EXIT.error, hint: "define the group or fix the name" },
   LAB_E_REF_SIZE: { http: 400, exit: EXIT.error, hint: "define the size under `sizes:`" },
   LAB_E_REF_SERVER: { http: 400, exit: EXIT.error, hint: "define the server or fix the name" },
+  LAB_E_REF_LAYOUT: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "define the layout under `layout:` or fix the name",
+  },
+  LAB_E_LAYOUT_PLACE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give each server and layout one place, and positions that fit the layout's size without overlapping",
+  },
+  LAB_E_LAYOUT_CYCLE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "break the cycle: a layout cannot contain itself through other layouts",
+  },
   LAB_E_GROUP_CYCLE: {
     http: 400,
     exit: EXIT.error,

@@ -5,6 +5,7 @@ export * from "./errors.js";
 export * from "./fleet-table.js";
 export * from "./hardware.js";
 export * from "./images.js";
+export * from "./layout.js";
 export * from "./lifecycle.js";
 export * from "./model.js";
 export * from "./parse.js";

@@ -23,6 +23,7 @@ export function emptyModel(): Model {
     class: new Map(),
     image: new Map(),
     label_rule: new Map(),
+    layout: new Map(),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { LabError } from "./errors.js";
+import { type LayoutSpec, layoutSchema } from "./layout.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const SECRET_PATH = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -337,10 +338,11 @@ export const documentSchema = z.strictObject(
     classes: z.record(className, classSchema).optional(),
     images: z.record(nameSchema, imageSchema).optional(),
     label_rules: z.record(nameSchema, labelRuleSchema).optional(),
+    layout: z.record(nameSchema, layoutSchema).optional(),
   },
   {
     error:
-      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images or label_rules",
+      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules or layout",
   },
 );
 
@@ -367,6 +369,7 @@ export const KINDS = [
   "server",
   "group",
   "alert",
+  "layout",
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -381,6 +384,7 @@ export interface SpecOf {
   class: ClassSpec;
   image: ImageSpec;
   label_rule: LabelRuleSpec;
+  layout: LayoutSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -394,15 +398,20 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   class: "classes",
   image: "images",
   label_rule: "label_rules",
+  // Singular, as the issue's YAML writes it; `lab get layouts` works too (KIND_ALIASES).
+  layout: "layout",
 };
 
 /** The plural of each kind is its YAML section (`classes`, `label_rules`), never `kind + "s"`. */
-const KIND_ALIASES: Record<string, Kind> = Object.fromEntries(
-  KINDS.flatMap((k) => [
-    [k, k],
-    [SECTION[k], k],
-  ]),
-);
+const KIND_ALIASES: Record<string, Kind> = {
+  ...Object.fromEntries(
+    KINDS.flatMap((k) => [
+      [k, k],
+      [SECTION[k], k],
+    ]),
+  ),
+  layouts: "layout",
+};
 
 /** A kind from its singular or plural word (`class`, `classes`; `-` may stand for `_`). */
 export function kindFromWord(word: string): Kind | undefined {
@@ -420,6 +429,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   class: classSchema,
   image: imageSchema as z.ZodType<ImageSpec>,
   label_rule: labelRuleSchema as z.ZodType<LabelRuleSpec>,
+  layout: layoutSchema as unknown as z.ZodType<LayoutSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

@@ -6,6 +6,7 @@
 import type { Backend } from "./conditions.js";
 import { Fleet, type Resolution } from "./engine.js";
 import { type Diagnostic, LabError, notFound } from "./errors.js";
+import type { LayoutRow } from "./layout.js";
 import { type Model, modelFromResources, type Resource } from "./model.js";
 import { type ParseCache, parseSources, type SourceFile } from "./parse.js";
 import { placeAlerts, type Unrenderable } from "./placement.js";
@@ -210,6 +211,7 @@ export interface ListResultMap {
   class: ClassRow;
   image: ImageRow;
   label_rule: LabelRuleRow;
+  layout: LayoutRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -383,6 +385,7 @@ export class LabService implements Engine {
       class: () => views.classRows(f),
       image: () => views.imageRows(f),
       label_rule: () => views.labelRuleRows(),
+      layout: () => views.layoutRows(),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") {

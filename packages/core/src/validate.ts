@@ -7,6 +7,7 @@ import { METRICS, parseCondition } from "./conditions.js";
 import { Fleet } from "./engine.js";
 import { type Diagnostic, diagnostic, didYouMean, type LabCode, type Location } from "./errors.js";
 import { imageCatalogue } from "./images.js";
+import { validateLayouts } from "./layout.js";
 import type { Model, Resource } from "./model.js";
 import type { Kind, SelectorSpec } from "./schema.js";
 
@@ -137,6 +138,7 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
   for (const r of model.secret.values()) selectorRefs(r, r.spec.exclude, "exclude");
 
   out.push(...groupCycles(model));
+  out.push(...validateLayouts(model, at));
   if (out.some((d) => d.severity === "error")) return out;
   return [...out, ...engineWarnings(model)];
 }

@@ -10,6 +10,7 @@ import { CLASS_ALERTS, portCheck } from "./conditions.js";
 import { type Exclusion, type Fleet, type Resolution, SIZE_ALERTS, type Source } from "./engine.js";
 import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
+import { type LayoutRow, layoutRows } from "./layout.js";
 import { placeAlert, renderedPath } from "./placement.js";
 import type { Kind, LabelRuleSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
@@ -392,6 +393,10 @@ export class FleetViews {
         kernel: spec.kernel,
         servers: uses.get(name) ?? 0,
       }));
+  }
+
+  layoutRows(): LayoutRow[] {
+    return layoutRows(this.model);
   }
 
   labelRuleRows(): LabelRuleRow[] {

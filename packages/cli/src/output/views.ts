@@ -13,6 +13,7 @@ import type {
   LabelRow,
   LabelRuleRow,
   LabelView,
+  LayoutRow,
   PillarState,
   Resolution,
   SecretRow,
@@ -157,6 +158,26 @@ export function labelRuleTable(rows: LabelRuleRow[], style: Style): string {
       { header: "LABEL", value: (r) => r.label },
       { header: "WHEN", value: (r) => r.when },
       { header: "REASON", value: (r) => r.reason ?? "-", shrink: true },
+    ],
+    style,
+  );
+}
+
+export function layoutTable(rows: LayoutRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "NAME", value: (r) => r.name },
+      { header: "TYPE", value: (r) => r.type },
+      { header: "WHERE", value: (r) => r.where ?? "-" },
+      { header: "IN", value: (r) => r.parent ?? "-" },
+      { header: "SIZE", value: (r) => (r.size === null ? "-" : String(r.size)) },
+      { header: "NODES", value: (r) => String(r.nodes) },
+      {
+        header: "HOLDS",
+        value: (r) => r.items.map((i) => (i.kind === "layout" ? `[${i.name}]` : i.name)).join(", ") || "-",
+        shrink: true,
+      },
     ],
     style,
   );
