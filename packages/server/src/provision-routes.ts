@@ -23,7 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { BastionHub } from "./bastion/hub.js";
 import type { BastionCommand } from "./bastion/protocol.js";
-import { parse, type RouteAuth } from "./routes.js";
+import { parse, type RouteAuth, tokenFromQuery } from "./routes.js";
 
 const enlistSchema = z.strictObject({
   mac: z.string(),
@@ -114,10 +114,11 @@ export function registerProvisionRoutes(
     const m = await p.find(target(req));
     return { mac: m.mac, lines: deps.logs.tail(m.mac, q.tail ?? 200) };
   });
-  // Live: timeline steps, log lines and state changes of one machine (`lab provision logs -f`).
+  // Live: timeline steps, log lines and state changes of one machine (`lab provision logs -f`,
+  // the dashboard's server page). `?token=`: a browser cannot set headers on a WebSocket.
   app.get(
     "/api/v1/provision/machines/:target/follow",
-    { websocket: true, preHandler: auth("read") },
+    { websocket: true, preHandler: [tokenFromQuery, auth("read")] },
     async (socket, req) => {
       let m: Awaited<ReturnType<Provisioner["find"]>>;
       try {

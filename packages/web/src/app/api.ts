@@ -55,6 +55,44 @@ export interface Principal {
 export const canWrite = (p: Principal | null): boolean =>
   Boolean(p?.scopes.some((s) => s === "write" || s === "admin"));
 
+export const isAdmin = (p: Principal | null): boolean => Boolean(p?.scopes.includes("admin"));
+
+/**
+ * POSTs `body` and hands each line of an NDJSON answer to `onLine` as it arrives (agent exec).
+ * An error answered before the stream starts is thrown as an ApiError with its code.
+ */
+export async function streamLines(
+  path: string,
+  body: unknown,
+  onLine: (line: string) => void,
+): Promise<void> {
+  const token = savedToken();
+  const res = await fetch(`/api/v1${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok || !res.body) {
+    const e = (await res.json().catch(() => ({})))?.error ?? {};
+    throw new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? res.statusText, e.hint);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let nl = buffer.indexOf("\n");
+    while (nl >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line.trim()) onLine(line);
+      nl = buffer.indexOf("\n");
+    }
+  }
+  if (buffer.trim()) onLine(buffer);
+}
+
 export interface StreamMessage {
   /** The SSE event name: an audit action (`apply`, `health`…), `missed` or `shutdown`. */
   event: string;

@@ -5,8 +5,11 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, type Principal, savedToken, saveToken } from "./api.js";
 import { prefetch } from "./data.js";
+import { Kiosk, kioskToken } from "./kiosk.js";
 import { type LinkState, live, useLive } from "./live.js";
 import { FleetPage, fleetPath, MACHINES } from "./pages/fleet.js";
+import { LayoutPage } from "./pages/layout.js";
+import { LivePage } from "./pages/live.js";
 import {
   AlertPage,
   AlertsPage,
@@ -40,7 +43,7 @@ function App() {
   };
   useEffect(() => {
     // A login link carries the token in the fragment (never sent to the server), used once.
-    const token = route.parts[0] === "login" ? route.params.get("token") : null;
+    const token = route.parts[0] === "login" ? route.params.get("token") : kioskToken();
     if (token) {
       saveToken(token);
       history.replaceState(null, "", "#/");
@@ -49,6 +52,7 @@ function App() {
   }, []);
 
   if (me === undefined) return <div class="muted loading">connecting…</div>;
+  if (me !== null && location.pathname === "/kiosk") return <Kiosk me={me} />;
   if (me === null)
     return (
       <Login
@@ -93,6 +97,10 @@ function Page({ route, me }: { route: Route; me: Principal }) {
       return name ? <AlertPage name={name} /> : <AlertsPage />;
     case "secrets":
       return name ? <SecretPage name={name} /> : <SecretsPage />;
+    case "live":
+      return <LivePage />;
+    case "layout":
+      return <LayoutPage />;
     default:
       return (
         <ErrorBox error={new ApiError(404, "LAB_E_NOT_FOUND", `no page "${kind}"`, "use the links above")} />
@@ -123,6 +131,8 @@ function Nav({ route, me, onLogout }: { route: Route; me: Principal; onLogout: (
       {item("#/groups", "Groups", ["groups"])}
       {item("#/alerts", "Alerts", ["alerts"])}
       {item("#/secrets", "Secrets", ["secrets"])}
+      {item("#/live", "Live", ["live"])}
+      {item("#/layout", "Layout", ["layout"])}
       <span class="spacer" />
       <span
         class={`link link-${hub.state}`}

@@ -6,10 +6,12 @@
 
 import type { Resolution } from "@lab/core";
 import type { ComponentChildren } from "preact";
-import { useMemo } from "preact/hooks";
-import { api, canWrite, type Principal } from "../api.js";
+import { useMemo, useState } from "preact/hooks";
+import { ApiError, api, canWrite, isAdmin, type Principal, streamLines } from "../api.js";
 import { useApi } from "../data.js";
+import { PHASES, phasesSeen, useFollow } from "../follow.js";
 import { type AuditEvent, useLive } from "../live.js";
+import { type LogEvent, useLogs } from "../logs.js";
 import { href, navigate } from "../router.js";
 import {
   ActionButton,
@@ -35,15 +37,6 @@ interface Description {
   status: Pillars;
   health: { source: string; state: string; summary: string; updatedAt: string }[];
   identity: Record<string, unknown> | null;
-}
-interface Step {
-  id: number;
-  time: string;
-  kind: string;
-  type: string;
-  detail: Record<string, unknown>;
-  sincePreviousMs: number;
-  sinceStartMs: number;
 }
 
 export function ServerPage({ name, me }: { name: string; me: Principal | null }) {
@@ -190,9 +183,12 @@ export function ServerPage({ name, me }: { name: string; me: Principal | null })
               <div class="muted">{s.status.identity.reason ?? "not enrolled"}</div>
             )}
           </Section>
+          <NodeLogs name={s.name} />
+          <Callbacks name={s.name} />
           <Events name={s.name} />
           {canWrite(me) ? (
             <Section title="Actions">
+              {isAdmin(me) ? <Exec name={s.name} /> : null}
               <ActionButton
                 label="Delete server"
                 action="delete-server"
@@ -263,11 +259,16 @@ function Provenance({
   );
 }
 
-/** The machine Lab network-boots under this name, its timeline, and the provisioning actions. */
+/**
+ * The machine Lab network-boots under this name: its state, the boot phases reached, the
+ * timeline and install log as they happen (the follow socket), and the provisioning actions.
+ */
 function Boot({ name, me }: { name: string; me: Principal | null }) {
   const machines = useApi<Machine[]>("/provision/machines");
-  const m = machines.data?.find((x) => x.name === name);
-  const timeline = useApi<Step[]>(m ? `/provision/machines/${encodeURIComponent(m.mac)}/timeline` : null);
+  const listed = machines.data?.find((x) => x.name === name);
+  const followed = useFollow(listed?.mac ?? null);
+  // The socket's machine is the newest word on it; the list is the fallback until it speaks.
+  const m = followed.machine ?? listed;
   if (!machines.data)
     return (
       <Section title="Boot">{machines.error ? <ErrorBox error={machines.error} /> : <Loading />}</Section>
@@ -280,12 +281,22 @@ function Boot({ name, me }: { name: string; me: Principal | null }) {
     );
   }
   const path = `/provision/machines/${encodeURIComponent(m.mac)}`;
-  const after = () => {
-    machines.reload();
-    timeline.reload();
-  };
+  const after = () => machines.reload();
+  const phases = phasesSeen(followed.steps, m.state);
+  const steps = followed.steps.slice(-40);
+  const first = followed.steps[0] ? Date.parse(followed.steps[0].time) : 0;
   return (
     <Section title="Boot">
+      <div class="phases" data-testid="phases">
+        {PHASES.map((p) => (
+          <span key={p} class={`phase${phases[p] ? " done" : ""}`} data-phase={p} data-done={phases[p]}>
+            {phases[p] ? "●" : "○"} {p}
+          </span>
+        ))}
+        <span class={`link link-${followed.link === "live" ? "live" : "reconnecting"}`}>
+          ● {followed.link}
+        </span>
+      </div>
       <table class="simple" data-testid="machine">
         <tbody>
           <tr>
@@ -345,18 +356,156 @@ function Boot({ name, me }: { name: string; me: Principal | null }) {
         </div>
       ) : null}
       <h3>Timeline</h3>
-      {timeline.data?.length ? (
-        <ol class="timeline">
-          {timeline.data.map((t) => (
-            <li key={t.id} class={`tl-${t.kind}`}>
-              <span class="muted">+{(t.sinceStartMs / 1000).toFixed(1)}s</span> <b>{t.kind}</b> {t.type}
+      {steps.length ? (
+        <ol class="timeline" data-testid="timeline">
+          {steps.map((t) => (
+            <li key={`${t.time}|${t.kind}|${t.type}`} class={`tl-${t.kind}`} data-kind={t.kind}>
+              <span class="muted">+{((Date.parse(t.time) - first) / 1000).toFixed(1)}s</span> <b>{t.kind}</b>{" "}
+              {t.type}
             </li>
           ))}
         </ol>
       ) : (
         <div class="muted">no boot recorded yet</div>
       )}
+      {followed.lines.length ? (
+        <>
+          <h3>Install log</h3>
+          <pre class="install-log" data-testid="install-log">
+            {followed.lines.slice(-30).join("\n")}
+          </pre>
+        </>
+      ) : null}
     </Section>
+  );
+}
+
+/** The log pipeline's events about this server, newest first, as they arrive. */
+function NodeLogs({ name }: { name: string }) {
+  const hub = useLogs();
+  const mine: LogEvent[] = [];
+  for (let i = hub.events.length - 1; i >= 0 && mine.length < 30; i--) {
+    const e = hub.events[i] as LogEvent;
+    if (e.node === name) mine.push(e);
+  }
+  return (
+    <Section title="Logs" count={mine.length}>
+      {hub.state === "unavailable" ? (
+        <div class="muted">the server's log stream is unavailable: {hub.problem}</div>
+      ) : mine.length === 0 ? (
+        <div class="muted">no log event names this server yet</div>
+      ) : (
+        <table class="simple" data-testid="node-logs">
+          <tbody>
+            {mine.map((e) => (
+              <tr key={e.seq} class={`lvl-${e.level}`}>
+                <td class="muted nowrap">{e.time.slice(11, 19)}</td>
+                <td class="nowrap">{e.level}</td>
+                <td class="muted nowrap">{e.service ?? e.source}</td>
+                <td class="msg">{e.message}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <a href={`#/live`} class="muted">
+        all events on the Live page →
+      </a>
+    </Section>
+  );
+}
+
+interface CallbackEntry {
+  key: string;
+  status: string;
+  value?: unknown;
+  at: string;
+  stale?: boolean;
+}
+
+/** What workloads and boot scripts report about this server (POST /api/v1/callbacks). */
+function Callbacks({ name }: { name: string }) {
+  const c = useApi<CallbackEntry[]>(`/callbacks/${encodeURIComponent(name)}`);
+  return (
+    <Section title="Callbacks" count={c.data?.length}>
+      {c.error ? (
+        <div class="muted">
+          {c.error.status === 404 && c.error.code !== "LAB_E_NOT_FOUND"
+            ? "this server does not keep callback state"
+            : c.error.status === 404
+              ? "no callback has reported for this server"
+              : `${c.error.code}: ${c.error.message}`}
+        </div>
+      ) : !c.data ? (
+        <Loading />
+      ) : c.data.length === 0 ? (
+        <div class="muted">no callback has reported for this server</div>
+      ) : (
+        <table class="simple" data-testid="callbacks">
+          <tbody>
+            {c.data.map((e) => (
+              <tr key={e.key} data-callback={e.key}>
+                <td>{e.key}</td>
+                <td class={`s-${e.status === "ok" ? "ok" : e.status === "warning" ? "warning" : "failed"}`}>
+                  {e.status}
+                </td>
+                <td>{e.value === undefined ? "—" : String(e.value)}</td>
+                <td class="muted">
+                  {ago(e.at)}
+                  {e.stale ? " (stale)" : ""}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
+  );
+}
+
+/** Runs a command through the server's enrolled agent (admin scope), output streamed back. */
+function Exec({ name }: { name: string }) {
+  const [command, setCommand] = useState("uptime");
+  const [out, setOut] = useState<{ text: string; exit: string | null }>({ text: "", exit: null });
+  const run = async () => {
+    setOut({ text: "", exit: null });
+    let text = "";
+    await streamLines(`/agents/${encodeURIComponent(name)}/exec`, { command, timeoutSeconds: 60 }, (line) => {
+      const m = JSON.parse(line) as {
+        type: string;
+        data?: string;
+        code?: number | null;
+        signal?: string | null;
+        error?: { code: string; message: string };
+      };
+      if (m.type === "stdout" || m.type === "stderr") text += atob(m.data ?? "");
+      else if (m.type === "exit") setOut({ text, exit: `exit ${m.code ?? m.signal}` });
+      else if (m.type === "error")
+        throw new ApiError(0, m.error?.code ?? "LAB_E_INTERNAL", m.error?.message ?? "");
+      setOut((o) => ({ ...o, text }));
+    });
+  };
+  return (
+    <div class="exec">
+      <input
+        name="command"
+        value={command}
+        onInput={(e) => setCommand((e.target as HTMLInputElement).value)}
+        spellcheck={false}
+      />
+      <ActionButton
+        label="Exec"
+        action="exec"
+        confirm={`Run \`${command}\` on ${name} as the agent's user?`}
+        run={run}
+      />
+      {out.text || out.exit ? (
+        <pre class="install-log" data-testid="exec-output">
+          {out.text}
+          {out.exit ? `\n[${out.exit}]` : ""}
+        </pre>
+      ) : null}
+    </div>
   );
 }
 
