@@ -2,13 +2,15 @@
  * The dashboard in a real browser (Debian's Chromium) against a real `lab server` holding the
  * demo inventory: every page loads and shows what the API says; a change applied with the CLI
  * appears without a reload; an action round-trips through its confirmation; a read-only token
- * sees no action buttons and the server answers its write with 403.
+ * sees no action buttons and the server answers every write the dashboard can make with 403;
+ * an event appended to an OpenTelemetry collector file appears on the Live page; the Layout
+ * page draws the model's racks and follows a change; the kiosk rotates its pages at 1280×800.
  *
  * Screenshots go to a temporary folder, or to LAB_DASHBOARD_SHOTS (docs/dashboard refreshes
  * the committed ones). Every wait is for something on the page; deadlines only turn a hang
  * into a failure.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +23,7 @@ let server: ServerProcess;
 let browser: Browser;
 let admin: string;
 let reader: string;
+let otelFile: string;
 const shots = process.env.LAB_DASHBOARD_SHOTS
   ? join(ROOT, process.env.LAB_DASHBOARD_SHOTS)
   : join(tempHome("lab-shots-"), "shots");
@@ -30,7 +33,10 @@ beforeAll(async () => {
   const lab = labIn(home);
   expect(lab(["init", "--local"]).code).toBe(0);
   expect(lab(["apply", "-f", join(ROOT, "examples/homelab")]).code).toBe(0);
-  server = await startLabServer({ home });
+  // A real OTel collector file-exporter output the server tails (empty until a test writes).
+  otelFile = join(home, "otel-logs.json");
+  writeFileSync(otelFile, "");
+  server = await startLabServer({ home, args: ["--otel-file", otelFile] });
   admin = server.token as string;
   const created = await server.request<{ token: string }>("POST", "/api/v1/tokens", {
     name: "viewer",
@@ -68,6 +74,29 @@ async function signedIn(token: string, viewport = { width: 1600, height: 1000 })
 }
 
 const count = (page: Page) => page.textContent("[data-testid=server-count] b");
+
+/** One line as the collector's `file` exporter writes it: a resourceLogs batch of one record. */
+function otelLine(node: string, service: string, severity: number, message: string): string {
+  const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
+  return `${JSON.stringify({
+    resourceLogs: [
+      {
+        resource: { attributes: [attr("host.name", node), attr("service.name", service)] },
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+                severityNumber: severity,
+                body: { stringValue: message },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  })}\n`;
+}
 
 describe("the dashboard", () => {
   it("signs in with an API token and shows the fleet with the pillars the API reports", async () => {
@@ -193,7 +222,132 @@ describe("the dashboard", () => {
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe("LAB_E_FORBIDDEN");
     expect((await server.request("GET", "/api/v1/servers/worker-5")).status).toBe(200);
+    // Every write the dashboard can make, as the read-only token: each refused by the server.
+    const writes: [string, string, unknown][] = [
+      ["POST", "/api/v1/provision/machines/worker-5/install", {}],
+      ["POST", "/api/v1/provision/machines/worker-5/reprovision", {}],
+      ["POST", "/api/v1/provision/machines/worker-5/debug", {}],
+      ["DELETE", "/api/v1/provision/machines/worker-5", undefined],
+      ["DELETE", "/api/v1/servers/worker-5", undefined],
+      ["POST", "/api/v1/agents/worker-5/exec", { command: "true" }],
+      ["POST", "/api/v1/power/worker-5/on", {}],
+      ["POST", "/api/v1/apply", { documents: [] }],
+    ];
+    const answers = await page.evaluate(
+      async ({ token, writes }) => {
+        const out: [string, number, string][] = [];
+        for (const [method, path, body] of writes) {
+          const res = await fetch(path, {
+            method,
+            headers: {
+              authorization: `Bearer ${token}`,
+              ...(body === undefined ? {} : { "content-type": "application/json" }),
+            },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          out.push([`${method} ${path}`, res.status, (await res.json()).error?.code]);
+        }
+        return out;
+      },
+      { token: reader, writes },
+    );
+    for (const [what, status, code] of answers)
+      expect([what, status, code]).toEqual([what, 403, "LAB_E_FORBIDDEN"]);
+    expect((await server.request("GET", "/api/v1/provision/machines/worker-5")).status).toBe(200);
+    // The Live and Layout pages offer a read-only token nothing to press either.
+    for (const where of ["live", "layout"]) {
+      await page.goto(`${server.url}/#/${where}`);
+      await page.waitForSelector(where === "live" ? "[data-testid=log-list]" : "[data-layout=basement-rack]");
+      expect(await page.$$("[data-action]")).toEqual([]);
+    }
     await page.close();
+  });
+
+  it("shows an event written to an OpenTelemetry file on the Live page, without a reload", async () => {
+    const page = await signedIn(admin);
+    await page.goto(`${server.url}/#/live`);
+    await page.waitForSelector("[data-testid=log-link]:has-text('live')");
+    appendFileSync(otelFile, otelLine("db-1", "postgres", 17, "checkpoint took 42 s (dashboard test)"));
+    appendFileSync(otelFile, otelLine("worker-5", "kubelet", 9, "pod started (dashboard test)"));
+    const row = await page.waitForSelector("tr:has-text('checkpoint took 42 s (dashboard test)')");
+    expect(await row.textContent()).toContain("db-1");
+    expect(await row.textContent()).toContain("error");
+    // The filters: level and up, node; the pause holds new events and counts them.
+    await page.selectOption("select[name=level]", "error");
+    await page.waitForFunction(() => !document.body.textContent?.includes("pod started (dashboard test)"));
+    await page.selectOption("select[name=level]", "");
+    await page.selectOption("select[name=node]", "worker-5");
+    await page.waitForSelector("tr:has-text('pod started (dashboard test)')");
+    expect(await page.$("tr:has-text('checkpoint took 42 s')")).toBeNull();
+    await page.selectOption("select[name=node]", "");
+    await page.click("[data-testid=pause]");
+    appendFileSync(otelFile, otelLine("db-2", "postgres", 13, "held while paused (dashboard test)"));
+    await page.waitForSelector("[data-testid=pause]:has-text('Resume (1 new)')");
+    expect(await page.$("tr:has-text('held while paused')")).toBeNull();
+    await page.click("[data-testid=pause]");
+    await page.waitForSelector("tr:has-text('held while paused (dashboard test)')");
+    await page.waitForSelector("[data-testid=chart-levels] canvas");
+    await page.screenshot({ path: join(shots, "live.png") });
+    // The server page lists the events that name it.
+    await page.goto(`${server.url}/#/servers/db-1`);
+    await page.waitForSelector("[data-testid=node-logs] >> text=checkpoint took 42 s (dashboard test)");
+    expect((page as Page & { errors?: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it("draws the layout with what is observed, and follows a change applied with the CLI", async () => {
+    const page = await signedIn(admin);
+    await page.goto(`${server.url}/#/layout`);
+    await page.waitForSelector("[data-layout=basement-rack] [data-node=db-1]");
+    // The rack keeps its shape: 12 units in 8 items (three 2U); the XCP-ng host carries its VMs.
+    expect(await page.$$eval("[data-layout=basement-rack] .slots > .slot", (els) => els.length)).toBe(8);
+    expect(await page.$("[data-layout=basement-rack] .guests [data-node=worker-6]")).not.toBeNull();
+    // Nothing observed on the demo fleet: no power section, not network-booted, no health yet.
+    const facts = await page.$$eval("[data-node=db-1] [data-fact]", (els) =>
+      els.map((e) => [e.getAttribute("data-fact"), e.textContent?.replace(/\s+/g, " ").trim()]),
+    );
+    expect(facts).toEqual([
+      ["power", "power —"],
+      ["lifecycle", "boot —"],
+      ["health", "health —"],
+    ]);
+    await page.screenshot({ path: join(shots, "layout.png") });
+    const file = join(home, "layout-change.yaml");
+    writeFileSync(
+      file,
+      "layout:\n  study-shelf:\n    type: shelf\n    where: study\n    size: 3\n    contains:\n      - { node: dgx-spark, at: 1 }\n      - { node: beelink-ser9-max, at: 2 }\n      - { node: worker-5, at: 3 }\n",
+    );
+    const applied = labIn(home)(["apply", "-f", file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    // worker-5 is network-booted by Lab: its lifecycle shows where it stands.
+    const added = await page.waitForSelector("[data-layout=study-shelf] [data-node=worker-5]");
+    expect(await added.textContent()).toMatch(/INSTALL_QUEUE|INSTALLED|DISCOVERED/);
+    expect((page as Page & { errors?: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it("runs a kiosk at 1280×800 that rotates its pages, without navigation or actions", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    // The token comes once, in the fragment, which the browser never sends to the server.
+    await page.goto(`${server.url}/kiosk?page=layout,live&rotate=5s#token=${admin}`);
+    await page.waitForSelector("[data-kiosk-page=layout] [data-layout=basement-rack]");
+    expect(await page.evaluate(() => location.hash)).not.toContain("token");
+    expect(await page.$("nav.top")).toBeNull();
+    expect(await page.$$("[data-action]")).toEqual([]);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: join(shots, "kiosk-layout-1280x800.png") });
+    await page.waitForSelector("[data-kiosk-page=live] [data-testid=log-list]", { timeout: 20_000 });
+    await page.waitForSelector("tr:has-text('dashboard test')");
+    await page.screenshot({ path: join(shots, "kiosk-live-1280x800.png") });
+    // Touch: the › button moves on at once.
+    await page.click("button[aria-label='next page']");
+    await page.waitForSelector("[data-kiosk-page=layout]");
+    expect(errors).toEqual([]);
+    await context.close();
   });
 
   it("fits a 1280×800 screen", async () => {

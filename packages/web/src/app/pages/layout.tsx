@@ -17,13 +17,38 @@ import { fleetPath, MACHINES, type Machine } from "./fleet.js";
 interface Observed {
   health: (name: string) => PillarState | undefined;
   machine: (name: string) => Machine | undefined;
+  power: (name: string) => PowerRow | undefined;
+}
+
+/** One server's power as GET /api/v1/power reports it (asked of its driver just now). */
+interface PowerRow {
+  name: string;
+  driver: string | null;
+  state: string;
+  detail: string | null;
+  observedAt: string | null;
+  error: { code: string; message: string } | null;
 }
 
 export function LayoutPage({ big }: { big?: boolean }) {
   const layouts = useApi<LayoutRow[]>("/layout");
   const table = useApi<FleetTable>(fleetPath(""));
   const machines = useApi<Machine[]>(MACHINES);
+  // Only the servers the picture shows are asked (each answer is a driver round trip).
+  const placed = useMemo(
+    () =>
+      [
+        ...new Set(
+          (layouts.data ?? []).flatMap((l) =>
+            l.items.flatMap((i) => [...(i.kind === "node" ? [i.name] : []), ...i.guests]),
+          ),
+        ),
+      ].sort(),
+    [layouts.data],
+  );
+  const power = useApi<PowerRow[]>(placed.length ? `/power?name=${placed.join(",")}` : null);
   const observed = useMemo<Observed>(() => {
+    const byPower = new Map((power.data ?? []).map((p) => [p.name, p]));
     const byName = new Map<string, number>();
     const t = table.data;
     if (t) for (let i = 0; i < t.count; i++) byName.set(t.name[i] as string, i);
@@ -35,8 +60,9 @@ export function LayoutPage({ big }: { big?: boolean }) {
         return t && i !== undefined ? fleetRow(t, i).status.health : undefined;
       },
       machine: (name) => m.get(name),
+      power: (name) => byPower.get(name),
     };
-  }, [table.data, machines.data]);
+  }, [table.data, machines.data, power.data]);
 
   if (layouts.error) return <ErrorBox error={layouts.error} />;
   if (!layouts.data) return <Loading />;
@@ -158,21 +184,41 @@ function Item({
 }
 
 const NOT_NETBOOTED = "not network-booted by Lab";
-const NO_POWER = "no power state observed: no power driver reports this server yet";
+const NO_POWER = "no power state observed (yet)";
+
+/** Power as observed: the driver's state, or — with why (not configured, unreachable). */
+function powerText(p: PowerRow | undefined): { text: string; title: string; cls: string } {
+  if (!p) return { text: "—", title: NO_POWER, cls: "" };
+  if (p.error)
+    return {
+      text: "?",
+      title: `${p.driver ?? "power"}: ${p.error.code}: ${p.error.message}`,
+      cls: "s-failed",
+    };
+  if (p.state === "not configured")
+    return { text: "—", title: `not configured (${p.detail ?? "no power: section"})`, cls: "" };
+  const cls = p.state === "on" ? "s-ok" : p.state === "off" ? "s-none" : "s-pending";
+  return {
+    text: p.state,
+    title: `${p.driver ?? ""} ${p.detail ?? ""} at ${p.observedAt ?? "?"}`.trim(),
+    cls,
+  };
+}
 
 /** One server: its name and the three observed states, "—" for each nobody reported. */
 function NodeCard({ name, observed, small }: { name: string; observed: Observed; small?: boolean }) {
   const health = observed.health(name);
   const m = observed.machine(name);
   const lifecycle = m ? `${m.state}${m.stage ? ` · ${m.stage}` : ""}` : "—";
+  const power = powerText(observed.power(name));
   return (
     <div class={`node${small ? " small" : ""} ${health ? `s-${health.state}` : ""}`} data-node={name}>
       <a href={href("servers", name)} class="name">
         {name}
       </a>
       <span class="facts">
-        <span class="fact" data-fact="power" title={NO_POWER}>
-          <i>power</i> —
+        <span class="fact" data-fact="power" title={power.title}>
+          <i>power</i> <span class={power.cls}>{power.text}</span>
         </span>
         <span class="fact" data-fact="lifecycle" title={m ? (m.reason ?? m.state) : NOT_NETBOOTED}>
           <i>boot</i> {lifecycle}
