@@ -29,6 +29,7 @@ import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
+import { registerRunCommands } from "./commands/run.js";
 import { registerSecretCommands } from "./commands/secret.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
@@ -83,6 +84,8 @@ export async function run(argv: string[], io: IO): Promise<number> {
     return session;
   };
   const engine = async () => (await open()).engine;
+  // `lab exec` exits with the remote command's code; `lab run` and `lab power` with 1 on failure.
+  let exitCode: number = EXIT.ok;
   const print = (s: string): void => {
     io.stdout.write(s);
   };
@@ -151,6 +154,16 @@ export async function run(argv: string[], io: IO): Promise<number> {
       emit(opts.output, result, () => views.applySummary(result, out));
     });
 
+  const runCtx = {
+    io,
+    print,
+    emit,
+    out,
+    open,
+    setExitCode: (c: number) => {
+      exitCode = c;
+    },
+  };
   filterOptions(
     program
       .command("get")
@@ -159,6 +172,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .addOption(outputOption())
       .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10)),
   ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number }) => {
+    if (/^runs?$/i.test(word)) {
+      const { getRuns } = await import("./commands/run.js");
+      return getRuns(runCtx, { output: opts.output, limit: opts.limit });
+    }
     if (/^bastions?$/i.test(word)) {
       const { getBastions } = await import("./commands/bastion.js");
       return getBastions({ io, print, emit, out, open }, opts.output);
@@ -187,6 +204,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       image: () => views.imageTable(rows as never, out),
       label_rule: () => views.labelRuleTable(rows as never, out),
       layout: () => views.layoutTable(rows as never, out),
+      lab: () => views.labTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);
@@ -237,6 +255,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
     .argument("<name>")
     .addOption(outputOption())
     .action(async (word: string, name: string, opts: { output: Format }) => {
+      if (/^runs?$/i.test(word)) {
+        const { describeRunCommand } = await import("./commands/run.js");
+        return describeRunCommand(runCtx, name, opts.output);
+      }
       serverOnly(word);
       const data = await (await engine()).describe(name);
       emit(opts.output, data, () => views.describeServer(data, out));
@@ -367,7 +389,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerSecretCommands(program, { io, print, emit, out, open });
   registerLogCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
-  let exitCode: number = EXIT.ok;
+  registerRunCommands(program, runCtx);
   registerPowerCommands(program, {
     io,
     print,

@@ -24,6 +24,7 @@ export function emptyModel(): Model {
     image: new Map(),
     label_rule: new Map(),
     layout: new Map(),
+    lab: new Map(),
   };
 }
 

@@ -320,6 +320,105 @@ export const classSchema = z.strictObject(
 const CLASS_NAME = /^[a-z][a-z0-9_]*(::[a-z0-9_]+)*$/;
 const className = z.string().regex(CLASS_NAME, { error: "class names look like postgresql::server" });
 
+/**
+ * A lab: machines and the ordered steps that bring them up (docs/labs.md). Each step runs on
+ * every machine it names (default: all, in the order listed) and fails after its `timeout`.
+ */
+const stepBase = {
+  /** What the step is called in progress lines, reports and the dashboard's slides. */
+  name: z.string().min(1).max(120).optional(),
+  /** Machines this step runs on (default: the lab's machines, in order). */
+  machines: z.array(serverNameSchema).optional(),
+  timeout: duration.optional(),
+  /** Words for the dashboard's slide: what should be happening now. */
+  explain: z.string().max(1000).optional(),
+};
+const argv = z.array(z.string(), { error: "expected the command as a list of words" }).min(1);
+
+export const LAB_ACTIONS = [
+  "wipe-disks",
+  "set-next-boot",
+  "power-on",
+  "power-off",
+  "power-cycle",
+  "wait-boot-stage",
+  "wait-port",
+  "wait-callback",
+  "wait-install-state",
+  "push-config",
+  "agent-command",
+  "host-command",
+  "sleep",
+  "chaos-power-off",
+  "chaos-cut-network",
+  "chaos-restart-service",
+] as const;
+
+export const labStepSchema = z.discriminatedUnion(
+  "action",
+  [
+    z.strictObject({
+      action: z.literal("wipe-disks"),
+      paths: z.array(z.string()).optional(),
+      devices: z.array(z.string()).optional(),
+      ...stepBase,
+    }),
+    z.strictObject({ action: z.literal("set-next-boot"), device: z.enum(["pxe", "disk"]), ...stepBase }),
+    z.strictObject({ action: z.literal("power-on"), interval: duration.optional(), ...stepBase }),
+    z.strictObject({ action: z.literal("power-off"), ...stepBase }),
+    z.strictObject({ action: z.literal("power-cycle"), ...stepBase }),
+    z.strictObject({
+      action: z.literal("wait-boot-stage"),
+      /** A boot timeline step type, matched as a substring: `dispatch`, `ack`, `INSTALLED`. */
+      stage: z.string().min(1),
+      ...stepBase,
+    }),
+    z.strictObject({ action: z.literal("wait-port"), port, host: z.string().optional(), ...stepBase }),
+    z.strictObject({
+      action: z.literal("wait-callback"),
+      key: z.string().min(1),
+      status: z.enum(["ok", "warning", "failed"]).optional(),
+      ...stepBase,
+    }),
+    z.strictObject({ action: z.literal("wait-install-state"), state: z.string().min(1), ...stepBase }),
+    z.strictObject({
+      action: z.literal("push-config"),
+      port,
+      /** Path on the machine's HTTP endpoint; the file's content is PUT there once the port answers. */
+      path: z.string().startsWith("/").default("/"),
+      file: z.string().min(1),
+      method: z.enum(["PUT", "POST"]).optional(),
+      ...stepBase,
+    }),
+    z.strictObject({ action: z.literal("agent-command"), command: argv, ...stepBase }),
+    /** On the host running the lab, with LAB_MACHINE set (QEMU, a netns, a test rig). */
+    z.strictObject({ action: z.literal("host-command"), command: argv, ...stepBase }),
+    z.strictObject({ action: z.literal("sleep"), for: duration, ...stepBase }),
+    z.strictObject({
+      action: z.literal("chaos-power-off"),
+      count: z.number().int().positive().optional(),
+      ...stepBase,
+    }),
+    z.strictObject({ action: z.literal("chaos-cut-network"), command: argv, ...stepBase }),
+    z.strictObject({ action: z.literal("chaos-restart-service"), service: z.string().min(1), ...stepBase }),
+  ],
+  { error: `a step's action is one of ${LAB_ACTIONS.join(", ")}` },
+);
+
+export const labSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    machines: z.array(serverNameSchema, { error: "expected a list of server names" }).min(1),
+    steps: z.array(labStepSchema, { error: "expected a list of steps" }).min(1),
+    /** A step without its own timeout gets this (default 5m). */
+    default_timeout: duration.optional(),
+  },
+  { error: "expected a lab definition (machines, steps)" },
+);
+
+export type LabStepSpec = z.infer<typeof labStepSchema>;
+export type LabSpec = z.infer<typeof labSchema>;
+
 /** One YAML document. Every top-level key is optional; several documents and files merge. */
 export const documentSchema = z.strictObject(
   {
@@ -339,10 +438,11 @@ export const documentSchema = z.strictObject(
     images: z.record(nameSchema, imageSchema).optional(),
     label_rules: z.record(nameSchema, labelRuleSchema).optional(),
     layout: z.record(nameSchema, layoutSchema).optional(),
+    labs: z.record(nameSchema, labSchema).optional(),
   },
   {
     error:
-      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules or layout",
+      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules, layout or labs",
   },
 );
 
@@ -370,6 +470,7 @@ export const KINDS = [
   "group",
   "alert",
   "layout",
+  "lab",
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -385,6 +486,7 @@ export interface SpecOf {
   image: ImageSpec;
   label_rule: LabelRuleSpec;
   layout: LayoutSpec;
+  lab: LabSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -400,6 +502,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   label_rule: "label_rules",
   // Singular, as the issue's YAML writes it; `lab get layouts` works too (KIND_ALIASES).
   layout: "layout",
+  lab: "labs",
 };
 
 /** The plural of each kind is its YAML section (`classes`, `label_rules`), never `kind + "s"`. */
@@ -430,6 +533,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   image: imageSchema as z.ZodType<ImageSpec>,
   label_rule: labelRuleSchema as z.ZodType<LabelRuleSpec>,
   layout: layoutSchema as unknown as z.ZodType<LayoutSpec>,
+  lab: labSchema as z.ZodType<LabSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

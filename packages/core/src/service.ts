@@ -24,6 +24,7 @@ import {
   type LabelRow,
   type LabelRuleRow,
   type LabelView,
+  type LabRow,
   NO_HEALTH_REPORT,
   type PillarState,
   type Pillars,
@@ -212,6 +213,7 @@ export interface ListResultMap {
   image: ImageRow;
   label_rule: LabelRuleRow;
   layout: LayoutRow;
+  lab: LabRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -386,6 +388,7 @@ export class LabService implements Engine {
       image: () => views.imageRows(f),
       label_rule: () => views.labelRuleRows(),
       layout: () => views.layoutRows(),
+      lab: () => views.labRows(),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") {

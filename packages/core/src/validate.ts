@@ -61,6 +61,25 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
       );
     }
   }
+  // A lab's machines and each step's machines are servers; a step's machines belong to the lab.
+  for (const r of model.lab.values()) {
+    r.spec.machines.forEach((m, i) => {
+      ref(r, "server", m, ["machines", i]);
+    });
+    r.spec.steps.forEach((step, si) => {
+      step.machines?.forEach((m, i) => {
+        if (!r.spec.machines.includes(m)) {
+          out.push(
+            diagnostic(
+              "LAB_E_REF_SERVER",
+              `lab "${r.name}" step ${si + 1} names machine "${m}", which is not one of the lab's machines (${r.spec.machines.join(", ")})`,
+              at(r, ["steps", si, "machines", i]),
+            ),
+          );
+        }
+      });
+    });
+  }
   const images = imageCatalogue(model);
   for (const r of model.server.values()) {
     r.spec.labels?.forEach((l, i) => {

@@ -12,7 +12,7 @@ import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
 import { type LayoutRow, layoutRows } from "./layout.js";
 import { placeAlert, renderedPath } from "./placement.js";
-import type { Kind, LabelRuleSpec, SelectorSpec, ServerSpec } from "./schema.js";
+import type { Kind, LabelRuleSpec, LabSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
 export interface ServerFilter {
@@ -114,6 +114,14 @@ export interface ImageRow {
   /** Where the kernel comes from: a URL, or a file Lab serves itself. */
   kernel: string;
   servers: number;
+}
+
+export interface LabRow {
+  name: string;
+  machines: string[];
+  steps: number;
+  description: string | null;
+  spec: LabSpec;
 }
 
 export interface LabelRuleRow {
@@ -397,6 +405,16 @@ export class FleetViews {
 
   layoutRows(): LayoutRow[] {
     return layoutRows(this.model);
+  }
+
+  labRows(): LabRow[] {
+    return [...this.model.lab.values()].map(({ name, spec }) => ({
+      name,
+      machines: spec.machines,
+      steps: spec.steps.length,
+      description: spec.description ?? null,
+      spec,
+    }));
   }
 
   labelRuleRows(): LabelRuleRow[] {

@@ -227,6 +227,40 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("log_blocks_time").on("log_blocks").column("max_time_ms").execute();
       },
     },
+    "0010_lab_runs": {
+      async up(db: Kysely<unknown>) {
+        // Lab runs (`lab run`): one row per run, one per step and machine, with timings, so
+        // reliability reports are a query over what really happened.
+        await db.schema
+          .createTable("lab_runs")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("lab", "text", (c) => c.notNull())
+          .addColumn("series", "text")
+          .addColumn("iteration", "integer", (c) => c.notNull().defaultTo(1))
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("started_at", "text", (c) => c.notNull())
+          .addColumn("ended_at", "text")
+          .addColumn("duration_ms", "bigint")
+          .addColumn("error", "text")
+          .execute();
+        await db.schema.createIndex("lab_runs_lab").on("lab_runs").columns(["lab", "started_at"]).execute();
+        await db.schema
+          .createTable("lab_run_steps")
+          .addColumn("run_id", "text", (c) => c.notNull())
+          .addColumn("idx", "integer", (c) => c.notNull())
+          .addColumn("machine", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("started_at", "text", (c) => c.notNull())
+          .addColumn("ended_at", "text")
+          .addColumn("duration_ms", "bigint")
+          .addColumn("detail", "text", (c) => c.notNull().defaultTo(""))
+          .addPrimaryKeyConstraint("lab_run_steps_pk", ["run_id", "idx", "machine"])
+          .execute();
+      },
+    },
   };
 }
 

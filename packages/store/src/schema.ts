@@ -147,6 +147,38 @@ export interface Database {
   agents: AgentTable;
   agent_certs: AgentCertTable;
   log_blocks: LogBlockTable;
+  lab_runs: LabRunTable;
+  lab_run_steps: LabRunStepTable;
+}
+
+/** One `lab run` (see @lab/runs). */
+export interface LabRunTable {
+  id: string;
+  lab: string;
+  /** Runs of one reliability series share it. */
+  series: string | null;
+  iteration: number;
+  /** running, ok, failed, timeout, stopped. */
+  status: string;
+  actor: string;
+  started_at: string;
+  ended_at: string | null;
+  duration_ms: number | null;
+  error: string | null;
+}
+
+/** One step on one machine ("-" for a step of the whole lab). */
+export interface LabRunStepTable {
+  run_id: string;
+  idx: number;
+  machine: string;
+  name: string;
+  action: string;
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  duration_ms: number | null;
+  detail: string;
 }
 
 /** The log pipeline's retention window (see log-repo.ts): one row per appended batch. */

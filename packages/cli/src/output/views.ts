@@ -13,6 +13,7 @@ import type {
   LabelRow,
   LabelRuleRow,
   LabelView,
+  LabRow,
   LayoutRow,
   PillarState,
   Resolution,
@@ -623,4 +624,17 @@ export function applySummary(res: ApplyResult, style: Style): string {
   else if (res.changes.length === 0) out.push(`No changes (${res.unchanged} unchanged)`);
   else out.push(`Applied: ${totals} (event #${res.eventId})`);
   return `${out.join("\n")}\n`;
+}
+
+export function labTable(rows: LabRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "LAB", value: (r) => r.name },
+      { header: "MACHINES", value: (r) => r.machines.join(","), shrink: true, min: 10 },
+      { header: "STEPS", value: (r) => String(r.steps) },
+      { header: "DESCRIPTION", value: (r) => r.description ?? "", shrink: true },
+    ],
+    style,
+  );
 }

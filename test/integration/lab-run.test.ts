@@ -1,0 +1,158 @@
+/**
+ * `lab run` in local mode over real peers: machines behind a relay board (socat pty pair), a
+ * TCP port that starts answering, a config pushed over HTTP once the port answers, a host
+ * command; runs and steps stored and browsable; reliability mode and its report.
+ */
+import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labAsyncIn, tempHome } from "../support/cli.js";
+import { type RelayBoard, startRelayBoard } from "../support/relay-board.js";
+
+let home: string;
+let board: RelayBoard;
+let http: Server;
+let httpPort: number;
+const pushed: { method: string; url: string; body: string }[] = [];
+let lab: ReturnType<typeof labAsyncIn>;
+
+beforeAll(async () => {
+  home = tempHome("lab-run-");
+  board = await startRelayBoard(home);
+  http = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += String(c);
+    });
+    req.on("end", () => {
+      pushed.push({ method: req.method ?? "", url: req.url ?? "", body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  httpPort = (http.address() as AddressInfo).port;
+  writeFileSync(join(home, "machine.yaml"), "cluster: lab-run-test\n");
+  writeFileSync(
+    join(home, "lab.yaml"),
+    `servers:
+  node-1:
+    provider: baremetal
+    host: 127.0.0.1
+    power: { driver: relay, device: ${board.device}, channel: 1 }
+  node-2:
+    provider: baremetal
+    host: 127.0.0.1
+    power: { driver: relay, device: ${board.device}, channel: 2 }
+labs:
+  bringup:
+    description: two relay-powered nodes, configured by push
+    machines: [node-1, node-2]
+    steps:
+      - action: power-off
+      - action: power-on
+        interval: 100ms
+        explain: the relay board switches both nodes on, one after the other
+      - action: wait-port
+        port: ${httpPort}
+        timeout: 10s
+      - action: push-config
+        port: ${httpPort}
+        path: /config
+        file: ${join(home, "machine.yaml")}
+        machines: [node-1]
+      - action: host-command
+        command: [sh, -c, 'test "$LAB_MACHINE" = node-2']
+        machines: [node-2]
+  broken:
+    machines: [node-1]
+    steps:
+      - action: power-on
+      - action: wait-port
+        host: 127.0.0.1
+        port: 9
+        timeout: 1s
+      - action: power-off
+`,
+  );
+  lab = labAsyncIn(home);
+  const applied = await lab(["apply", "-f", join(home, "lab.yaml")]);
+  expect(applied.stderr).toBe("");
+});
+
+afterAll(async () => {
+  await board?.close();
+  await new Promise((r) => http?.close(r));
+});
+
+describe("lab run", () => {
+  it("runs the steps in order with live progress, against the peers", async () => {
+    board.flip(1, "on");
+    const r = await lab(["run", "bringup"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\[1\/5\] power-off — node-1, node-2/);
+    expect(r.stdout).toMatch(/\[5\/5\] host-command sh -c/);
+    expect(r.stdout).toMatch(/^ok: run [0-9a-f]{8} took/m);
+    // The board saw off, off, then on 1 before on 2.
+    const cmds = board.received.filter((l) => l !== "status");
+    expect(cmds.slice(-4)).toEqual(["off 1", "off 2", "on 1", "on 2"]);
+    expect(pushed.at(-1)).toEqual({ method: "PUT", url: "/config", body: "cluster: lab-run-test\n" });
+  });
+
+  it("stores runs and steps: lab get runs, lab describe run", async () => {
+    const list = await lab(["get", "runs", "-o", "json"]);
+    const runs = JSON.parse(list.stdout) as { id: string; lab: string; status: string }[];
+    expect(runs[0]).toMatchObject({ lab: "bringup", status: "ok" });
+    const d = await lab(["describe", "run", (runs[0]?.id as string).slice(0, 8), "-o", "json"]);
+    const run = JSON.parse(d.stdout) as {
+      steps: { idx: number; machine: string; status: string; durationMs: number }[];
+    };
+    expect(run.steps.map((s) => `${s.idx}:${s.machine}:${s.status}`)).toEqual([
+      "0:node-1:ok",
+      "0:node-2:ok",
+      "1:node-1:ok",
+      "1:node-2:ok",
+      "2:node-1:ok",
+      "2:node-2:ok",
+      "3:node-1:ok",
+      "4:node-2:ok",
+    ]);
+    expect(run.steps.every((s) => s.durationMs >= 0)).toBe(true);
+    const table = await lab(["describe", "run", (runs[0]?.id as string).slice(0, 8)]);
+    expect(table.stdout).toContain("push");
+  });
+
+  it("a step that times out ends the run, which exits 1 and says where", async () => {
+    const r = await lab(["run", "broken"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/node-1: timeout/);
+    expect(r.stdout).toMatch(/^timeout: run .* step 2 \(wait for port 9\) timeout on node-1/m);
+    expect(board.ports.get(1)).toBe("on"); // the power-off after it never ran
+  });
+
+  it("reliability mode repeats the lab and reports the least reliable steps", async () => {
+    const r = await lab(["run", "broken", "--repeat", "3"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("Lab broken: 3 runs — 0 ok, 0 failed, 3 timed out, 0 stopped");
+    const rep = await lab(["run", "report", "broken", "-o", "json"]);
+    const report = JSON.parse(rep.stdout) as {
+      runs: number;
+      steps: { name: string; attempts: number; ok: number; timeout: number }[];
+    };
+    expect(report.runs).toBe(4);
+    expect(report.steps[0]).toMatchObject({ name: "wait for port 9", attempts: 4, ok: 0, timeout: 4 });
+    expect(report.steps[1]).toMatchObject({ name: "power-on", attempts: 4, ok: 4, timeout: 0 });
+  });
+
+  it("refuses a lab that names an unknown machine, with where", async () => {
+    writeFileSync(
+      join(home, "bad.yaml"),
+      "labs:\n  x:\n    machines: [nope]\n    steps: [{action: power-on}]\n",
+    );
+    const r = await lab(["apply", "-f", join(home, "bad.yaml")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:3:\d+: error LAB_E_REF_SERVER/);
+  });
+});
