@@ -105,7 +105,7 @@ describe("lab run", () => {
     const list = await lab(["get", "runs", "-o", "json"]);
     const runs = JSON.parse(list.stdout) as { id: string; lab: string; status: string }[];
     expect(runs[0]).toMatchObject({ lab: "bringup", status: "ok" });
-    const d = await lab(["describe", "run", (runs[0]?.id as string).slice(0, 8), "-o", "json"]);
+    const d = await lab(["describe", "run", String(runs[0]?.id).slice(0, 8), "-o", "json"]);
     const run = JSON.parse(d.stdout) as {
       steps: { idx: number; machine: string; status: string; durationMs: number }[];
     };
@@ -120,7 +120,7 @@ describe("lab run", () => {
       "4:node-2:ok",
     ]);
     expect(run.steps.every((s) => s.durationMs >= 0)).toBe(true);
-    const table = await lab(["describe", "run", (runs[0]?.id as string).slice(0, 8)]);
+    const table = await lab(["describe", "run", String(runs[0]?.id).slice(0, 8)]);
     expect(table.stdout).toContain("push");
   });
 
