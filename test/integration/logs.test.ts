@@ -76,7 +76,9 @@ describe("lab server --otel-file", () => {
     const sources = (
       await server.request<{ name: string; state: string; events: number }[]>("GET", "/api/v1/sources")
     ).body;
-    expect(sources.map((s) => [s.name, s.state, s.events])).toEqual([
+    expect(
+      sources.filter((s) => s.name.startsWith("otel-file:")).map((s) => [s.name, s.state, s.events]),
+    ).toEqual([
       [`otel-file:${file}`, "running", 2],
       [`otel-file:${missing}`, "waiting", 0],
     ]);

@@ -147,6 +147,21 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "use a token with the needed scope (`lab token create --scope write` or `admin`)",
   },
+  LAB_E_CALLBACK_FORBIDDEN: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "a machine's callback token reports only for that machine: send its own server name, or use the token issued for the other machine (`lab callback-token NAME`)",
+  },
+  LAB_E_CALLBACK_TOKEN: {
+    http: 401,
+    exit: EXIT.error,
+    hint: "the callback token is not one this server issued (or its key was replaced): get a new one with `lab callback-token NAME`",
+  },
+  LAB_E_LOKI_FRAME: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the URL must be Loki's tail endpoint (ws://HOST:3100/loki/api/v1/tail?query=…); the frame is skipped and counted",
+  },
   LAB_E_UNREACHABLE: {
     http: 503,
     exit: EXIT.error,

@@ -37,6 +37,8 @@ const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
 export interface AgentChannelOptions {
   identity: IdentityService;
+  /** Every heartbeat an agent sends (the log pipeline's heartbeat source). */
+  onHeartbeat?: (name: string, heartbeat: Omit<Heartbeat, "type">) => void;
   /** The listener's certificate (PEM chain) and key: the server's own certificate. */
   tls: { certPem: string; keyPem: string };
   host?: string;
@@ -573,6 +575,7 @@ export class AgentChannel {
   private async heartbeat(s: Session, msg: Heartbeat): Promise<void> {
     const { type: _type, ...figures } = msg;
     s.lastHeartbeat = figures;
+    this.opts.onHeartbeat?.(s.peer.name, figures);
     const ipv4 = msg.ipv4 && isIPv4(msg.ipv4) ? msg.ipv4 : null;
     const changed = ipv4 !== null && ipv4 !== s.lastIpv4;
     const due = Date.now() - s.lastWrite >= (this.opts.checkInWriteMs ?? 60_000);

@@ -120,10 +120,19 @@ export class EventBus {
     return () => this.subscribers.delete(sub);
   }
 
+  private readonly taps = new Set<(event: AuditEvent) => void>();
+
+  /** Calls `fn` with every published event (the log pipeline's audit source); returns an untap. */
+  tap(fn: (event: AuditEvent) => void): () => void {
+    this.taps.add(fn);
+    return () => this.taps.delete(fn);
+  }
+
   publish(event: AuditEvent): void {
     this.published++;
     const json = JSON.stringify(event);
     for (const s of this.subscribers) s.offer(event, json);
+    for (const t of this.taps) t(event);
   }
 
   get size(): number {

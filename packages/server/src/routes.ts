@@ -268,12 +268,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
     return { recorded: true };
   });
 
-  // The labwatch callbacks watcher: workloads report {server, key, status, value?, ttlSeconds?}.
-  app.post("/api/v1/callbacks", { preHandler: auth("write") }, async (req, reply) => {
-    const { entry } = deps.callbacks.record(req.body);
-    reply.code(202);
-    return entry;
-  });
+  // POST/GET /api/v1/callbacks: events/callbacks.ts (machine tokens, live state, events).
 
   app.get("/api/v1/events", { preHandler: auth("read") }, async (req) => {
     const q = parse(eventQuerySchema, req.query);

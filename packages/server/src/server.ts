@@ -44,7 +44,11 @@ import { BastionHub } from "./bastion/hub.js";
 import { BASTION_PATH } from "./bastion/protocol.js";
 import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
+import { auditSource, type Heartbeat, heartbeatSource, timelineSources } from "./events/adapters.js";
+import { CallbackEvents, CallbackTokens, registerCallbackRoutes } from "./events/callbacks.js";
+import { LokiTail } from "./events/loki.js";
 import { EventPipeline, type RetentionLimits } from "./events/pipeline.js";
+import { PortWatcher } from "./events/ports.js";
 import { registerPipelineRoutes, type StreamRoutes } from "./events/routes.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
@@ -270,6 +274,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   /** Open SSE responses, ended on shutdown (they never end on their own). */
   const sseStreams = new Set<() => void>();
+  /** Agent heartbeats, for the pipeline's heartbeat source. */
+  const heartbeatListeners = new Set<(h: Heartbeat) => void>();
   /** The log stream's handlers, for `/api/v1/events/*?channel=logs` (registered below). */
   const logStreams: { current?: StreamRoutes } = {};
   const routeAuth = registerRoutes(app, {
@@ -303,6 +309,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     { read: routeAuth.auth("read"), write: routeAuth.auth("write") },
     { maxQueue: Math.max(opts.maxQueue ?? 1024, 10_000), sseStreams },
   );
+  // What the server already knows, as sources: audit log (with agent and health events),
+  // callbacks, agent heartbeats, declared ports; the boot timeline's are added below.
+  pipeline.add(auditSource(bus));
+  const callbackEvents = new CallbackEvents();
+  pipeline.add(callbackEvents);
+  registerCallbackRoutes(app, {
+    callbacks,
+    tokens: new CallbackTokens(join(serverDir, "callback.key")),
+    events: callbackEvents,
+    guards: { read: routeAuth.auth("read"), write: routeAuth.auth("write"), admin: routeAuth.auth("admin") },
+    actorOf: routeAuth.actorOf,
+  });
+  pipeline.add(
+    heartbeatSource((fn) => {
+      heartbeatListeners.add(fn);
+      return () => heartbeatListeners.delete(fn);
+    }),
+  );
+  const portWatcher = opts.probePorts ? new PortWatcher({ endpoints: () => endpointsNow(store) }) : undefined;
+  if (portWatcher) pipeline.add(portWatcher);
+  app.get("/api/v1/ports", { preHandler: routeAuth.auth("read") }, async (req) => {
+    if (!portWatcher) {
+      throw new LabError(
+        "LAB_E_NOT_FOUND",
+        "the port watcher is not running: start lab server with --probe-ports",
+      );
+    }
+    const node = (req.query as { node?: string }).node?.split(",").filter(Boolean);
+    return portWatcher.list(node);
+  });
+  for (const url of opts.loki ?? []) pipeline.add(new LokiTail({ url }));
   await pipeline.start();
   started.push(() => pipeline.stop());
 
@@ -314,6 +351,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const agentDir = agentDistDir();
   const timeline = new Timeline(store.db, log);
   started.push(() => timeline.close());
+  // Boot steps and install syslog lines name the machine by MAC: the names come from the
+  // machines table (a MAC seen for the first time is looked up for its next steps).
+  const macNames = new Map<string, string | null>();
+  const lookUpMac = (mac: string) =>
+    void store.db
+      .selectFrom("machines")
+      .select("name")
+      .where("mac", "=", mac)
+      .executeTakeFirst()
+      .then((r) => macNames.set(mac, r?.name ?? null))
+      .catch(() => undefined);
+  for (const src of timelineSources(timeline, (mac) => {
+    const name = macNames.get(mac);
+    if (name === undefined || name === null) lookUpMac(mac);
+    return name ?? null;
+  }))
+    pipeline.add(src);
   const provisioner = new Provisioner({
     db: store.db,
     store,
@@ -439,6 +493,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           host: opts.agent?.host ?? opts.host,
           port: opts.agent?.port ?? 7444,
           record: auditRecord,
+          onHeartbeat: (name, hb) => {
+            for (const l of heartbeatListeners) l({ name, ...(hb as object) });
+          },
           log,
         });
   if (agentChannel)
