@@ -65,6 +65,11 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "break the cycle: a layout cannot contain itself through other layouts",
   },
+  LAB_E_REF_SECRET: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "declare the secret under `secrets:`, then give it its value with `lab secret set NAME --from-file FILE`",
+  },
   LAB_E_GROUP_CYCLE: {
     http: 400,
     exit: EXIT.error,
@@ -288,10 +293,10 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "give the cluster's machine config from `talosctl gen config` (controlplane.yaml or worker.yaml)",
   },
-  LAB_E_TALOSCTL_MISSING: {
-    http: 501,
+  LAB_E_TALOS_REJECTED: {
+    http: 502,
     exit: EXIT.error,
-    hint: "install talosctl on the Lab server, or set the image's talos mode to `pull`",
+    hint: "the Talos node refused the machine config Lab pushed: check the config secret (talosctl validate --config FILE --mode metal) and the node's console",
   },
   LAB_E_TALOS_UNREACHABLE: {
     http: 504,

@@ -268,7 +268,14 @@ export const imageSchema = z.strictObject(
     cmdline: z.string().optional(),
     /** The installer's package mirror or ISO (kickstart inst.repo, preseed mirror, autoinstall ISO). */
     repo: z.string().optional(),
-    talos: z.strictObject({ mode: z.enum(["pull", "push"]), version: z.string().optional() }).optional(),
+    talos: z
+      .strictObject({
+        mode: z.enum(["pull", "push"]),
+        version: z.string().optional(),
+        /** The secret holding the cluster's machine config (`talosctl gen config` output). */
+        machine_config: z.string().min(1).optional(),
+      })
+      .optional(),
   },
   { error: "expected an image definition (format, kernel, initrd, cmdline, …)" },
 );

@@ -48,15 +48,25 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
     each("servers", "server");
   };
 
-  // Talos's renderers exist, but nothing hands lab server a cluster's machine config and push
-  // mode needs talosctl: refuse the format until it works end to end, rather than half-serve it.
+  // Talos installs by push only: Lab applies the cluster's machine config (a secret) to the
+  // node's maintenance API. Pull would put that config, cluster secrets included, on a URL.
   for (const r of model.image.values()) {
-    if (r.spec.format === "talos") {
+    if (r.spec.format !== "talos") continue;
+    const t = r.spec.talos;
+    if (t?.mode !== "push" || !t.machine_config) {
       out.push(
         diagnostic(
           "LAB_E_IMAGE_UNSUPPORTED",
-          `image "${r.name}" is a Talos image: Lab cannot install Talos yet (it has no way to take the cluster's machine config, and push mode needs talosctl)`,
-          at(r, ["format"]),
+          `image "${r.name}" is a Talos image: Lab installs Talos by pushing the machine config — give talos: { mode: push, machine_config: SECRET } (pull mode would serve the cluster's secrets on a URL)`,
+          at(r, t ? ["talos"] : ["format"]),
+        ),
+      );
+    } else if (!model.secret.has(t.machine_config)) {
+      out.push(
+        diagnostic(
+          "LAB_E_REF_SECRET",
+          `image "${r.name}" takes its Talos machine config from secret "${t.machine_config}", which is not declared under secrets:`,
+          at(r, ["talos", "machine_config"]),
         ),
       );
     }

@@ -24,6 +24,7 @@ import {
 import Fastify, { type FastifyInstance } from "fastify";
 import { registerBootRoutes } from "./provision-routes.js";
 import { errorBody, errorHandler } from "./routes.js";
+import { TalosPusher } from "./talos-push.js";
 
 export interface PxeOptions {
   /** The interface on the machines' L2 segment; its IPv4 address is what machines reach. */
@@ -51,6 +52,8 @@ export interface PxeOptions {
   sshAuthorizedKeys?: string[];
   domain?: string;
   console?: string;
+  /** The port Talos nodes' maintenance API answers on (push mode; default 50000). */
+  talosPort?: number;
 }
 
 export interface BootServices {
@@ -70,6 +73,8 @@ export async function startBootServices(
     log: (line: string) => void;
     joinToken?: (name: string) => Promise<string>;
     agent?: { dir: string; apiUrl: () => string; caPem: string };
+    /** Talos push mode: where machine configs come from (absent: Talos installs fail, saying so). */
+    talos?: { machineConfig: (secret: string) => Promise<string> };
   },
 ): Promise<BootServices> {
   const p = o.provisioner;
@@ -127,7 +132,23 @@ export async function startBootServices(
       ...(o.console ? { console: o.console } : {}),
     });
     let bootUrl = "";
+    const talos = new TalosPusher({
+      provisioner: p,
+      context,
+      log,
+      ...(o.talosPort ? { port: o.talosPort } : {}),
+      machineConfig:
+        o.talos?.machineConfig ??
+        (async (secret) => {
+          throw new LabError(
+            "LAB_E_TALOS_CONFIG",
+            `these boot services cannot read secrets (the machine config is secret ${secret}): install Talos machines from lab server`,
+          );
+        }),
+    });
+    closers.push(async () => talos.close());
     registerBootRoutes(bootApp, {
+      onInstallDispatch: (d) => talos.dispatched(d),
       provisioner: p,
       logs,
       context,

@@ -24,6 +24,7 @@ import { z } from "zod";
 import type { BastionHub } from "./bastion/hub.js";
 import type { BastionCommand } from "./bastion/protocol.js";
 import { parse, type RouteAuth, tokenFromQuery } from "./routes.js";
+import type { InstallDispatch } from "./talos-push.js";
 
 const enlistSchema = z.strictObject({
   mac: z.string(),
@@ -159,6 +160,8 @@ export function registerBootRoutes(
     joinToken?: (name: string) => Promise<string>;
     /** The agent for installed systems: dist/agent, the API URL and Lab's CA it should trust. */
     agent?: { dir: string; apiUrl: () => string; caPem: string };
+    /** Told of every install dispatch (Talos push mode takes it from there). */
+    onInstallDispatch?: (d: InstallDispatch) => void;
   },
 ): void {
   const p = deps.provisioner;
@@ -192,6 +195,7 @@ export function registerBootRoutes(
   app.get("/pxe/v1/dispatch", async (req, reply) => {
     const q = req.query as { mac?: string; platform?: string };
     const decision = await p.dispatch(q.mac ?? "", req.ip);
+    if (decision.action === "install") deps.onInstallDispatch?.({ ...decision, source: req.ip });
     const ctx = { ...deps.context(), firmware: q.platform === "efi" ? ("efi" as const) : ("bios" as const) };
     return ipxe(reply, renderBootScript(decision, ctx));
   });

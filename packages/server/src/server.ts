@@ -377,6 +377,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     discover: opts.pxe?.discover ?? false,
     actor: "server",
   });
+  let secretsHost: SecretsHost | undefined;
   const boot = opts.pxe
     ? await startBootServices({
         ...opts.pxe,
@@ -386,6 +387,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // A day: an install plus its first boot, on slow hardware.
         joinToken: (name) => createJoinToken(identities, { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),
         ...(agentDir ? { agent: { dir: agentDir, apiUrl: () => apiUrl, caPem: ca.certPem } } : {}),
+        // Talos push mode: the cluster's machine config is a secret (the store opens below).
+        talos: {
+          machineConfig: async (name) => {
+            if (!secretsHost) throw new LabError("LAB_E_TALOS_CONFIG", "the secret store is not open yet");
+            return Buffer.from((await secretsHost.vault.get(name)).value).toString("utf8");
+          },
+        },
       }).catch(failedToStart("the boot services"))
     : null;
   if (boot) started.push(() => boot.close());
@@ -438,6 +446,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   }).catch(failedToStart("the secret store"));
   started.push(() => secrets.close());
+  secretsHost = secrets;
   // Dynamic secrets get their first value at once, then a new one whenever rotate_every passes.
   const rotate = () =>
     secrets.rotateDue().then(

@@ -48,7 +48,12 @@ export function addPxeFlags(cmd: Command): Command {
     .option("--no-tftp", "do not serve TFTP (machines that already run iPXE, or UEFI HTTP boot)")
     .option("--syslog-port <port>", "install log listener (UDP and TCP)", "5514")
     .option("--ipxe-dir <dir>", "where the iPXE binaries are", "/usr/lib/ipxe")
-    .option("--ssh-keys <file>", "authorized_keys put into every installed system");
+    .option("--ssh-keys <file>", "authorized_keys put into every installed system")
+    .option(
+      "--talos-port <port>",
+      "the port Talos nodes' maintenance API answers on (push installs)",
+      "50000",
+    );
 }
 
 /** `lab server`'s boot-service flags, as commander parses them. */
@@ -66,6 +71,7 @@ export interface PxeFlags {
   syslogPort: string;
   ipxeDir: string;
   sshKeys?: string;
+  talosPort: string;
 }
 
 export function pxeOptions(o: PxeFlags) {
@@ -94,6 +100,7 @@ export function pxeOptions(o: PxeFlags) {
     syslog: { enabled: true, port: Number(o.syslogPort) },
     ipxeDir: o.ipxeDir,
     sshAuthorizedKeys: keys,
+    talosPort: Number(o.talosPort),
   };
 }
 

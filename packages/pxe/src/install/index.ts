@@ -11,7 +11,6 @@ export { BASE_VOLUMES, type LabVolume, labVolumes, VOLUME_GROUP, volumeName } fr
 export { debianMirror, renderPreseed } from "./preseed.js";
 export { shellLibrary, shQuote } from "./shell.js";
 export {
-  findTalosctl,
   pushTalosConfig,
   renderTalosConfig,
   TALOS_API_PORT,
@@ -19,6 +18,7 @@ export {
   talosInstallerImage,
   waitForTalosApi,
 } from "./talos.js";
+export { type ApplyResult, applyTalosConfig, TALOS_APPLY_MODES } from "./talos-api.js";
 export type { ImageSpec, InstallContext, InstallFile, InstallFormat } from "./types.js";
 export {
   checkCmdline,

@@ -6,13 +6,9 @@ import { isLabError } from "@lab/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { renderInstallFile } from "./files.js";
-import {
-  findTalosctl,
-  pushTalosConfig,
-  renderTalosConfig,
-  talosInstallerImage,
-  waitForTalosApi,
-} from "./talos.js";
+import { pushTalosConfig, renderTalosConfig, talosInstallerImage, waitForTalosApi } from "./talos.js";
+import { applyTalosConfig, encodeApplyRequest } from "./talos-api.js";
+import { startTalosStandIn, type TalosStandIn } from "./talos-standin.js";
 import { SAMPLE_IMAGES, SAMPLE_TALOS_WORKER, sampleContext } from "./testing.js";
 import type { InstallContext } from "./types.js";
 
@@ -132,21 +128,6 @@ describe("push mode", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("needs talosctl, which is not installed here: a clear LabError", async () => {
-    expect(await findTalosctl(dir)).toBeUndefined();
-    const saved = process.env.PATH;
-    process.env.PATH = dir;
-    try {
-      const err = await pushTalosConfig({ host: "127.0.0.1", port, config: "x", waitMs: 1 }).catch(
-        (e: unknown) => e,
-      );
-      expect(isLabError(err) && err.code).toBe("LAB_E_TALOSCTL_MISSING");
-      expect((err as Error).message).toContain("talosctl");
-    } finally {
-      process.env.PATH = saved;
-    }
-  });
-
   it("waits for the Talos API port to answer", async () => {
     await expect(waitForTalosApi("127.0.0.1", port, 5000)).resolves.toBeUndefined();
     const closed = createServer();
@@ -154,6 +135,55 @@ describe("push mode", () => {
     const closedPort = (closed.address() as { port: number }).port;
     await new Promise<void>((r) => closed.close(() => r()));
     const err = await waitForTalosApi("127.0.0.1", closedPort, 0).catch((e: unknown) => e);
+    expect(isLabError(err) && err.code).toBe("LAB_E_TALOS_UNREACHABLE");
+  });
+});
+
+describe("the Talos API, against a stand-in for a node in maintenance mode (no Talos runs here)", () => {
+  let node: TalosStandIn;
+  beforeAll(async () => {
+    node = await startTalosStandIn();
+  });
+  afterAll(async () => {
+    await node.close();
+  });
+
+  it("encodes the request as Talos's protobuf (data = 1, mode = 4, dry_run = 5)", () => {
+    expect([...encodeApplyRequest(Buffer.from("ab"), 1, true)]).toEqual([
+      0x0a, 2, 0x61, 0x62, 0x20, 1, 0x28, 1,
+    ]);
+    // REBOOT (0) is proto3's default: not on the wire.
+    expect([...encodeApplyRequest(Buffer.from("a"), 0)]).toEqual([0x0a, 1, 0x61]);
+  });
+
+  it("pushes a rendered config once the API answers, as talosctl apply-config --insecure would", async () => {
+    const config = renderTalosConfig(sampleContext(talos, { talosBaseConfig: SAMPLE_TALOS_WORKER }));
+    const r = await pushTalosConfig({ host: "127.0.0.1", port: node.port, config, waitMs: 5000 });
+    expect(r.modeDetails).toContain("Applied configuration");
+    expect(node.applied.at(-1)).toEqual({ config, mode: 1, dryRun: false });
+  });
+
+  it("says when the node refuses the config, with its reason", async () => {
+    node.refuse({ status: 3, message: "1 error occurred: machine.install.disk: invalid" });
+    try {
+      const err = await applyTalosConfig({ host: "127.0.0.1", port: node.port, config: "x" }).catch(
+        (e: unknown) => e,
+      );
+      expect(isLabError(err) && err.code).toBe("LAB_E_TALOS_REJECTED");
+      expect((err as Error).message).toContain("gRPC 3: 1 error occurred: machine.install.disk: invalid");
+    } finally {
+      node.refuse(null);
+    }
+  });
+
+  it("says when nothing speaks gRPC there", async () => {
+    const plain = createServer((s) => s.destroy());
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", () => r()));
+    const p = (plain.address() as { port: number }).port;
+    const err = await applyTalosConfig({ host: "127.0.0.1", port: p, config: "x", timeoutMs: 3000 }).catch(
+      (e: unknown) => e,
+    );
+    await new Promise<void>((r) => plain.close(() => r()));
     expect(isLabError(err) && err.code).toBe("LAB_E_TALOS_UNREACHABLE");
   });
 });

@@ -5,17 +5,13 @@
  *
  * Pull mode: the kernel gets `talos.config=<URL of talos.yaml>` and the node fetches it.
  * Push mode: the node boots into maintenance mode without a config; Lab waits for its API
- * (port 50000) and applies the config with `talosctl apply-config --insecure`, so the secrets
- * never sit on an HTTP URL. That needs talosctl on the Lab server.
+ * (port 50000) and applies the config over it (talos-api.ts), so the secrets never sit on an
+ * HTTP URL.
  */
-import { spawn } from "node:child_process";
-import { constants as fsConstants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
 import { LabError } from "@lab/core";
 import { isMap, parseAllDocuments } from "yaml";
+import { type ApplyResult, applyTalosConfig } from "./talos-api.js";
 import type { InstallContext } from "./types.js";
 import { checkInstallContext } from "./validate.js";
 
@@ -104,8 +100,6 @@ export interface TalosPushOptions {
   port?: number;
   /** How long to wait for the Talos API to answer, in ms (default 10 minutes). */
   waitMs?: number;
-  /** talosctl to run; found on PATH when unset. */
-  talosctl?: string;
   signal?: AbortSignal;
 }
 
@@ -138,63 +132,12 @@ export async function waitForTalosApi(
   }
 }
 
-/** The talosctl executable on PATH, or undefined. */
-export async function findTalosctl(path = process.env.PATH ?? ""): Promise<string | undefined> {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, "talosctl");
-    try {
-      await access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /**
- * Push mode: waits for the node's maintenance-mode API, then applies the config with
- * `talosctl apply-config --insecure`. Throws LAB_E_TALOSCTL_MISSING when talosctl is absent
- * (it is not installed on this server by default).
+ * Push mode: waits for the node's maintenance-mode API, then applies the config over it
+ * (ApplyConfiguration, as `talosctl apply-config --insecure` does; see talos-api.ts).
  */
-export async function pushTalosConfig(opts: TalosPushOptions): Promise<void> {
-  const talosctl = opts.talosctl ?? (await findTalosctl());
-  if (!talosctl)
-    throw new LabError(
-      "LAB_E_TALOSCTL_MISSING",
-      "pushing a Talos config needs talosctl (talosctl apply-config --insecure), which is not installed on this server",
-    );
+export async function pushTalosConfig(opts: TalosPushOptions): Promise<ApplyResult> {
   const port = opts.port ?? TALOS_API_PORT;
   await waitForTalosApi(opts.host, port, opts.waitMs, opts.signal);
-  const dir = await mkdtemp(join(tmpdir(), "lab-talos-"));
-  const file = join(dir, "config.yaml");
-  try {
-    await writeFile(file, opts.config, { mode: 0o600 });
-    const args = [
-      "apply-config",
-      "--insecure",
-      "--nodes",
-      opts.host,
-      "--endpoints",
-      `${opts.host}:${port}`,
-      "--file",
-      file,
-    ];
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(talosctl, args, { stdio: ["ignore", "ignore", "pipe"], signal: opts.signal });
-      let err = "";
-      child.stderr.on("data", (b: Buffer) => {
-        if (err.length < 8192) err += b.toString("utf8");
-      });
-      child.once("error", reject);
-      child.once("close", (c) => resolve({ code: c, stderr: err }));
-    });
-    if (code !== 0)
-      throw new LabError(
-        "LAB_E_TALOS_UNREACHABLE",
-        `talosctl apply-config to ${opts.host} failed (exit ${code}): ${stderr.trim().slice(0, 500)}`,
-      );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return applyTalosConfig({ host: opts.host, port, config: opts.config });
 }

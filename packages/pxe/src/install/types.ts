@@ -18,7 +18,7 @@ export interface ImageSpec {
   cmdline?: string;
   /** Installer mirror or ISO URL (autoinstall ISO, kickstart inst.repo, preseed mirror). */
   repo?: string;
-  talos?: { mode: "pull" | "push"; version?: string };
+  talos?: { mode: "pull" | "push"; version?: string; machine_config?: string };
   description?: string;
 }
 
