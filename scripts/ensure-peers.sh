@@ -76,6 +76,10 @@ have /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so 
 have socat || need+=(socat)
 # The TUI (issue 15): its suite drives the real `lab tui` in tmux (send-keys, capture-pane).
 have tmux || need+=(tmux)
+# Puppet (issue 17): real `puppet apply` classifies through Lab's ENC and posts run reports.
+have /usr/bin/puppet || need+=(puppet)
+# The artifact builder (issue 17): buildah builds label images from a local base, no daemon.
+have buildah || need+=(buildah)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-peers: installing ${need[*]}"

@@ -146,12 +146,12 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
       [
         "Status:",
         '  Sync: — (no provider sync: provider "baremetal" does not report servers\' actual state yet)',
-        "  Puppet: — (no Puppet reports configured)",
+        "  Puppet: — (no Puppet run report received yet)",
         "  Health: — (no health source has reported on this server)",
         "  Identity: — (no agent has enrolled as this server)",
       ].join("\n"),
     );
-    expect(d.stdout).toContain("  Last run: — (no Puppet reports configured)\n");
+    expect(d.stdout).toContain("  Last run: — (no Puppet run report received yet)\n");
     expect(d.stdout).not.toMatch(/unknown|not enrolled|✓/);
     // diff cannot compare with nothing observed: it says so and exits 4, never "no drift".
     const diff = await lab(["diff", "server", "db-1"]);

@@ -11,6 +11,7 @@ import {
   CATALOGUE,
   type ChangeSummary,
   type Diagnostic,
+  type EncNode,
   type Engine,
   type Kind,
   type LabCode,
@@ -201,6 +202,10 @@ export class HttpEngine implements Engine {
 
   names(kind: Kind): Promise<string[]> {
     return this.http.request("GET", `/api/v1/names/${SECTION[kind]}`);
+  }
+
+  enc(certname: string): Promise<EncNode> {
+    return this.http.request("GET", `/api/v1/puppet/enc/${encodeURIComponent(certname)}`);
   }
 }
 

@@ -27,6 +27,7 @@ import { registerBastionCommand } from "./commands/bastion.js";
 import { registerLogCommands } from "./commands/logs.js";
 import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
+import { registerPuppetCommands } from "./commands/puppet.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
 import { registerRunCommands } from "./commands/run.js";
@@ -388,6 +389,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerRemoteAccessCommands(program, { print, emit, out });
   registerSecretCommands(program, { io, print, emit, out, open });
   registerLogCommands(program, { io, print, emit, out, open });
+  registerPuppetCommands(program, { io, print, out, open });
   // `lab exec` exits with the remote command's code.
   registerRunCommands(program, runCtx);
   registerPowerCommands(program, {

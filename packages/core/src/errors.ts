@@ -578,6 +578,16 @@ export const CATALOGUE = {
     exit: EXIT.ok,
     hint: "set `size:` on the server to choose one explicitly",
   },
+  LAB_E_PUPPET_ENVIRONMENT: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "Puppet environments are lower-case letters, digits and _: set the server's attributes.puppet_environment",
+  },
+  LAB_E_PUPPET_REPORT: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "send a Puppet run report (the http report processor's YAML, or its JSON) with host, time and status",
+  },
   LAB_W_ALERT_UNDEFINED: {
     http: 200,
     exit: EXIT.ok,

@@ -12,6 +12,7 @@ export * from "./parse.js";
 export * from "./placement.js";
 export * from "./plan.js";
 export * from "./query.js";
+export * from "./puppet.js";
 export * from "./redact.js";
 export * from "./schema.js";
 export * from "./service.js";

@@ -11,6 +11,17 @@ import { type Model, modelFromResources, type Resource } from "./model.js";
 import { type ParseCache, parseSources, type SourceFile } from "./parse.js";
 import { placeAlerts, type Unrenderable } from "./placement.js";
 import { type Change, planApply, withoutResource } from "./plan.js";
+import {
+  type EncNode,
+  encNode,
+  type PuppetRun,
+  type PuppetStore,
+  type PuppetSummary,
+  parsePuppetReport,
+  puppetPillar,
+  runIntervalOf,
+  serverForCertname,
+} from "./puppet.js";
 import type { Kind, SpecOf } from "./schema.js";
 import { validateModel } from "./validate.js";
 import {
@@ -65,8 +76,12 @@ export interface EventQuery {
   after?: number;
 }
 
-export type Scope = "read" | "write" | "admin";
-export const SCOPES: Scope[] = ["read", "write", "admin"];
+/**
+ * read ⊂ write ⊂ admin nest; `puppet` stands apart: it may only fetch ENC answers and post run
+ * reports (a credential a puppetserver can hold without reading or changing anything else).
+ */
+export type Scope = "read" | "write" | "admin" | "puppet";
+export const SCOPES: Scope[] = ["read", "write", "admin", "puppet"];
 
 /** An API token as stored: the secret itself is never kept, only its hash. */
 export interface ApiToken {
@@ -191,6 +206,8 @@ export interface ServerDescription {
   /** Every health source's latest verdict on this server. */
   health: HealthRecord[];
   identity: IdentitySummary | null;
+  /** The design's Puppet block: environment, role, classes, last run, next run. */
+  puppet: PuppetSummary;
 }
 
 export interface ServerDiff {
@@ -256,6 +273,8 @@ export interface Engine {
   diff(server: string): Promise<ServerDiff>;
   delete(kind: Kind, name: string): Promise<ChangeSummary>;
   names(kind: Kind): Promise<string[]>;
+  /** What the ENC tells Puppet about the node `certname` (a server name or its FQDN). */
+  enc(certname: string): Promise<EncNode>;
 }
 
 /** The engine over a store, used in-process by local mode and by the server. */
@@ -293,7 +312,7 @@ export class LabService implements Engine {
   private cache?: { revision: number; model: Model; views: FleetViews };
 
   constructor(
-    private readonly store: StateStore & Partial<HealthStore> & Partial<IdentityStore>,
+    private readonly store: StateStore & Partial<HealthStore> & Partial<IdentityStore> & Partial<PuppetStore>,
     private readonly actor: string,
     private readonly options: LabServiceOptions = {},
   ) {}
@@ -394,6 +413,7 @@ export class LabService implements Engine {
     if (kind === "server") {
       await this.withHealth(result as ServerRow[]);
       await this.withIdentity(result as ServerRow[]);
+      await this.withPuppet(result as ServerRow[]);
     }
     return result as ListResultMap[K][];
   }
@@ -412,6 +432,50 @@ export class LabService implements Engine {
       } as const;
       row.status.identity = { state: state[i.state], text: i.state };
     }
+  }
+
+  /** Fills the PUPPET pillar from each server's latest run report. */
+  private async withPuppet(rows: Pick<ServerRow, "name" | "status">[]): Promise<void> {
+    const runs = (await this.store.puppetRuns?.()) ?? [];
+    if (runs.length === 0) return;
+    const byServer = new Map(runs.map((r) => [r.server, r]));
+    for (const row of rows) {
+      const run = byServer.get(row.name);
+      if (run) row.status.puppet = puppetPillar(run);
+    }
+  }
+
+  async enc(certname: string): Promise<EncNode> {
+    return encNode((await this.views()).fleet, certname);
+  }
+
+  /**
+   * Takes one Puppet run report (YAML or JSON, as Puppet's http report processor posts it):
+   * keeps it as its server's latest, and records an event when a run fails or a failing
+   * server recovers. Resolves to the run and the audit event, if one was recorded.
+   */
+  async ingestPuppetReport(text: string): Promise<{ run: PuppetRun; event: AuditEvent | null }> {
+    if (!this.store.putPuppetRun) throw new LabError("LAB_E_USAGE", "this store keeps no Puppet reports");
+    const parsed = parsePuppetReport(text, "");
+    const { fleet } = await this.views();
+    const server = serverForCertname(fleet, parsed.certname);
+    if (!server) throw notFound("server", parsed.certname, fleet.servers);
+    const run: PuppetRun = { ...parsed, server };
+    const previous = await this.store.putPuppetRun(run);
+    const failed = run.status === "failed";
+    if (!failed && previous?.status !== "failed") return { run, event: null };
+    const why = run.catalogErrors[0] ?? run.failures[0]?.resource ?? "";
+    const event = await this.store.record({
+      actor: `puppet:${run.certname}`,
+      action: "puppet",
+      result: failed ? "error" : "ok",
+      summary: failed
+        ? `${server}: Puppet run failed (${puppetPillar(run).text})${why ? `: ${why.slice(0, 200)}` : ""}`
+        : `${server}: Puppet run ${run.status} after a failed run`,
+      changes: [],
+      subjects: [`server/${server}`],
+    });
+    return { run, event };
   }
 
   /** Fills the HEALTH pillar from the stored verdicts of every health source. */
@@ -473,6 +537,15 @@ export class LabService implements Engine {
     const row = { name: server, status: unobservedPillars(resource.spec.provider) };
     await this.withHealth([row]);
     await this.withIdentity([row]);
+    await this.withPuppet([row]);
+    const lastRun = ((await this.store.puppetRuns?.()) ?? []).find((r) => r.server === server) ?? null;
+    const runInterval = runIntervalOf(resource.spec.attributes);
+    let enc: EncNode | null = null;
+    try {
+      enc = encNode(views.fleet, server);
+    } catch {
+      // An environment Puppet cannot use: the block says so instead of failing `describe`.
+    }
     return {
       name: server,
       spec: resource.spec,
@@ -482,6 +555,14 @@ export class LabService implements Engine {
       status: row.status,
       health: ((await this.store.health?.()) ?? []).filter((r) => r.server === server),
       identity: (await this.store.identities?.())?.find((i) => i.name === server) ?? null,
+      puppet: {
+        environment: enc?.environment ?? null,
+        role: enc?.role ?? null,
+        classes: resolution.classes.map((c) => c.name),
+        lastRun,
+        nextRun: lastRun ? new Date(Date.parse(lastRun.time) + runInterval * 1000).toISOString() : null,
+        runIntervalSeconds: runInterval,
+      },
     };
   }
 

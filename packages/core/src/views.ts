@@ -43,12 +43,13 @@ export interface PillarState {
 
 const none = (reason: string): PillarState => ({ state: "none", text: "—", reason });
 export const NO_HEALTH_REPORT = none("no health source has reported on this server");
+export const NO_PUPPET_REPORT = none("no Puppet run report received yet");
 
 /** What every pillar says before any source has reported on the server. */
 export function unobservedPillars(provider: string): Pillars {
   return {
     sync: none(`no provider sync: provider "${provider}" does not report servers' actual state yet`),
-    puppet: none("no Puppet reports configured"),
+    puppet: NO_PUPPET_REPORT,
     health: NO_HEALTH_REPORT,
     identity: none("no agent has enrolled as this server"),
   };

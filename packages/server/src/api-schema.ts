@@ -63,7 +63,7 @@ export const streamQuerySchema = filterQuerySchema.omit({ wide: true }).extend({
 
 export const tokenCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  scopes: z.array(z.enum(["read", "write", "admin"])).min(1),
+  scopes: z.array(z.enum(["read", "write", "admin", "puppet"])).min(1),
   ttlDays: z.number().int().positive().max(3650).optional(),
 });
 
@@ -173,7 +173,7 @@ export const applyResultSchema = z.object({
 export const tokenSchema = z.object({
   id: z.string(),
   name: z.string(),
-  scopes: z.array(z.enum(["read", "write", "admin"])),
+  scopes: z.array(z.enum(["read", "write", "admin", "puppet"])),
   createdAt: z.string(),
   createdBy: z.string(),
   expiresAt: z.string().nullable(),

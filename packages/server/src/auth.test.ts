@@ -1,6 +1,6 @@
 import type { ApiToken, TokenStore } from "@lab/core";
 import { describe, expect, it } from "vitest";
-import { Authenticator, createToken } from "./auth.js";
+import { Authenticator, authenticate, createToken, requireScope } from "./auth.js";
 
 /** An in-memory TokenStore that counts calls (unit test of the caching only). */
 class CountingTokens implements TokenStore {
@@ -75,5 +75,34 @@ describe("Authenticator.peek", () => {
     expect(auth.peek(`Bearer ${token}`)?.name).toBe("t");
     now += 2000;
     expect(auth.peek(`Bearer ${token}`)).toBeUndefined();
+  });
+});
+
+describe("scopes and credentials", () => {
+  it("HTTP Basic carries a token as its password (Puppet's reporturl user:password@)", async () => {
+    const store = new CountingTokens();
+    const { token } = await createToken(store, {
+      name: "puppetserver",
+      scopes: ["puppet"],
+      createdBy: "test",
+    });
+    const basic = `Basic ${Buffer.from(`puppet:${token}`).toString("base64")}`;
+    expect((await authenticate(store, basic)).name).toBe("puppetserver");
+    const wrong = `Basic ${Buffer.from("puppet:lab_00000000_nope").toString("base64")}`;
+    await expect(authenticate(store, wrong)).rejects.toMatchObject({ code: "LAB_E_UNAUTHENTICATED" });
+  });
+
+  it.each([
+    { has: ["puppet"], needs: ["read"], ok: false },
+    { has: ["puppet"], needs: ["read", "puppet"], ok: true },
+    { has: ["puppet"], needs: ["write", "puppet"], ok: true },
+    { has: ["read"], needs: ["write", "puppet"], ok: false },
+    { has: ["read"], needs: ["read", "puppet"], ok: true },
+    { has: ["admin"], needs: ["write", "puppet"], ok: true },
+    { has: ["admin"], needs: ["puppet"], ok: false },
+  ] as const)("a $has token on a route needing $needs: $ok", ({ has, needs, ok }) => {
+    const check = () => requireScope({ tokenId: "t", name: "t", scopes: [...has] }, [...needs]);
+    if (ok) expect(check).not.toThrow();
+    else expect(check).toThrow(/lacks the/);
   });
 });

@@ -1,13 +1,13 @@
 /**
  * API tokens: `lab_<id>_<secret>`, 32 random bytes of secret. Only a SHA-256 hash is stored
  * (the secret has full entropy, so a slow hash adds nothing). Scopes nest:
- * admin ⊃ write ⊃ read.
+ * admin ⊃ write ⊃ read; `puppet` grants none of them, only the routes that ask for it.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type ApiToken, LabError, type Scope, type TokenStore } from "@lab/core";
 
 const TOKEN = /^lab_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
-const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
+const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3, puppet: 0 };
 
 export interface Principal {
   tokenId: string;
@@ -43,7 +43,7 @@ export async function createToken(
 /** The principal a bearer token stands for, or a 401 that says why. */
 export async function authenticate(store: TokenStore, header: string | undefined): Promise<Principal> {
   if (!header) throw new LabError("LAB_E_UNAUTHENTICATED", "no token: send `Authorization: Bearer lab_…`");
-  const token = header.replace(/^Bearer\s+/i, "").trim();
+  const token = tokenOf(header);
   if (!TOKEN.test(token)) throw new LabError("LAB_E_UNAUTHENTICATED", "the token is malformed");
   const record = await store.findTokenByHash(hashToken(token));
   if (!record) throw new LabError("LAB_E_UNAUTHENTICATED", "the token is not known to this server");
@@ -54,12 +54,28 @@ export async function authenticate(store: TokenStore, header: string | undefined
   return { tokenId: record.id, name: record.name, scopes: record.scopes };
 }
 
-export function requireScope(p: Principal, needed: Scope): void {
+/**
+ * The token in `Bearer TOKEN`, or the password of HTTP Basic auth: Puppet's http report
+ * processor can only send credentials as the reporturl's `user:password@`.
+ */
+function tokenOf(header: string): string {
+  const basic = /^Basic\s+(\S+)$/i.exec(header.trim());
+  if (basic) {
+    const decoded = Buffer.from(basic[1] as string, "base64").toString("utf8");
+    return decoded.slice(decoded.indexOf(":") + 1).trim();
+  }
+  return header.replace(/^Bearer\s+/i, "").trim();
+}
+
+/** Refuses unless the token has one of `needed` (a nested scope counts as having the ones below). */
+export function requireScope(p: Principal, needed: Scope | Scope[]): void {
+  const anyOf = Array.isArray(needed) ? needed : [needed];
   const best = Math.max(0, ...p.scopes.map((s) => RANK[s]));
-  if (best < RANK[needed]) {
+  const ok = anyOf.some((n) => (n === "puppet" ? p.scopes.includes("puppet") : best >= RANK[n]));
+  if (!ok) {
     throw new LabError(
       "LAB_E_FORBIDDEN",
-      `token ${p.tokenId} (${p.scopes.join(",")}) lacks the ${needed} scope`,
+      `token ${p.tokenId} (${p.scopes.join(",")}) lacks the ${anyOf.join(" or ")} scope`,
     );
   }
 }

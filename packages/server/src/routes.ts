@@ -12,6 +12,7 @@ import {
   kindFromWord,
   LabError,
   type ListKind,
+  type Scope,
   SECTION,
   type ServerFilter,
   type ServerRow,
@@ -121,7 +122,7 @@ export function errorBody(e: LabError) {
 /** Route guard for a scope, and the audit actor of a request: for routes registered elsewhere. */
 export interface RouteAuth {
   auth: (
-    scope: "read" | "write" | "admin",
+    scope: Scope | Scope[],
   ) => (req: FastifyRequest, reply: FastifyReply, done: (e?: Error) => void) => void;
   actorOf: (req: FastifyRequest) => string;
 }
@@ -130,8 +131,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
   const { store } = deps;
   const authenticator = new Authenticator(store);
   const auth =
-    (scope: "read" | "write" | "admin") =>
-    (req: FastifyRequest, _reply: FastifyReply, done: (e?: Error) => void) => {
+    (scope: Scope | Scope[]) => (req: FastifyRequest, _reply: FastifyReply, done: (e?: Error) => void) => {
       const admit = (principal: Principal) => {
         requireScope(principal, scope);
         req.principal = principal;
@@ -165,7 +165,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
   const cache = new ResponseCache(deps.revisions);
   // Fast path: a repeated read by a recently seen token is answered in the first hook, with
   // no promise, no routing work and no handler. Only successful reads are ever cached, and
-  // every cached route needs just the read scope, which every valid token has.
+  // every cached route needs just the read scope (a puppet-only token lacks it: checked here).
   app.addHook("onRequest", (req, reply, done) => {
     if (req.method !== "GET") return done();
     const body = cache.peek(req.url);
@@ -177,6 +177,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
       return done(); // a cached refusal: let the route answer it properly
     }
     if (!principal) return done();
+    try {
+      requireScope(principal, "read");
+    } catch {
+      return done(); // the route refuses it with 403
+    }
     req.principal = principal;
     reply.type("application/json; charset=utf-8").send(body);
   });

@@ -56,6 +56,7 @@ import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
 import { registerPowerRoutes } from "./power-routes.js";
 import { registerProvisionRoutes } from "./provision-routes.js";
+import { registerPuppetRoutes } from "./puppet-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
 import { registerSecretRoutes } from "./secret-routes.js";
@@ -489,6 +490,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     (opts.powerPollMs ?? 10_000) > 0 ? new PowerPoller(power, opts.powerPollMs ?? 10_000, log) : null;
   poller?.start();
   if (poller) started.push(() => poller.stop());
+  // Puppet: the ENC for a puppetserver's exec terminus, and run reports (the PUPPET pillar).
+  registerPuppetRoutes(app, { engine: new LabService(store, "puppet"), recorded, log }, routeAuth);
   const agentChannel =
     opts.agent === false
       ? undefined

@@ -10,6 +10,7 @@ import {
   type EventQuery,
   LabError,
   type NewAuditEvent,
+  type PuppetRun,
   type Resource,
   type StateStore,
 } from "@lab/core";
@@ -643,6 +644,36 @@ export function storeContract(name: string, factory: StoreFactory): void {
         );
         expect(await store.revision()).toBe(revision);
       }
+    });
+
+    it("keeps each server's latest Puppet run and hands back the one it replaced", async () => {
+      const run = (server: string, status: PuppetRun["status"], time: string): PuppetRun => ({
+        server,
+        certname: `${server}.lab.internal`,
+        time,
+        status,
+        environment: "production",
+        configurationVersion: "1",
+        puppetVersion: "7.23.0",
+        transactionUuid: null,
+        noop: false,
+        failures: status === "failed" ? [{ resource: "File[/x]", message: "boom" }] : [],
+        catalogErrors: [],
+        timing: { total: 1.5, configRetrieval: 0.5 },
+        resources: { total: 8, changed: 1, failed: status === "failed" ? 1 : 0 },
+        receivedAt: time,
+      });
+      expect(await store.puppetRuns()).toEqual([]);
+      expect(await store.putPuppetRun(run("web-1", "changed", "2026-03-15T14:22:03.000Z"))).toBeUndefined();
+      const failed = run("web-1", "failed", "2026-03-15T14:52:03.000Z");
+      expect((await store.putPuppetRun(failed))?.status).toBe("changed");
+      await store.putPuppetRun(run("db-1", "unchanged", "2026-03-15T14:30:00.000Z"));
+      expect(await store.puppetRuns()).toStrictEqual([
+        run("db-1", "unchanged", "2026-03-15T14:30:00.000Z"),
+        failed,
+      ]);
+      await store.close();
+      expect((await (await h.reopen()).puppetRuns()).map((r) => r.status)).toEqual(["unchanged", "failed"]);
     });
 
     it("data survives close and reopen", async () => {

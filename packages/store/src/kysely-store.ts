@@ -14,6 +14,8 @@ import {
   type IdentitySummary,
   LabError,
   type NewAuditEvent,
+  type PuppetRun,
+  type PuppetStore,
   type Resource,
   redact,
   SPEC_SCHEMA,
@@ -27,7 +29,7 @@ import type { Database, Dialect } from "./schema.js";
 /** Starts listening for other writers' events; resolves to a function that stops it. */
 export type Listener = (onChange: () => void) => Promise<() => Promise<void>>;
 
-export class KyselyStore implements StateStore, TokenStore, HealthStore {
+export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetStore {
   private stopListening?: () => Promise<void>;
   /** SQLite: the database file (a second connection, e.g. the log writer thread, opens it). */
   path?: string;
@@ -284,6 +286,38 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore {
       findings: parseJson(r.findings, `health ${r.source}/${r.server}`),
       updatedAt: r.updated_at,
     }));
+  }
+
+  async putPuppetRun(run: PuppetRun): Promise<PuppetRun | undefined> {
+    return this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("puppet_runs")
+          .select("run")
+          .where("server", "=", run.server)
+          .executeTakeFirst();
+        const row = {
+          certname: run.certname,
+          time: run.time,
+          status: run.status,
+          run: JSON.stringify(run),
+          received_at: run.receivedAt,
+        };
+        await trx
+          .insertInto("puppet_runs")
+          .values({ server: run.server, ...row })
+          .onConflict((oc) => oc.column("server").doUpdateSet(row))
+          .execute();
+        return before ? parseJson<PuppetRun>(before.run, `puppet run of ${run.server}`) : undefined;
+      }),
+    );
+  }
+
+  async puppetRuns(): Promise<PuppetRun[]> {
+    const rows = await this.run(() =>
+      this.db.selectFrom("puppet_runs").select(["server", "run"]).orderBy("server").execute(),
+    );
+    return rows.map((r) => parseJson<PuppetRun>(r.run, `puppet run of ${r.server}`));
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ const TABLES = [
   { table: "agents", key: ["name"] },
   { table: "agent_certs", key: ["serial"] },
   { table: "bastions", key: ["name"] },
+  { table: "puppet_runs", key: ["server"] },
 ] as const;
 
 export interface TableReport {

@@ -261,6 +261,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0011_puppet_runs": {
+      async up(db: Kysely<unknown>) {
+        // Each server's latest Puppet run report (the PUPPET pillar); the run itself as JSON.
+        await db.schema
+          .createTable("puppet_runs")
+          .addColumn("server", "text", (c) => c.primaryKey())
+          .addColumn("certname", "text", (c) => c.notNull())
+          .addColumn("time", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("run", "text", (c) => c.notNull())
+          .addColumn("received_at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -48,6 +48,15 @@ export interface HealthTable {
   updated_at: string;
 }
 
+export interface PuppetRunTable {
+  server: string;
+  certname: string;
+  time: string;
+  status: string;
+  run: string;
+  received_at: string;
+}
+
 export interface MachineTable {
   mac: string;
   /** The bastion that serves it; null for this server's own boot services. */
@@ -149,6 +158,7 @@ export interface Database {
   log_blocks: LogBlockTable;
   lab_runs: LabRunTable;
   lab_run_steps: LabRunStepTable;
+  puppet_runs: PuppetRunTable;
 }
 
 /** One `lab run` (see @lab/runs). */

@@ -332,7 +332,11 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .command("create")
     .description("create a token; its secret is printed once")
     .requiredOption("--name <name>", "who or what it is for")
-    .addOption(new Option("--scope <scopes...>", "read, write or admin").choices(SCOPES).default(["read"]))
+    .addOption(
+      new Option("--scope <scopes...>", "read, write, admin, or puppet (ENC and run reports only)")
+        .choices(SCOPES)
+        .default(["read"]),
+    )
     .option("--ttl-days <days>", "expire after this many days", (v) => Number.parseInt(v, 10))
     .action(async (opts: { name: string; scope: Scope[]; ttlDays?: number }) => {
       const session = await ctx.open();

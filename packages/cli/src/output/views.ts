@@ -517,6 +517,29 @@ function dnsLine(i: IdentitySummary, ok: (good: boolean) => string): string {
   }
 }
 
+/** The design's Puppet block: what the ENC classifies, what the last run did, when the next is due. */
+function puppetBlock(d: ServerDescription, style: Style): string[] {
+  const p = d.puppet;
+  const run = p.lastRun;
+  const lines = [
+    "Puppet:",
+    `  Environment: ${p.environment ?? "— (not a Puppet environment name: set attributes.puppet_environment)"}`,
+    `  Role: ${p.role ?? "-"}`,
+    `  Classes: ${bracketList(p.classes)}`,
+  ];
+  if (!run) return [...lines, `  Last run: ${pillarLine(d.status.puppet, style)}`, "  Next run: -"];
+  const outcome = run.status === "failed" ? style.red("failed") : `success, ${run.status}`;
+  const took = run.timing.total === null ? "" : `, ${run.timing.total.toFixed(1)} s`;
+  lines.push(`  Last run: ${shortTime(run.time)} (${outcome}${took}; Puppet ${run.puppetVersion ?? "?"})`);
+  for (const e of run.catalogErrors.slice(0, 3)) lines.push(`    catalog error: ${e.split("\n")[0]}`);
+  for (const f of run.failures.slice(0, 5)) lines.push(`    ${f.resource}: ${f.message.split("\n")[0]}`);
+  const overdue = p.nextRun && Date.parse(p.nextRun) < Date.now() ? ` ${style.yellow("(overdue)")}` : "";
+  lines.push(
+    `  Next run: ${p.nextRun ? shortTime(p.nextRun) : "-"} (runinterval ${p.runIntervalSeconds} s)${overdue}`,
+  );
+  return lines;
+}
+
 /** A pillar with what it rests on: the reason when nothing is observed. */
 function pillarLine(p: PillarState, style: Style): string {
   return p.state === "none" ? `— (${p.reason ?? "not observed"})` : pillar(p, style);
@@ -575,10 +598,7 @@ export function describeServer(d: ServerDescription, style: Style): string {
     `  Puppet: ${pillarLine(d.status.puppet, style)}`,
     `  Health: ${pillarLine(d.status.health, style)}`,
     `  Identity: ${pillarLine(d.status.identity, style)}`,
-    "Puppet:",
-    `  Environment: ${r.environment ?? "-"}`,
-    `  Classes: ${bracketList(r.classes.map((c) => c.name))}`,
-    `  Last run: ${pillarLine(d.status.puppet, style)}`,
+    ...puppetBlock(d, style),
     "Health:",
     `  Alerts configured: ${r.alerts.length}`,
     ...monitoringLines(d, style),
