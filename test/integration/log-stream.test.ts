@@ -5,6 +5,7 @@
  * callbacks are sources too; callbacks need the machine's own token; sources can be switched
  * off and on. Every wait is for a condition; deadlines only turn a hang into a failure.
  */
+import { spawn } from "node:child_process";
 import { appendFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -33,6 +34,14 @@ function otelLine(host: string, severityNumber: number, message: string): string
       },
     ],
   })}\n`;
+}
+
+async function waitFor(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 interface Event {
@@ -130,6 +139,36 @@ describe("the live log stream", () => {
     const since = lab(["logs", "--since", "2h", "--source", "otel-file"]);
     expect(since.code, since.stderr).toBe(0);
     expect(since.stdout.trim().split("\n")).toHaveLength(4);
+    const sources = lab(["get", "sources", "-o", "json"]);
+    expect(sources.code, sources.stderr).toBe(0);
+    expect((JSON.parse(sources.stdout) as { kind: string }[]).map((s) => s.kind)).toEqual(
+      expect.arrayContaining(["otel-file", "audit", "callbacks", "boot", "syslog"]),
+    );
+    const followed = spawn(
+      process.execPath,
+      ["bin/lab.js", "logs", "-f", "--source", "otel-file", "--limit", "1"],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: home,
+          LAB_HOME: home,
+          LAB_SERVER: server.url,
+          LAB_TOKEN: server.token as string,
+        },
+      },
+    );
+    let out = "";
+    followed.stdout.on("data", (c) => {
+      out += c;
+    });
+    try {
+      await waitFor(() => out.includes("after restart"), "lab logs -f's first page");
+      appendFileSync(file, otelLine("db-3", 21, "followed live"));
+      await waitFor(() => out.includes("followed live"), "the live line in lab logs -f");
+      expect(out).toMatch(/FATAL db-3: followed live\n$/);
+    } finally {
+      followed.kill();
+    }
     await server.stop();
   });
 

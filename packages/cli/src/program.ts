@@ -64,6 +64,7 @@ const GET_KINDS = [
   ...KINDS.filter((k) => k !== "server").map((k) => SECTION[k]),
   "events",
   "bastions",
+  "sources",
 ];
 
 /** Runs one `lab` invocation; resolves to its exit code. */
@@ -176,6 +177,10 @@ export async function run(argv: string[], io: IO): Promise<number> {
     if (/^runs?$/i.test(word)) {
       const { getRuns } = await import("./commands/run.js");
       return getRuns(runCtx, { output: opts.output, limit: opts.limit });
+    }
+    if (/^sources?$/i.test(word)) {
+      const { listSources } = await import("./commands/logs.js");
+      return listSources({ io, print, emit, out, open }, opts.output);
     }
     if (/^bastions?$/i.test(word)) {
       const { getBastions } = await import("./commands/bastion.js");

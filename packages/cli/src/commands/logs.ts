@@ -103,50 +103,96 @@ export function registerLogCommands(program: Command, ctx: Ctx): void {
             : `${e.time.slice(0, 23).replace("T", " ")} ${ctx.out.bold(e.level.toUpperCase().padEnd(5))} ${
                 e.node ?? "—"
               }${e.service ? `/${e.service}` : ""}: ${e.message}\n`;
-        let page = await client.request<LogPage>("GET", `/api/v1/logs?${params}`);
+        const page = await client.request<LogPage>("GET", `/api/v1/logs?${params}`);
         for (const e of page.events) ctx.print(show(e));
         if (!opts.follow) return;
-        let after = page.events.at(-1)?.seq ?? page.last;
+        const after = page.events.at(-1)?.seq ?? page.last;
         params.delete("since");
-        params.set("limit", "10000");
-        for (;;) {
-          await new Promise((r) => setTimeout(r, 500));
-          params.set("after", String(after));
-          page = await client.request<LogPage>("GET", `/api/v1/logs?${params}`);
-          if (page.missed > 0)
-            ctx.io.stderr.write(
-              `… ${page.missed} events dropped by the server's ring before they were read\n`,
-            );
-          for (const e of page.events) ctx.print(show(e));
-          after = Math.max(after, page.events.at(-1)?.seq ?? page.last);
-        }
+        params.delete("limit");
+        await follow(client, params, after, (e) => ctx.print(show(e)), ctx.io.stderr);
       },
     );
 
   program
     .command("sources")
-    .description("every event source lab server runs, with its observed state")
+    .description("every event source lab server runs, with its observed state (also: lab get sources)")
     .option("-o, --output <format>", "table, json or yaml", "table")
-    .action(async (opts: { output: Format }) => {
-      const client = await remote(ctx);
-      const rows = await client.request<SourceRow[]>("GET", "/api/v1/sources");
-      if (rows.length === 0 && opts.output === "table") {
-        ctx.io.stderr.write("No event sources configured (lab server --otel-file FILE adds one).\n");
-        return;
-      }
-      ctx.emit(opts.output, rows, () =>
-        renderTable(
-          rows,
-          [
-            { header: "NAME", value: (s) => s.name, shrink: true },
-            { header: "KIND", value: (s) => s.kind },
-            { header: "STATE", value: (s) => s.state },
-            { header: "EVENTS", value: (s) => String(s.events) },
-            { header: "LAST EVENT", value: (s) => s.lastEventAt?.slice(0, 19).replace("T", " ") ?? "—" },
-            { header: "DETAIL", value: (s) => s.detail, shrink: true },
-          ],
-          ctx.out,
-        ),
-      );
+    .action((opts: { output: Format }) => listSources(ctx, opts.output));
+}
+
+/** `lab sources` and `lab get sources`: each source's observed state. */
+export async function listSources(ctx: Ctx, output: Format): Promise<void> {
+  const client = await remote(ctx);
+  const rows = await client.request<SourceRow[]>("GET", "/api/v1/sources");
+  if (rows.length === 0 && output === "table") {
+    ctx.io.stderr.write("No event sources configured (lab server --otel-file FILE adds one).\n");
+    return;
+  }
+  ctx.emit(output, rows, () =>
+    renderTable(
+      rows,
+      [
+        { header: "NAME", value: (s) => s.name, shrink: true },
+        { header: "KIND", value: (s) => s.kind },
+        { header: "STATE", value: (s) => s.state },
+        { header: "EVENTS", value: (s) => String(s.events) },
+        { header: "LAST EVENT", value: (s) => s.lastEventAt?.slice(0, 19).replace("T", " ") ?? "—" },
+        { header: "DETAIL", value: (s) => s.detail, shrink: true },
+      ],
+      ctx.out,
+    ),
+  );
+}
+
+/**
+ * Follows the live stream (`/api/v1/logs/ws`) from `after`: every batch printed, every gap the
+ * server announces said on stderr with the range to fetch; a dropped connection is retried
+ * from the last seq seen, so nothing is printed twice or skipped silently.
+ */
+async function follow(
+  client: HttpClient,
+  params: URLSearchParams,
+  after: number,
+  print: (e: LogEvent) => void,
+  stderr: { write(s: string): unknown },
+): Promise<never> {
+  const { default: WebSocket } = await import("ws");
+  let last = after;
+  let delay = 250;
+  for (;;) {
+    params.set("after", String(last));
+    const url = new URL(`/api/v1/logs/ws?${params}`, client.target.url);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const reason = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(url, {
+        headers: client.target.token ? { authorization: `Bearer ${client.target.token}` } : {},
+        ...(client.target.caPem ? { ca: client.target.caPem } : {}),
+      });
+      ws.on("open", () => {
+        delay = 250;
+      });
+      ws.on("message", (data) => {
+        const m = JSON.parse(data.toString()) as
+          | { type: "events"; events: LogEvent[] }
+          | { type: "gap"; missed: number; after: number; until: number }
+          | { type: "hello" | "stats" };
+        if (m.type === "events") {
+          for (const e of m.events) print(e);
+          last = m.events.at(-1)?.seq ?? last;
+        } else if (m.type === "gap") {
+          stderr.write(
+            `… ${m.missed} events not delivered (seq ${m.after + 1}–${m.until}): this terminal fell behind; lab logs --since fetches them from the store\n`,
+          );
+          last = m.until;
+        }
+      });
+      ws.on("close", (code, why) => resolve(`${code}${why.length ? ` ${why}` : ""}`));
+      ws.on("error", (e) => resolve((e as NodeJS.ErrnoException).code ?? e.message));
     });
+    if (reason.startsWith("1008"))
+      throw new LabError("LAB_E_BAD_REQUEST", `the server refused the stream: ${reason}`);
+    stderr.write(`… stream ended (${reason}); reconnecting from seq ${last}\n`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10_000);
+  }
 }
