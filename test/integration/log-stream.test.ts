@@ -5,8 +5,10 @@
  * callbacks are sources too; callbacks need the machine's own token; sources can be switched
  * off and on. Every wait is for a condition; deadlines only turn a hang into a failure.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -34,6 +36,17 @@ function otelLine(host: string, severityNumber: number, message: string): string
       },
     ],
   })}\n`;
+}
+
+/** A port nothing listens on now (TCP; the syslog listener takes UDP and TCP on it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 async function waitFor(ok: () => boolean, what: string): Promise<void> {
@@ -238,6 +251,40 @@ describe("the live log stream", () => {
     expect(after.some((x) => x.message.startsWith("quiet"))).toBe(false);
     const unknown = await server.request<{ error: { code: string } }>("POST", "/api/v1/sources/nope/restart");
     expect([unknown.status, unknown.body.error.code]).toEqual([404, "LAB_E_NOT_FOUND"]);
+    stream.ws.close();
+    await server.stop();
+  });
+
+  it("syslog from a host (util-linux logger, over UDP and TCP) is a syslog event with its host and app", async () => {
+    const home = tempHome("lab-syslog-");
+    homes.push(home);
+    const [bootPort, syslogPort] = [await freePort(), await freePort()];
+    const server = await startLabServer({
+      home,
+      args: [
+        "--pxe",
+        "--dhcp",
+        "off",
+        "--no-tftp",
+        "--advertise",
+        "127.0.0.1",
+        "--boot-port",
+        String(bootPort),
+        "--syslog-port",
+        String(syslogPort),
+      ],
+    });
+    const stream = await client(server, "source=syslog");
+    const logger = (args: string[]) => {
+      const r = spawnSync("logger", ["-n", "127.0.0.1", "-P", String(syslogPort), "--rfc5424", ...args]);
+      expect(r.status, String(r.stderr)).toBe(0);
+    };
+    logger(["-d", "-t", "backup", "-p", "user.err", "nightly backup failed"]);
+    logger(["-T", "-t", "cron", "-p", "user.info", "job started"]);
+    const got = await stream.until((e) => e.length === 2, "two syslog lines");
+    const byMessage = Object.fromEntries(got.map((e) => [e.message, e]));
+    expect(byMessage["nightly backup failed"]).toMatchObject({ level: "error", node: hostname(), service: "backup" });
+    expect(byMessage["job started"]).toMatchObject({ level: "info", node: hostname(), service: "cron" });
     stream.ws.close();
     await server.stop();
   });

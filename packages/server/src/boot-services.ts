@@ -21,6 +21,7 @@ import {
   serveFile,
   TftpServer,
 } from "@lab/pxe";
+import type { SyslogMessage } from "@lab/pxe";
 import Fastify, { type FastifyInstance } from "fastify";
 import { registerBootRoutes } from "./provision-routes.js";
 import { errorBody, errorHandler } from "./routes.js";
@@ -75,6 +76,8 @@ export async function startBootServices(
     agent?: { dir: string; apiUrl: () => string; caPem: string };
     /** Talos push mode: where machine configs come from (absent: Talos installs fail, saying so). */
     talos?: { machineConfig: (secret: string) => Promise<string> };
+    /** Syslog from a sender that is not a booting machine (the log pipeline still wants it). */
+    onHostSyslog?: (msg: SyslogMessage, fromAddress: string) => void;
   },
 ): Promise<BootServices> {
   const p = o.provisioner;
@@ -99,7 +102,10 @@ export async function startBootServices(
         log,
         onMessage: (msg, from) => {
           const mac = p.timeline.macOf(from.address);
-          if (!mac) return;
+          if (!mac) {
+            o.onHostSyslog?.(msg, from.address);
+            return;
+          }
           const line = `${msg.app ? `${msg.app}: ` : ""}${msg.message}`;
           logs.append(mac, line);
           p.timeline.record(mac, "syslog", msg.app ?? "log", { message: line.slice(0, 500) });

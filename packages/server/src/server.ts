@@ -44,7 +44,14 @@ import { BastionHub } from "./bastion/hub.js";
 import { BASTION_PATH } from "./bastion/protocol.js";
 import { type BootServices, type PxeOptions, startBootServices } from "./boot-services.js";
 import { EventBus } from "./bus.js";
-import { auditSource, type Heartbeat, heartbeatSource, timelineSources } from "./events/adapters.js";
+import {
+  auditSource,
+  type Heartbeat,
+  heartbeatSource,
+  syslogToEvent,
+  timelineSources,
+} from "./events/adapters.js";
+import type { LabEvent } from "./events/model.js";
 import { CallbackEvents, CallbackTokens, registerCallbackRoutes } from "./events/callbacks.js";
 import { LokiTail } from "./events/loki.js";
 import { EventPipeline, type RetentionLimits } from "./events/pipeline.js";
@@ -363,11 +370,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       .executeTakeFirst()
       .then((r) => macNames.set(mac, r?.name ?? null))
       .catch(() => undefined);
-  for (const src of timelineSources(timeline, (mac) => {
-    const name = macNames.get(mac);
-    if (name === undefined || name === null) lookUpMac(mac);
-    return name ?? null;
-  }))
+  const hostSyslog = new Set<(e: LabEvent) => void>();
+  for (const src of timelineSources(
+    timeline,
+    (mac) => {
+      const name = macNames.get(mac);
+      if (name === undefined || name === null) lookUpMac(mac);
+      return name ?? null;
+    },
+    (fn) => {
+      hostSyslog.add(fn);
+      return () => hostSyslog.delete(fn);
+    },
+  ))
     pipeline.add(src);
   const provisioner = new Provisioner({
     db: store.db,
@@ -384,6 +399,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         ...opts.pxe,
         home: opts.home,
         provisioner,
+        onHostSyslog: (msg, from) => {
+          const e = syslogToEvent(msg, from);
+          for (const l of hostSyslog) l(e);
+        },
         log,
         // A day: an install plus its first boot, on slow hardware.
         joinToken: (name) => createJoinToken(identities, { name, ttlMinutes: 24 * 60, createdBy: "pxe" }),

@@ -111,15 +111,55 @@ type TimelineLike = { subscribe(fn: (e: TimelineEntry) => void): () => void };
 export function timelineSources(
   timeline: TimelineLike,
   nodeOf: (mac: string) => string | null,
+  hostSyslog?: (fn: (e: LabEvent) => void) => () => void,
 ): EventSource[] {
   const only = (syslog: boolean) => (push: (e: LabEvent) => void) =>
     timeline.subscribe((t) => {
       if ((t.kind === "syslog") === syslog) push(timelineToEvent(t, nodeOf));
     });
+  const syslog = (push: (e: LabEvent) => void) => {
+    const off = only(true)(push);
+    const offHosts = hostSyslog?.(push);
+    return () => {
+      off();
+      offHosts?.();
+    };
+  };
   return [
     subscribed("boot", "boot", only(false), "following the boot timeline (DHCP, TFTP, HTTP, progress)"),
-    subscribed("syslog", "syslog", only(true), "following install syslog lines"),
+    subscribed("syslog", "syslog", syslog, "following syslog (installers and other hosts)"),
   ];
+}
+
+const SYSLOG_LEVELS: Level[] = ["fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug"];
+
+/** A syslog message from a host that is not booting: its own HOSTNAME (else address) is the node. */
+export function syslogToEvent(
+  msg: {
+    severity: number;
+    facility: number;
+    time?: Date;
+    host?: string;
+    app?: string;
+    procid?: string;
+    message: string;
+  },
+  from: string,
+): LabEvent {
+  return {
+    time: (msg.time ?? new Date()).toISOString(),
+    node: msg.host && msg.host !== "-" ? msg.host : from,
+    service: msg.app ?? null,
+    source: "syslog",
+    level: SYSLOG_LEVELS[msg.severity] ?? "info",
+    message: msg.message,
+    attributes: {
+      from,
+      facility: msg.facility,
+      severity: msg.severity,
+      ...(msg.procid ? { pid: msg.procid } : {}),
+    },
+  };
 }
 
 export interface Heartbeat {
