@@ -283,7 +283,11 @@ describe("the live log stream", () => {
     logger(["-T", "-t", "cron", "-p", "user.info", "job started"]);
     const got = await stream.until((e) => e.length === 2, "two syslog lines");
     const byMessage = Object.fromEntries(got.map((e) => [e.message, e]));
-    expect(byMessage["nightly backup failed"]).toMatchObject({ level: "error", node: hostname(), service: "backup" });
+    expect(byMessage["nightly backup failed"]).toMatchObject({
+      level: "error",
+      node: hostname(),
+      service: "backup",
+    });
     expect(byMessage["job started"]).toMatchObject({ level: "info", node: hostname(), service: "cron" });
     stream.ws.close();
     await server.stop();

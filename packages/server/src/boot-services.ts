@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { LabError } from "@lab/core";
+import type { SyslogMessage } from "@lab/pxe";
 import {
   type BootContext,
   DEFAULT_IPXE_DIR,
@@ -21,7 +22,6 @@ import {
   serveFile,
   TftpServer,
 } from "@lab/pxe";
-import type { SyslogMessage } from "@lab/pxe";
 import Fastify, { type FastifyInstance } from "fastify";
 import { registerBootRoutes } from "./provision-routes.js";
 import { errorBody, errorHandler } from "./routes.js";

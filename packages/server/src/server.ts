@@ -51,9 +51,9 @@ import {
   syslogToEvent,
   timelineSources,
 } from "./events/adapters.js";
-import type { LabEvent } from "./events/model.js";
 import { CallbackEvents, CallbackTokens, registerCallbackRoutes } from "./events/callbacks.js";
 import { LokiTail } from "./events/loki.js";
+import type { LabEvent } from "./events/model.js";
 import { EventPipeline, type RetentionLimits } from "./events/pipeline.js";
 import { PortWatcher } from "./events/ports.js";
 import { registerPipelineRoutes, type StreamRoutes } from "./events/routes.js";
