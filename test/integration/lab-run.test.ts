@@ -3,10 +3,11 @@
  * TCP port that starts answering, a config pushed over HTTP once the port answers, a host
  * command; runs and steps stored and browsable; reliability mode and its report.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { type RunningServer, startServer } from "@lab/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labAsyncIn, tempHome } from "../support/cli.js";
 import { type RelayBoard, startRelayBoard } from "../support/relay-board.js";
@@ -154,5 +155,40 @@ describe("lab run", () => {
     const r = await lab(["apply", "-f", join(home, "bad.yaml")]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.yaml:3:\d+: error LAB_E_REF_SERVER/);
+  });
+});
+
+describe("lab run, client mode: the server runs it, the CLI follows", () => {
+  let server: RunningServer;
+  let remote: ReturnType<typeof labAsyncIn>;
+  beforeAll(async () => {
+    server = await startServer({ home, host: "127.0.0.1", port: 0, tls: true, powerPollMs: 0, agent: false });
+    remote = labAsyncIn(home, {
+      LAB_SERVER: server.url,
+      LAB_TOKEN: readFileSync(server.adminTokenPath as string, "utf8").trim(),
+      LAB_CA_FILE: server.caPath as string,
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("runs the lab on the server with the same progress lines, stored there", async () => {
+    const before = pushed.length;
+    const r = await remote(["run", "bringup", "--repeat", "2"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.match(/^ok: run [0-9a-f]{8}/gm)?.length).toBe(2);
+    expect(r.stdout).toMatch(/node-2: ok/);
+    expect(pushed.length).toBe(before + 2);
+    const runs = JSON.parse((await remote(["get", "runs", "-o", "json"])).stdout) as {
+      lab: string;
+      series: string | null;
+    }[];
+    expect(runs.slice(0, 2).every((x) => x.lab === "bringup" && x.series)).toBe(true);
+    const events = await server.store.events({ limit: 1000 });
+    expect(
+      events.filter((e) => e.action === "run.step" && e.subjects.includes("lab/bringup")).length,
+    ).toBeGreaterThanOrEqual(10);
   });
 });

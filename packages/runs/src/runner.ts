@@ -224,7 +224,7 @@ export class LabRunner {
         { step: idx },
       );
       const timeoutMs = durationMs(step.timeout ?? spec.default_timeout ?? "5m");
-      const results = await this.runStep(record.id, idx, name, step, machines, timeoutMs, opts);
+      const results = await this.runStep(record.id, idx, name, step, machines, timeoutMs, opts, started);
       done.push(...results);
       const bad = results.find((r) => r.status !== "ok");
       if (bad) {
@@ -288,6 +288,7 @@ export class LabRunner {
     machines: string[],
     timeoutMs: number,
     opts: RunOptions,
+    runStarted: Date,
   ): Promise<StepRecord[]> {
     const one = async (machine: string): Promise<StepRecord> => {
       const startedAt = new Date();
@@ -355,7 +356,13 @@ export class LabRunner {
     return out;
   }
 
-  private async act(step: LabStepSpec, machine: string, since: Date, signal: AbortSignal): Promise<string> {
+  private async act(
+    step: LabStepSpec,
+    machine: string,
+    runStarted: Date,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const since = runStarted;
     const env = this.env;
     const addr = async () => {
       const a = await env.address(machine);

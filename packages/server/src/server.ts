@@ -66,6 +66,7 @@ import { registerProvisionRoutes } from "./provision-routes.js";
 import { registerPuppetRoutes } from "./puppet-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
+import { registerRunRoutes } from "./run-routes.js";
 import { registerSecretRoutes } from "./secret-routes.js";
 import { Snapshots } from "./snapshots.js";
 import { TargetIndex } from "./streams.js";
@@ -531,6 +532,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         });
   if (agentChannel)
     registerAgentRoutes(app, { identity, channel: agentChannel, tokens: store, record: auditRecord });
+  // Lab runs: the server runs them (power, boot timeline, provisioner, agents all here).
+  const stopRuns = registerRunRoutes(
+    app,
+    { store, db: store.db, power, timeline, agents: agentChannel, record: auditRecord },
+    routeAuth,
+  );
+  started.push(stopRuns);
   // Clients trust the SSH CA instead of each host key: the known_hosts line to install.
   app.get("/api/v1/identity/ssh-ca", { preHandler: routeAuth.auth("read") }, async () => ({
     publicKey: sshCa.publicKeyLine,
@@ -585,6 +593,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       snapshots?.stop();
       await health.stop();
       await poller?.stop();
+      stopRuns();
       probes?.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, "server shutting down");
       for (const end of sseStreams) end();

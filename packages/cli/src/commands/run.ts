@@ -49,8 +49,17 @@ async function localRuns(session: Session, ctx: Ctx): Promise<RunClient> {
     (await store.load()).find((r) => r.kind === kind && r.name === name)?.spec as
       | Record<string, unknown>
       | undefined;
-  const machineRow = async (name: string) =>
-    store.db.selectFrom("machines").selectAll().where("name", "=", name).executeTakeFirst();
+  const macOf = async (m: string) =>
+    ((await spec("server", m))?.mac as string | undefined)?.toLowerCase().replaceAll("-", ":") ?? null;
+  // A machine is found by its MAC (a discovered one has no name yet), else by name.
+  const machineRow = async (name: string) => {
+    const mac = await macOf(name);
+    const q = store.db.selectFrom("machines").selectAll();
+    return (
+      (mac ? await q.where("mac", "=", mac).executeTakeFirst() : undefined) ??
+      (await q.where("name", "=", name).executeTakeFirst())
+    );
+  };
   const env = runEnv({
     power,
     macOf: async (m) =>
