@@ -79,7 +79,15 @@ beforeAll(async () => {
         mac,
         diskPath: disk,
         serialPath: join(dir, `vm-${i}.serial`),
-        extraArgs: ["-S", "-no-shutdown", "-qmp", `unix:${qmp},server=on,wait=off`],
+        // -action reboot=reset undoes startVm's -no-reboot: Lab's power-on is a reset.
+        extraArgs: [
+          "-S",
+          "-no-shutdown",
+          "-action",
+          "reboot=reset",
+          "-qmp",
+          `unix:${qmp},server=on,wait=off`,
+        ],
       }),
     );
     servers.push(`  vm-${i}:

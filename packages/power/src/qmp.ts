@@ -2,7 +2,9 @@
  * Bare QEMU through its QMP socket (`-qmp unix:PATH,server=on,wait=off`). A QEMU process has
  * no "off" in which it can still be switched on, so Lab keeps the process and models power
  * with the vCPUs: off = reset and halted (`system_reset` + `stop`), on = reset and running.
- * Start QEMU with `-no-shutdown` so a guest power-off also stays a halted, switchable machine.
+ * Start QEMU with `-no-shutdown` so a guest power-off also stays a halted, switchable machine,
+ * and without `-no-reboot` (or with `-action reboot=reset` after it): under -no-reboot a reset
+ * is a shutdown, and a machine that cannot be reset cannot be switched on again.
  * The next boot device is each device's `bootindex` (settable at run time, read by the
  * firmware at the next reset); name the NIC and disk with `-device …,id=ID`.
  */
@@ -138,7 +140,7 @@ export class QmpDriver implements PowerDriver {
       const st = (await s.execute("query-status")) as { running: boolean; status: string };
       if (st.running) return;
       // From halted (off) or a guest power-off: start over from the firmware.
-      if (st.status !== "prelaunch") await s.execute("system_reset");
+      if (st.status !== "prelaunch") await resetHalted(s);
       await s.execute("cont");
     });
   }
@@ -152,9 +154,13 @@ export class QmpDriver implements PowerDriver {
 
   async cycle(): Promise<void> {
     await this.with(async (s) => {
-      await s.execute("system_reset");
       const st = (await s.execute("query-status")) as { running: boolean };
-      if (!st.running) await s.execute("cont");
+      if (st.running) {
+        await s.execute("system_reset");
+        return;
+      }
+      await resetHalted(s);
+      await s.execute("cont");
     });
   }
 
@@ -172,6 +178,24 @@ export class QmpDriver implements PowerDriver {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Resets a machine whose vCPUs are stopped. QEMU answers `system_reset` before its main loop
+ * performs the reset; a machine the guest powered off ("shutdown") refuses `cont` until then.
+ */
+async function resetHalted(s: QmpSession): Promise<void> {
+  await s.execute("system_reset");
+  for (let i = 0; i < 100; i++) {
+    const st = (await s.execute("query-status")) as { status: string };
+    if (st.status !== "shutdown") return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Under -no-reboot QEMU turns every reset into a shutdown: the machine can never start again.
+  throw new LabError(
+    "LAB_E_POWER_REFUSED",
+    "QEMU stays shut down after system_reset: it was started with -no-reboot (a reset is a shutdown there); start it with -action reboot=reset (or without -no-reboot)",
+  );
 }
 
 function devicePath(id: string): string {
