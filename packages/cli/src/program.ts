@@ -24,6 +24,7 @@ import { Command, CommanderError, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerBastionCommand } from "./commands/bastion.js";
+import { registerBuildCommands } from "./commands/build.js";
 import { registerLogCommands } from "./commands/logs.js";
 import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
@@ -65,6 +66,7 @@ const GET_KINDS = [
   "events",
   "bastions",
   "sources",
+  "containers",
 ];
 
 /** Runs one `lab` invocation; resolves to its exit code. */
@@ -185,6 +187,15 @@ export async function run(argv: string[], io: IO): Promise<number> {
     if (/^bastions?$/i.test(word)) {
       const { getBastions } = await import("./commands/bastion.js");
       return getBastions({ io, print, emit, out, open }, opts.output);
+    }
+    if (word === "containers" || word === "container") {
+      const { listContainers, containerTable } = await import("./commands/build.js");
+      const rows = listContainers(io.env);
+      if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
+        io.stderr.write("No containers found (lab build --label L makes one).\n");
+        return;
+      }
+      return emit(opts.output, rows, () => containerTable(rows, out));
     }
     const kind = listKind(word);
     if (kind === "secret") {
@@ -395,6 +406,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerSecretCommands(program, { io, print, emit, out, open });
   registerLogCommands(program, { io, print, emit, out, open });
   registerPuppetCommands(program, { io, print, out, open });
+  registerBuildCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
   registerRunCommands(program, runCtx);
   registerPowerCommands(program, {

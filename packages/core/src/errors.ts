@@ -578,6 +578,11 @@ export const CATALOGUE = {
     exit: EXIT.ok,
     hint: "set `size:` on the server to choose one explicitly",
   },
+  LAB_E_BUILD: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give the label puppet_classes, point --modulepath at their modules and --from at a base image with Puppet (scripts/build-base-image.sh)",
+  },
   LAB_E_PUPPET_ENVIRONMENT: {
     http: 400,
     exit: EXIT.error,

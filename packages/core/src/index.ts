@@ -1,4 +1,5 @@
 export * from "./alert-defs.js";
+export * from "./artifact.js";
 export * from "./conditions.js";
 export * from "./engine.js";
 export * from "./errors.js";
