@@ -12,13 +12,28 @@ echo && echo "\$ lab apply -f examples/homelab/" && lab apply -f examples/homela
 echo && echo "\$ lab get servers" && lab get servers
 echo && echo "\$ lab show server worker-5" && lab show server worker-5
 [ -n "${LAB_DEMO_NO_SERVER:-}" ] && exit 0
+OTEL="$LAB_HOME/otel-logs.json"
+: >"$OTEL"
+echo
+echo "\$ lab server --listen 127.0.0.1:$PORT --otel-file $OTEL"
+node bin/lab.js server --listen "127.0.0.1:$PORT" --otel-file "$OTEL" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; exit 0' INT TERM
+# The admin token is written at the server's first start: wait for it, then print real links.
+for _ in $(seq 1 150); do
+  [ -s "$LAB_HOME/server/admin.token" ] && break
+  kill -0 $SERVER 2>/dev/null || { echo "lab server did not start" >&2; exit 1; }
+  sleep 0.2
+done
+TOKEN="$(cat "$LAB_HOME/server/admin.token")"
 cat <<MSG
 
-\$ lab server --listen 127.0.0.1:$PORT
 Dashboard: https://127.0.0.1:$PORT/  (trust $LAB_HOME/server/ca.crt, or accept the warning)
-  sign in with the admin token: cat $LAB_HOME/server/admin.token
-  or print a login link (the token stays in the URL fragment, never sent to the server):
-    echo "https://127.0.0.1:$PORT/#/login?token=\$(cat $LAB_HOME/server/admin.token)"
+  sign in with this link (the token stays in the URL fragment, never sent to the server):
+    https://127.0.0.1:$PORT/#/login?token=$TOKEN
+  a wall screen:  https://127.0.0.1:$PORT/kiosk?page=layout,live,fleet&rotate=30s#token=$TOKEN
+  Live shows the audit log at once; lines an OpenTelemetry collector's file exporter writes
+  to $OTEL appear there as they are appended.
 In another terminal, point the CLI at it and browse the API:
   export LAB_HOME=$LAB_HOME
   npx lab login https://127.0.0.1:$PORT --token "\$(cat $LAB_HOME/server/admin.token)" --ca-file $LAB_HOME/server/ca.crt
@@ -27,4 +42,4 @@ In another terminal, point the CLI at it and browse the API:
 Ctrl-C stops the server.
 
 MSG
-exec node bin/lab.js server --listen "127.0.0.1:$PORT"
+wait $SERVER

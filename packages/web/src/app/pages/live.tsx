@@ -7,8 +7,10 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart, type Series } from "../chart.js";
 import { useApi } from "../data.js";
+import type { AuditEvent } from "../live.js";
 import { LEVELS, type Level, type LogEvent, passes, useLogs } from "../logs.js";
 import { href } from "../router.js";
+import { ago } from "../ui.js";
 import { MACHINES, type Machine } from "./fleet.js";
 
 const LEVEL_COLOR: Record<Level, string> = {
@@ -127,6 +129,7 @@ export function LivePage({ big }: { big?: boolean }) {
         </button>
       </div>
       <Charts events={all} version={hub.version} />
+      <Audit />
       <div class="card log-list" data-testid="log-list">
         {visible.length === 0 ? (
           <div class="muted">
@@ -151,6 +154,33 @@ export function LivePage({ big }: { big?: boolean }) {
           </table>
         )}
       </div>
+    </div>
+  );
+}
+
+/** What changed in the model and the machines (the audit log), newest first, as it happens. */
+function Audit() {
+  const events = useApi<AuditEvent[]>("/events?limit=12");
+  return (
+    <div class="card audit" data-testid="audit">
+      <h2>Changes (audit log)</h2>
+      {!events.data?.length ? (
+        <div class="muted">nothing recorded yet</div>
+      ) : (
+        <table class="simple">
+          <tbody>
+            {events.data.map((e) => (
+              <tr key={e.id} data-audit={e.action}>
+                <td class="muted nowrap">#{e.id}</td>
+                <td class="muted nowrap">{ago(e.time)}</td>
+                <td class="nowrap">{e.action}</td>
+                <td class={e.result === "ok" ? "msg" : "msg error-text"}>{e.summary}</td>
+                <td class="muted nowrap">{e.actor}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }

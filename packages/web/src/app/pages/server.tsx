@@ -283,7 +283,7 @@ function Boot({ name, me }: { name: string; me: Principal | null }) {
   const path = `/provision/machines/${encodeURIComponent(m.mac)}`;
   const after = () => machines.reload();
   const phases = phasesSeen(followed.steps, m.state);
-  const steps = followed.steps.slice(-40);
+  const steps = followed.steps;
   const first = followed.steps[0] ? Date.parse(followed.steps[0].time) : 0;
   return (
     <Section title="Boot">
