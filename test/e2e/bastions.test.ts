@@ -8,14 +8,14 @@
  * the install to the end, and the restarted control plane shows it INSTALLED with every step.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BootImage, ensureBootImage } from "../support/boot-image.js";
 import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess } from "../support/netns.js";
-import { createDisk, randomMac, readDiskMarker, startVm, type Vm } from "../support/qemu.js";
+import { createDisk, randomMac, readDiskMarker, startVm, type Vm, waitForExit } from "../support/qemu.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
 
 const VM_TIMEOUT = 300_000;
@@ -128,7 +128,6 @@ async function startBastion(site: Site, token?: string): Promise<void> {
 }
 
 async function tokenFile(name: string, token: string): Promise<string> {
-  const { writeFile } = await import("node:fs/promises");
   const path = join(dir, `${name}.token`);
   await writeFile(path, token, { mode: 0o600 });
   return path;
@@ -145,16 +144,29 @@ async function bootVm(site: Site, mac: string, disk: string): Promise<Vm> {
   });
 }
 
-async function ended(vm: Vm, what: string): Promise<void> {
-  const code = await Promise.race([
-    vm.exited,
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), VM_TIMEOUT)),
+const ended = (vm: Vm, what: string) => waitForExit(vm, what, VM_TIMEOUT);
+
+/** Onboards a machine at a site through the control plane, then boots it there until it installs. */
+async function installAt(site: Site, name: string, mac: string, disk: string): Promise<Vm> {
+  const onboard = await cli()([
+    "onboard",
+    name,
+    "--provider",
+    "baremetal",
+    "--mac",
+    mac,
+    "--image",
+    "lab-discovery",
+    "--bastion",
+    site.name,
+    "--yes",
+    "--no-wait",
   ]);
-  if (code === "timeout") {
-    const serial = await vm.serialText();
-    await vm.kill();
-    throw new Error(`the VM did not finish ${what}:\n${serial.slice(-3000)}`);
-  }
+  expect(onboard.code, onboard.stderr).toBe(0);
+  await createDisk(disk, 64);
+  const vm = await bootVm(site, mac, disk);
+  await vm.waitForSerial(new RegExp(`lab: install lab-discovery for ${name}`), VM_TIMEOUT);
+  return vm;
 }
 
 beforeAll(async () => {
@@ -189,25 +201,8 @@ describe("two bastions, one control plane, VMs booting at each site", () => {
   it("installs a VM at site B through its bastion", async () => {
     const [, b] = sites as [Site, Site];
     const mac = randomMac();
-    const onboard = await cli()([
-      "onboard",
-      "db-1",
-      "--provider",
-      "baremetal",
-      "--mac",
-      mac,
-      "--image",
-      "lab-discovery",
-      "--bastion",
-      "site-b",
-      "--yes",
-      "--no-wait",
-    ]);
-    expect(onboard.code, onboard.stderr).toBe(0);
     const disk = join(dir, "b.img");
-    await createDisk(disk, 64);
-    const vm = await bootVm(b, mac, disk);
-    await vm.waitForSerial(/lab: install lab-discovery for db-1/, VM_TIMEOUT);
+    const vm = await installAt(b, "db-1", mac, disk);
     await ended(vm, "the install");
     const m = await waitFor("db-1 INSTALLED at the control plane", async () => {
       const x = await machine(mac);
@@ -225,25 +220,8 @@ describe("two bastions, one control plane, VMs booting at each site", () => {
   it("finishes an install at site A while the control plane is down, then catches the control plane up", async () => {
     const [a] = sites as [Site, Site];
     const mac = randomMac();
-    const onboard = await cli()([
-      "onboard",
-      "web-1",
-      "--provider",
-      "baremetal",
-      "--mac",
-      mac,
-      "--image",
-      "lab-discovery",
-      "--bastion",
-      "site-a",
-      "--yes",
-      "--no-wait",
-    ]);
-    expect(onboard.code, onboard.stderr).toBe(0);
     const disk = join(dir, "a.img");
-    await createDisk(disk, 64);
-    const vm = await bootVm(a, mac, disk);
-    await vm.waitForSerial(/lab: install lab-discovery for web-1/, VM_TIMEOUT);
+    const vm = await installAt(a, "web-1", mac, disk);
     server.kill("SIGKILL");
     await server.exited;
     await ended(vm, "the install (control plane down)");

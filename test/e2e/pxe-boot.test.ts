@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BootImage, ensureBootImage } from "../support/boot-image.js";
 import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess, type RouterDhcp } from "../support/netns.js";
-import { createDisk, randomMac, readDiskMarker, startVm, type Vm } from "../support/qemu.js";
+import { createDisk, randomMac, readDiskMarker, startVm, type Vm, waitForExit } from "../support/qemu.js";
 
 const VM_TIMEOUT = 240_000;
 
@@ -168,17 +168,7 @@ async function scriptLatency(lab: Lab, vm: Vm, label: string): Promise<void> {
     );
 }
 
-async function ended(vm: Vm, what: string): Promise<void> {
-  const code = await Promise.race([
-    vm.exited,
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), VM_TIMEOUT)),
-  ]);
-  if (code === "timeout") {
-    const serial = await vm.serialText();
-    await vm.kill();
-    throw new Error(`the VM did not finish ${what}:\n${serial.slice(-3000)}`);
-  }
-}
+const ended = (vm: Vm, what: string) => waitForExit(vm, what, VM_TIMEOUT);
 
 /** Discover → install → local boot, in proxy mode beside the router's DHCP. */
 function lifecycle(firmware: "bios" | "uefi") {

@@ -647,5 +647,5 @@ describe("lab state migrate --to postgres://…", () => {
 
     expect(await onPg.stop()).toEqual({ code: 0, signal: null });
     expect(await onSqlite.stop()).toEqual({ code: 0, signal: null });
-  });
+  }, 180_000); // two servers, a migration and a copy on a shared two-core machine: a hang guard
 });

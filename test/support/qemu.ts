@@ -246,3 +246,16 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     },
   };
 }
+
+/** Waits for the VM to power itself off; on time-out kills it and throws with its serial tail. */
+export async function waitForExit(vm: Vm, what: string, timeoutMs: number): Promise<void> {
+  const code = await Promise.race([
+    vm.exited,
+    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), timeoutMs)),
+  ]);
+  if (code === "timeout") {
+    const serial = await vm.serialText();
+    await vm.kill();
+    throw new Error(`the VM did not finish ${what}:\n${serial.slice(-3000)}`);
+  }
+}

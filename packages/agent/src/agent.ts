@@ -468,18 +468,29 @@ export class Agent {
   }
 
   /** The secret sync over the current certificate (renewals replace it), or undefined. */
+  /** One SecretSync per identity, so a wipe on revocation also stops a refresh in flight. */
+  private sync: { serial: string; sync: SecretSync } | undefined;
+
   private secretSync(): SecretSync | undefined {
     const o = this.opts.secrets;
     const st = this.state;
     if (o === false || !st) return undefined;
+    if (this.sync?.serial === st.info.serial) return this.sync.sync;
     const stores = o?.stores?.length
       ? o.stores
       : [storeUrlFromChannel(this.opts.channelUrl ?? st.info.channelUrl)];
     const client = new StoreClient(stores, { keyPem: st.keyPem, certPem: st.certPem, caPem: st.caPem });
-    return new SecretSync(st.info.name, new SecretCache(cacheFile(this.opts.stateDir), st.keyPem), client, {
-      envFile: o?.envFile,
-      filesDir: o?.filesDir,
-    });
+    const sync = new SecretSync(
+      st.info.name,
+      new SecretCache(cacheFile(this.opts.stateDir), st.keyPem),
+      client,
+      {
+        envFile: o?.envFile,
+        filesDir: o?.filesDir,
+      },
+    );
+    this.sync = { serial: st.info.serial, sync };
+    return sync;
   }
 
   /** The replica: started once a first snapshot exists (from disk or the primary), retried until then. */

@@ -40,6 +40,9 @@ export interface SyncResult {
 }
 
 export class SecretSync {
+  /** Set by wipe(): a refresh still in flight then writes and delivers nothing. */
+  private wiped = false;
+
   constructor(
     readonly machine: string,
     private readonly cache: SecretCache,
@@ -56,7 +59,8 @@ export class SecretSync {
       answer = await this.client.entitled();
     } catch (e) {
       if (e instanceof LabError && e.code === "LAB_E_SECRET_STORE_UNREACHABLE") {
-        // Stale beats nothing: keep serving (and delivering) the cached copies.
+        // Stale beats nothing: keep serving (and delivering) the cached copies — unless the
+        // machine was revoked meanwhile (a revoked machine's store refuses it at TLS, too).
         this.deliver(contents);
         return { ...this.counts(contents), store: null, error: e.message, fetched: [], dropped: [] };
       }
@@ -92,7 +96,7 @@ export class SecretSync {
       entitled: [...names],
       entries,
     };
-    this.cache.write(next);
+    if (!this.wiped) this.cache.write(next);
     this.deliver(next);
     return { ...this.counts(next), store: answer.store, error: null, fetched, dropped };
   }
@@ -116,7 +120,11 @@ export class SecretSync {
         fetchedAt: new Date(this.now()).toISOString(),
         ttlSeconds: v.body.ttlSeconds,
       };
-      this.cache.write({ ...contents, entries: [...contents.entries.filter((e) => e.name !== name), entry] });
+      if (!this.wiped)
+        this.cache.write({
+          ...contents,
+          entries: [...contents.entries.filter((e) => e.name !== name), entry],
+        });
       return { value: Buffer.from(v.body.value, "base64"), source: "store", stale: false };
     } catch (e) {
       if (!(e instanceof LabError)) throw e;
@@ -138,6 +146,7 @@ export class SecretSync {
   wipe(): void {
     this.cache.wipe();
     this.deliver({ machine: this.machine, syncedAt: null, entitled: [], entries: [] });
+    this.wiped = true;
   }
 
   private counts(c: CacheContents) {
@@ -145,6 +154,7 @@ export class SecretSync {
   }
 
   private deliver(c: CacheContents): void {
+    if (this.wiped) return;
     const { envFile, filesDir } = this.delivery;
     if (envFile) {
       const lines = c.entries.map(

@@ -3,19 +3,15 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LabError } from "@lab/core";
 import type { Command } from "commander";
-import { labHome, type Session } from "../context.js";
+import { labHome } from "../context.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
-import type { Format, IO } from "../program.js";
+import { ago } from "../output/time.js";
+import type { Format } from "../program.js";
+import type { CommandContext } from "./command-context.js";
 import { addPxeFlags, type PxeFlags, pxeOptions } from "./remote.js";
 
-interface Ctx {
-  io: IO;
-  print: (s: string) => void;
-  emit: (format: Format, data: unknown, human: () => string) => void;
-  out: Style;
-  open: () => Promise<Session>;
-}
+type Ctx = CommandContext;
 
 export interface BastionRow {
   name: string;
@@ -130,12 +126,4 @@ export function bastionTable(rows: BastionRow[], style: Style): string {
     ],
     style,
   );
-}
-
-function ago(iso: string): string {
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 90) return `${s}s ago`;
-  if (s < 5400) return `${Math.round(s / 60)}m ago`;
-  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86_400)}d ago`;
 }

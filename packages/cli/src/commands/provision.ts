@@ -16,14 +16,10 @@ import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
+import type { CommandContext } from "./command-context.js";
 import { applyServer } from "./onboard-server.js";
 
-interface Ctx {
-  io: IO;
-  print: (s: string) => void;
-  emit: (format: Format, data: unknown, human: () => string) => void;
-  out: Style;
-  open: () => Promise<Session>;
+interface Ctx extends CommandContext {
   ask: (question: string) => Promise<string>;
 }
 

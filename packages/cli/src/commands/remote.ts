@@ -6,17 +6,11 @@ import { type Command, Option } from "commander";
 import { configPath, readConfig, writeConfig } from "../config.js";
 import { actor, displayPath, labHome, type Session } from "../context.js";
 import { HttpClient } from "../http-engine.js";
-import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
-import type { Format, IO } from "../program.js";
+import type { Format } from "../program.js";
+import type { CommandContext } from "./command-context.js";
 
-interface Ctx {
-  io: IO;
-  print: (s: string) => void;
-  emit: (format: Format, data: unknown, human: () => string) => void;
-  out: Style;
-  open: () => Promise<Session>;
-}
+type Ctx = CommandContext;
 
 /** HOST:PORT (IPv6 in brackets). */
 export function hostPort(text: string, flag: string): { host: string; port: number } {

@@ -24,6 +24,7 @@ import { type Command, Option } from "commander";
 import { actor, labHome, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
+import { ago } from "../output/time.js";
 import { treeLines } from "../output/tree.js";
 import type { Format, IO } from "../program.js";
 
@@ -466,14 +467,6 @@ function replicasText(replicas: ReplicaState[] | null, style: Style): string {
 function mark(style: Style, ok: boolean): string {
   if (style.tty) return ok ? style.green("✓") : style.yellow("⚠");
   return ok ? "✓" : "⚠";
-}
-
-function ago(iso: string): string {
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 90) return `${s}s ago`;
-  if (s < 5400) return `${Math.round(s / 60)}m ago`;
-  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86_400)}d ago`;
 }
 
 /** 89d, 23h, 12m, 40s */

@@ -187,7 +187,9 @@ describe("FileLeaseStore", () => {
         ),
       );
     }
-    expect(s.stats().compactions).toBeGreaterThanOrEqual(3); // open + at least two while growing
+    // Open + at least one while growing: how many more depends on how the batches fall (a
+    // snapshot is switched in between two batches, once written), which the load decides.
+    expect(s.stats().compactions).toBeGreaterThanOrEqual(2);
     const lines = readFileSync(path, "utf8").trim().split("\n");
     expect(lines.length).toBeLessThan(300);
     await s.close();
