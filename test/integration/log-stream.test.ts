@@ -194,6 +194,13 @@ describe("the live log stream", () => {
       server: "db-1",
     });
     expect(issued.status).toBe(200);
+    // The CLI issues the same token (it is a function of the name and the server's key).
+    const cli = labIn(home, { LAB_SERVER: server.url, LAB_TOKEN: server.token as string })([
+      "callback-token",
+      "db-1",
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout.trim()).toBe(issued.body.token);
     const machine = issued.body.token;
     const own = await server.request(
       "POST",

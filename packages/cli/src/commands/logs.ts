@@ -114,6 +114,16 @@ export function registerLogCommands(program: Command, ctx: Ctx): void {
     );
 
   program
+    .command("callback-token")
+    .description("issue NAME's callback token: it may POST /api/v1/callbacks for NAME only (admin)")
+    .argument("<name>", "the server the token reports for")
+    .action(async (name: string) => {
+      const client = await remote(ctx);
+      const r = await client.request<{ token: string }>("POST", "/api/v1/callbacks/tokens", { server: name });
+      ctx.print(`${r.token}\n`);
+    });
+
+  program
     .command("sources")
     .description("every event source lab server runs, with its observed state (also: lab get sources)")
     .option("-o, --output <format>", "table, json or yaml", "table")
