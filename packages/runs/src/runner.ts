@@ -306,8 +306,10 @@ export class LabRunner {
       };
       await this.repo.putStep(row);
       try {
+        // A boot or callback may come before its wait step starts (power-on was the step
+        // before): whatever happened since the run began counts.
         row.detail = await guarded(
-          (signal) => this.act(step, machine, startedAt, signal),
+          (signal) => this.act(step, machine, runStarted, signal),
           timeoutMs,
           opts.signal,
         );
