@@ -226,7 +226,26 @@ export function App({ source, theme, start, size }: AppProps) {
       },
     });
 
+  // A terminal may deliver several keys in one read (typed fast, pasted, or sent by tmux):
+  // Ink hands those over as one string, so they are taken apart here, one key at a time.
   useInput((input, key) => {
+    // Esc pressed twice in one read arrives as one escape carrying the other.
+    if (key.escape && input === "\u001b") {
+      handleKey("", key);
+      return handleKey("", key);
+    }
+    if (input.length > 1 && !input.includes("\u001b")) {
+      for (const ch of input) {
+        const k = keyOf(ch);
+        handleKey(
+          k.ctrl ? String.fromCharCode(ch.charCodeAt(0) + 96) : k.return || k.tab || k.backspace ? "" : ch,
+          k,
+        );
+      }
+    } else handleKey(input, key);
+  });
+
+  function handleKey(input: string, key: InkKey) {
     const mode = modeRef.current;
     const entry = top(stackRef.current);
     const { spec, rows, total, detailLines, visibleRows, target, output } = view.current;
@@ -315,7 +334,7 @@ export function App({ source, theme, start, size }: AppProps) {
       const server = target?.server;
       return server ? go({ list: "logs", node: server }) : go({ list: "logs" });
     }
-  });
+  }
 
   // The cursor moves over selectable lines only (lists: every row; details: links).
   function step(from: number, delta: number): number {
@@ -423,6 +442,32 @@ export function App({ source, theme, start, size }: AppProps) {
       />
     </Box>
   );
+}
+
+type InkKey = Parameters<Parameters<typeof useInput>[0]>[1];
+
+/** The key one character of a multi-key read stands for. */
+function keyOf(ch: string): InkKey {
+  const code = ch.charCodeAt(0);
+  const key = {
+    upArrow: false,
+    downArrow: false,
+    leftArrow: false,
+    rightArrow: false,
+    pageDown: false,
+    pageUp: false,
+    home: false,
+    end: false,
+    return: ch === "\r" || ch === "\n",
+    escape: false,
+    ctrl: code < 32 && ch !== "\r" && ch !== "\n" && ch !== "\t",
+    shift: /[A-Z]/.test(ch),
+    tab: ch === "\t",
+    backspace: ch === "\b" || ch === "\u007f",
+    delete: false,
+    meta: false,
+  };
+  return key as InkKey;
 }
 
 function footer(mode: Mode, message: Message | null, error: unknown, haveData: boolean): Cell[] {
