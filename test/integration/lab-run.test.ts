@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type RunningServer, startServer } from "@lab/server";
@@ -66,6 +67,13 @@ labs:
       - action: host-command
         command: [sh, -c, 'test "$LAB_MACHINE" = node-2']
         machines: [node-2]
+  called-back:
+    machines: [node-2]
+    steps:
+      - action: wait-callback
+        key: ready
+        status: ok
+        timeout: 60s
   broken:
     machines: [node-1]
     steps:
@@ -171,6 +179,34 @@ describe("lab run, client mode: the server runs it, the CLI follows", () => {
   });
   afterAll(async () => {
     await server?.close();
+  });
+
+  it("wait-callback: the step ends when the machine reports the key", async () => {
+    const token = readFileSync(server.adminTokenPath as string, "utf8").trim();
+    const running = remote(["run", "called-back"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    // The machine's report, as its agent or a script would post it.
+    const status = await new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ server: "node-2", key: "ready", status: "ok" });
+      const req = httpsRequest(
+        `${server.url}/api/v1/callbacks`,
+        {
+          method: "POST",
+          ca: server.caPem as string,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    expect(status).toBeLessThan(300);
+    const r = await running;
+    expect(r.stdout).toMatch(/node-2: ok/);
+    expect(r.code).toBe(0);
   });
 
   it("runs the lab on the server with the same progress lines, stored there", async () => {

@@ -36,6 +36,8 @@ export interface RunRouteDeps {
   power: PowerControl;
   timeline: Timeline;
   agents?: AgentChannel;
+  /** Key/value reports machines push (`POST /api/v1/callbacks`), for wait-callback steps. */
+  callbacks?: { entries(server?: string): { key: string; status: string; at: number }[] };
   record: (e: NewAuditEvent) => Promise<void>;
 }
 
@@ -68,6 +70,16 @@ export function registerRunRoutes(
           null,
         timeline: (mac) => d.timeline.read(mac),
         installState: async (m) => (await machine(m))?.state ?? null,
+        ...(d.callbacks
+          ? {
+              callbacks: async (m: string) =>
+                (d.callbacks?.entries(m) ?? []).map((e) => ({
+                  key: e.key,
+                  status: e.status,
+                  at: new Date(e.at).toISOString(),
+                })),
+            }
+          : {}),
         ...(d.agents
           ? {
               agentExec: (m: string, argv: string[], signal: AbortSignal) =>

@@ -535,7 +535,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Lab runs: the server runs them (power, boot timeline, provisioner, agents all here).
   const stopRuns = registerRunRoutes(
     app,
-    { store, db: store.db, power, timeline, agents: agentChannel, record: auditRecord },
+    { store, db: store.db, power, timeline, agents: agentChannel, callbacks, record: auditRecord },
     routeAuth,
   );
   started.push(stopRuns);
