@@ -288,9 +288,27 @@ describe("the dashboard", () => {
     await page.waitForSelector("tr:has-text('held while paused (dashboard test)')");
     await page.waitForSelector("[data-testid=chart-levels] canvas");
     await page.screenshot({ path: join(shots, "live.png") });
-    // The server page lists the events that name it.
+    // A callback (a workload's key/value report) is charted, and is the server's live state.
+    const reported = await server.request("POST", "/api/v1/callbacks", {
+      server: "db-1",
+      key: "replication_lag",
+      status: "ok",
+      value: 3,
+    });
+    expect(reported.status).toBe(202);
+    await page.waitForSelector("[data-testid=chart-callbacks] canvas");
+    expect(await page.textContent("[data-testid=chart-callbacks]")).toContain("db-1/replication_lag");
+    // The server page lists the events that name it, and its callbacks, following new ones.
     await page.goto(`${server.url}/#/servers/db-1`);
     await page.waitForSelector("[data-testid=node-logs] >> text=checkpoint took 42 s (dashboard test)");
+    await page.waitForSelector("[data-callback=replication_lag] >> text=3");
+    await server.request("POST", "/api/v1/callbacks", {
+      server: "db-1",
+      key: "replication_lag",
+      status: "warning",
+      value: 95,
+    });
+    await page.waitForSelector("[data-callback=replication_lag] >> text=95");
     expect((page as Page & { errors?: string[] }).errors).toEqual([]);
     await page.close();
   });
@@ -302,8 +320,8 @@ describe("the dashboard", () => {
     // The rack keeps its shape: 12 units in 8 items (three 2U); the XCP-ng host carries its VMs.
     expect(await page.$$eval("[data-layout=basement-rack] .slots > .slot", (els) => els.length)).toBe(8);
     expect(await page.$("[data-layout=basement-rack] .guests [data-node=worker-6]")).not.toBeNull();
-    // Nothing observed on the demo fleet: no power section, not network-booted, no health yet.
-    const facts = await page.$$eval("[data-node=db-1] [data-fact]", (els) =>
+    // Nothing observed about db-2: no power section, not network-booted, no health report.
+    const facts = await page.$$eval("[data-node=db-2] [data-fact]", (els) =>
       els.map((e) => [e.getAttribute("data-fact"), e.textContent?.replace(/\s+/g, " ").trim()]),
     );
     expect(facts).toEqual([

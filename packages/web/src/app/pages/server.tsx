@@ -6,7 +6,7 @@
 
 import type { Resolution } from "@lab/core";
 import type { ComponentChildren } from "preact";
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, api, canWrite, isAdmin, type Principal, streamLines } from "../api.js";
 import { useApi } from "../data.js";
 import { PHASES, phasesSeen, useFollow } from "../follow.js";
@@ -426,15 +426,24 @@ interface CallbackEntry {
 /** What workloads and boot scripts report about this server (POST /api/v1/callbacks). */
 function Callbacks({ name }: { name: string }) {
   const c = useApi<CallbackEntry[]>(`/callbacks/${encodeURIComponent(name)}`);
+  // A report is not an audit event: the log stream's `callbacks` events say when to refetch.
+  const hub = useLogs();
+  let newest = 0;
+  for (let i = hub.events.length - 1; i >= 0; i--) {
+    const e = hub.events[i] as LogEvent;
+    if (e.source === "callbacks" && e.node === name) {
+      newest = e.seq;
+      break;
+    }
+  }
+  useEffect(() => {
+    if (newest) c.reload();
+  }, [newest]);
   return (
     <Section title="Callbacks" count={c.data?.length}>
       {c.error ? (
         <div class="muted">
-          {c.error.status === 404 && c.error.code !== "LAB_E_NOT_FOUND"
-            ? "this server does not keep callback state"
-            : c.error.status === 404
-              ? "no callback has reported for this server"
-              : `${c.error.code}: ${c.error.message}`}
+          {c.error.code}: {c.error.message}
         </div>
       ) : !c.data ? (
         <Loading />
