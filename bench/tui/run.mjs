@@ -32,7 +32,13 @@ const KEYS = Number(process.argv.find((a) => a.startsWith("--keys="))?.slice(7) 
 mkdirSync(OUT, { recursive: true });
 await build({
   entryPoints: [join(HERE, "main.tsx")],
-  outfile: join(OUT, "bench.mjs"),
+  outdir: OUT,
+  entryNames: "bench",
+  outExtension: { ".js": ".mjs" },
+  // As in the CLI's build: Ink's devtools (react-devtools-core, not installed) stays behind a
+  // dynamic import in its own chunk, never loaded.
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
   platform: "node",
   target: "node20",

@@ -186,6 +186,20 @@ describe("lab tui (components, on a real local engine)", () => {
     app.unmount();
   });
 
+  it("shows a server's power as its controller says (not configured here); p asks, confirms, and reports the refusal", async () => {
+    const app = mount({ columns: 120, rows: 30 });
+    await frameWith(app, "worker-5");
+    await press(app, ":", ..."server worker-5", ENTER);
+    await frameWith(app, "Power: not configured");
+    await press(app, "p", ..."sideways", ENTER);
+    await frameWith(app, "the choices are on, off and cycle");
+    await press(app, "p", ..."on", ENTER);
+    await frameWith(app, "Power on worker-5? [y/N]");
+    await press(app, "y");
+    await frameWith(app, "LAB_E_POWER");
+    app.unmount();
+  });
+
   it("? shows help with every hotkey; any key closes it", async () => {
     const app = mount();
     await frameWith(app, "worker-5");

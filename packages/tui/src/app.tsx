@@ -31,7 +31,7 @@ import {
   LIST_SPECS,
   loadDetail,
 } from "./screens.js";
-import type { LinkState, MachineVerb, TuiSource } from "./source.js";
+import type { LinkState, MachineVerb, PowerVerb, TuiSource } from "./source.js";
 import type { Theme } from "./theme.js";
 import { useLoad } from "./use-load.js";
 import { moveCursor, windowStart } from "./window.js";
@@ -173,6 +173,35 @@ export function App({ source, theme, start, size }: AppProps) {
           tone: "ok",
         });
         refresh();
+      },
+    });
+  };
+
+  const powerAction = () => {
+    const server = view.current.target?.server;
+    if (!server) return setMessage({ text: "nothing to power here: select a server", tone: "warn" });
+    setMode({
+      kind: "prompt",
+      label: `power ${server} (on, off, cycle): `,
+      draft: "",
+      submit: (word) => {
+        const verb = word.trim().toLowerCase();
+        if (!verb) return setMode({ kind: "normal" });
+        if (verb !== "on" && verb !== "off" && verb !== "cycle") {
+          return setMessage({ text: `power ${verb}? the choices are on, off and cycle`, tone: "warn" });
+        }
+        setMode({
+          kind: "confirm",
+          question: `Power ${verb} ${server}? [y/N]`,
+          run: async () => {
+            const r = await source.powerAction(server, verb as PowerVerb);
+            setMessage({
+              text: `${server}: power ${r.state}${r.detail ? ` — ${r.detail}` : ""}`,
+              tone: "ok",
+            });
+            refresh();
+          },
+        });
       },
     });
   };
@@ -329,6 +358,7 @@ export function App({ source, theme, start, size }: AppProps) {
     if (input === "r") return machineAction("reprovision");
     if (input === "d") return machineAction("debug");
     if (input === "x") return execAction();
+    if (input === "p") return powerAction();
     if (input === "a") return applyAction();
     if (input === "l") {
       const server = target?.server;

@@ -16,6 +16,7 @@ export const HOTKEYS: Hotkey[] = [
   { key: "i", what: "install", scope: "machine" },
   { key: "r", what: "reprovision", scope: "machine" },
   { key: "d", what: "debug boot", scope: "machine" },
+  { key: "p", what: "power", scope: "server" },
   { key: "x", what: "exec", scope: "server" },
   { key: "l", what: "logs", scope: "server" },
   { key: "a", what: "apply file", scope: "global" },
@@ -30,5 +31,5 @@ export const HELP_EXTRA = [
   ": views: :servers :machines :labels :groups :alerts :secrets :events :logs",
   "  :server NAME (straight to one) · :q quits",
   "Actions ask for confirmation (y) before anything is sent.",
-  "Power actions are not offered: this build has no power API.",
+  "p asks on, off or cycle for the server (its power: driver), then confirms.",
 ];

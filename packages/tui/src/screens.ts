@@ -270,6 +270,10 @@ async function serverDetail(source: TuiSource, name: string): Promise<Detail> {
   const d = await source.engine.describe(name);
   const r = d.resolution;
   const machine = await findMachine(source, name);
+  // Asked now, like `lab power status`; a controller that does not answer is said so.
+  const power = await source
+    .power(name)
+    .catch((e: unknown) => ({ state: "error", detail: errorText(e), driver: null, nextBoot: null }));
   const steps = machine ? await source.timeline(machine.mac).catch(() => []) : [];
   const findings = new Map<string, { state: string; value?: number; source: string }>();
   for (const h of d.health) for (const f of h.findings) findings.set(f.alert, { ...f, source: h.source });
@@ -286,6 +290,25 @@ async function serverDetail(source: TuiSource, name: string): Promise<Detail> {
       ["Puppet", pillarText(p.puppet)],
       ["Health", pillarText(p.health)],
       ["Identity", pillarText(p.identity)],
+    ]),
+    kv([
+      [
+        "Power",
+        cell(
+          power.state === "not configured"
+            ? "not configured"
+            : `${power.state}${power.driver ? ` (${power.driver})` : ""}`,
+          power.state === "on"
+            ? "ok"
+            : power.state === "error"
+              ? "bad"
+              : power.state === "off"
+                ? "warn"
+                : "muted",
+        ),
+      ],
+      ["Next boot", power.nextBoot ?? "—"],
+      ...(power.state === "error" ? ([["Why", power.detail]] as [string, string][]) : []),
     ]),
   ];
   const id = d.identity;

@@ -50,6 +50,19 @@ export interface LogPage {
 
 export type MachineVerb = "install" | "reprovision" | "debug";
 
+export type PowerVerb = "on" | "off" | "cycle";
+
+/** A server's power as its controller answered just now (`lab power status`). */
+export interface PowerLine {
+  name: string;
+  driver: string | null;
+  /** `not configured` without `power:`; `error` when the controller did not answer. */
+  state: string;
+  detail: string;
+  nextBoot: string | null;
+  error: { code: string; message: string } | null;
+}
+
 /** The state of the link that tells the TUI something changed. */
 export type LinkState = "connecting" | "live" | "polling" | "reconnecting" | "stopped";
 
@@ -72,6 +85,9 @@ export interface TuiSource {
   logs(q: { after?: number; node?: string; limit?: number }): Promise<LogPage>;
   /** Runs a shell command through the machine's agent; output is stdout and stderr together. */
   exec(server: string, command: string): Promise<{ code: number; output: string }>;
+  /** Asks the server's power controller now. */
+  power(server: string): Promise<PowerLine>;
+  powerAction(server: string, verb: PowerVerb): Promise<PowerLine>;
   /** `lab apply -f PATH`: a file or directory. */
   apply(path: string): Promise<ApplyResult>;
 }

@@ -5,10 +5,11 @@
  */
 import { resolve } from "node:path";
 import { LabError } from "@lab/core";
-import type { LogPage, MachineRow, TimelineRow, TuiSource } from "@lab/tui";
-import { displayPath, readSources, type Session, statePath } from "../context.js";
+import type { LogPage, MachineRow, PowerLine, TimelineRow, TuiSource } from "@lab/tui";
+import { actor, displayPath, readSources, type Session, statePath } from "../context.js";
 import type { IO } from "../program.js";
 import { streamExec } from "./agent.js";
+import { type PowerClient, powerClient } from "./power.js";
 import { localProvisioning, type ProvisionClient, remoteProvisioning } from "./provision.js";
 
 export async function tuiSource(
@@ -22,6 +23,15 @@ export async function tuiSource(
   const prov = () => {
     provisioning ??= remote ? Promise.resolve(remoteProvisioning(remote)) : localProvisioning(session, env);
     return provisioning;
+  };
+  // Power drivers load on first use; a manual driver's instructions go to the status line.
+  let powering: Promise<PowerClient> | undefined;
+  let told = "";
+  const pow = () => {
+    powering ??= powerClient(session, env, actor(env), (line) => {
+      told = line.trim();
+    });
+    return powering;
   };
   const needsServer = (what: string) =>
     new LabError("LAB_E_NEEDS_SERVER", `${what}, and this TUI runs locally`);
@@ -66,12 +76,23 @@ export async function tuiSource(
       const code = await streamExec(remote.target, server, command, 600, io);
       return { code, output };
     },
+    power: async (name) => {
+      const [row] = await (await pow()).status([name]);
+      if (!row) throw new LabError("LAB_E_NOT_FOUND", `no server "${name}"`);
+      return row as PowerLine;
+    },
+    powerAction: async (name, verb) => {
+      told = "";
+      const row = (await (await pow()).act(name, verb)) as PowerLine;
+      return told ? { ...row, detail: `${row.detail} — ${told}` } : row;
+    },
     apply: (path) => session.engine.apply({ files: readSources([resolve(path)], () => "") }),
   };
   return {
     source,
     close: async () => {
       if (provisioning) await (await provisioning).close();
+      if (powering) await (await powering).close();
     },
   };
 }
