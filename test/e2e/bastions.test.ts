@@ -210,8 +210,12 @@ describe("two bastions, one control plane, VMs booting at each site", () => {
     });
     expect(m.bastion).toBe("site-b");
     expect((await readDiskMarker(disk))?.mac).toBe(mac);
-    // Site B's bastion gave the address (scoped DHCP, its own pool).
-    const timeline = (await cli()(["provision", "timeline", mac, "--all"])).stdout;
+    // Site B's bastion gave the address (scoped DHCP, its own pool). Steps follow the machine's
+    // state over the link (batched at the site), so the last ones may arrive a moment later.
+    const timeline = await waitFor("site-b's steps up to INSTALLED", async () => {
+      const t = (await cli()(["provision", "timeline", mac, "--all"])).stdout;
+      return /state\s+INSTALLED/.test(t) ? t : undefined;
+    });
     console.log(`\n── boot timeline at the control plane: site-b (${mac}) ──\n${timeline}`);
     expect(timeline).toMatch(/dhcp\s+ack/);
     expect(timeline).toContain("INSTALLED");

@@ -114,8 +114,16 @@ let t: TestServer;
 let w: World;
 const agents = new Map<string, https.Agent>();
 
-/** One fetch with the machine's own certificate, over a kept-alive mTLS connection. */
-function fetch(machine: string, secret: string): Promise<{ status: number; code?: string; value?: string }> {
+/**
+ * One fetch with the machine's own certificate, over a kept-alive mTLS connection. A GET that
+ * fails on a reused socket the server was closing (its keep-alive timer ran out as the request
+ * left) is sent again once, as HTTP clients do; a failure on a fresh connection is a failure.
+ */
+function fetch(
+  machine: string,
+  secret: string,
+  retried = false,
+): Promise<{ status: number; code?: string; value?: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       new URL(`/secrets/v1/values/${encodeURIComponent(secret)}`, t.storeUrl),
@@ -131,7 +139,11 @@ function fetch(machine: string, secret: string): Promise<{ status: number; code?
         });
       },
     );
-    req.on("error", reject);
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      const raced = req.reusedSocket && (e.code === "ECONNRESET" || e.message === "socket hang up");
+      if (raced && !retried) fetch(machine, secret, true).then(resolve, reject);
+      else reject(e);
+    });
     req.end();
   });
 }

@@ -35,7 +35,7 @@ import { Callbacks, endpointsFromFleet, type HealthSource, PortProbes } from "@l
 import { PowerPoller, powerControl } from "@lab/power";
 import { InstallLogBuffer, loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
 import { SecretsHost, vaultPaths } from "@lab/secrets";
-import { identityRepo, type KyselyStore, logRepo, memoryParseCache, openStore } from "@lab/store";
+import { identityRepo, type KyselyStore, memoryParseCache, openLogRepo, openStore } from "@lab/store";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { AgentChannel } from "./agent-channel.js";
 import { registerAgentRoutes } from "./agent-routes.js";
@@ -306,7 +306,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const pipeline = new EventPipeline({
     otelFiles: opts.otelFiles,
     positionsDir: serverDir,
-    repo: logRepo(store),
+    repo: await openLogRepo(store),
     retention: opts.logRetention,
     ringSize: opts.logRingSize,
     disabled: opts.disabledSources,

@@ -16,5 +16,12 @@ export async function openPostgresStore(url: string) {
 export function openStore(location: string) {
   return /^postgres(ql)?:\/\//.test(location) ? openPostgresStore(location) : openSqliteStore(location);
 }
-export { type LogRecord, LogRepo, type LogSearch, type LogTotals, logRepo } from "./log-repo.js";
+export {
+  type LogRecord,
+  LogRepo,
+  type LogSearch,
+  type LogTotals,
+  logsPath,
+  openLogRepo,
+} from "./log-repo.js";
 export { migrateState, type TableReport } from "./migrate-state.js";

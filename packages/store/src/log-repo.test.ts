@@ -12,7 +12,7 @@ import {
   type ThrowawayDatabase,
 } from "../../../test/support/postgres.js";
 import type { KyselyStore } from "./kysely-store.js";
-import { type LogRecord, logRepo } from "./log-repo.js";
+import { type LogRecord, openLogRepo } from "./log-repo.js";
 import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 
@@ -61,7 +61,7 @@ const dialects: [string, () => Promise<KyselyStore>][] = [
 describe.each(dialects)("log retention on %s", (_name, open) => {
   it("appends, continues the sequence, and searches by every filter", async () => {
     const store = await open();
-    const repo = logRepo(store);
+    const repo = await openLogRepo(store);
     try {
       expect(await repo.lastSeq()).toBe(0);
       const all = Array.from({ length: 1000 }, (_, i) => ev(i + 1));
@@ -109,7 +109,7 @@ describe.each(dialects)("log retention on %s", (_name, open) => {
 
   it("prunes by age and by count", async () => {
     const store = await open();
-    const repo = logRepo(store);
+    const repo = await openLogRepo(store);
     try {
       const all = Array.from({ length: 100 }, (_, i) => ev(i + 1));
       for (let i = 0; i < 100; i += 10) await repo.append(all.slice(i, i + 10));

@@ -11,6 +11,7 @@
 import type { Insertable, Kysely } from "kysely";
 import type { KyselyStore } from "./kysely-store.js";
 import type { Database, Dialect, LogBlockTable } from "./schema.js";
+import { openSqliteStore } from "./sqlite.js";
 import { type BlockWriter, sqliteBlockWriter } from "./sqlite-block-writer.js";
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
@@ -56,13 +57,26 @@ type BlockStats = Omit<LogTotals, "total">;
 const PAGE = 16;
 
 /**
- * The log tables of a store. On SQLite, blocks are written by a worker thread on its own
- * connection: better-sqlite3 is synchronous, and a megabyte block took 15–40 ms of the event
- * loop here (see bench/events); reads stay on the main connection (WAL readers do not wait).
+ * The log tables of a store. On SQLite they live in a database file of their own beside the
+ * state (state.db → state.logs.db): SQLite has one writer per file, and a busy log stream
+ * writing megabyte blocks into state.db held its lock while the API's own writes waited
+ * (synchronously, in better-sqlite3) — API requests stalled and failed under log load. Blocks
+ * are written by a worker thread on its own connection (a megabyte block took 15–40 ms of the
+ * event loop, see bench/events); reads use a second connection (WAL readers do not wait).
+ * PostgreSQL keeps them in the store's database.
  */
-export function logRepo(store: KyselyStore): LogRepo {
-  const writer = store.dialect === "sqlite" && store.path ? sqliteBlockWriter(store.path) : undefined;
-  return new LogRepo(store.db, store.dialect, writer);
+export async function openLogRepo(store: KyselyStore): Promise<LogRepo> {
+  if (store.dialect !== "sqlite" || !store.path || store.path === ":memory:") {
+    return new LogRepo(store.db, store.dialect);
+  }
+  const path = logsPath(store.path);
+  const logs = await openSqliteStore(path);
+  return new LogRepo(logs.db, "sqlite", sqliteBlockWriter(path), () => logs.close());
+}
+
+/** Where a SQLite state's log blocks are kept. */
+export function logsPath(statePath: string): string {
+  return `${statePath.replace(/\.db$/, "")}.logs.db`;
 }
 
 function emptyTotals(): LogTotals {
@@ -108,11 +122,13 @@ export class LogRepo {
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly writer?: BlockWriter,
+    private readonly closeDb?: () => Promise<void>,
   ) {}
 
   /** Ends the writer thread, after the blocks it was given are written. */
   async close(): Promise<void> {
     await this.writer?.close();
+    await this.closeDb?.();
   }
 
   /**
