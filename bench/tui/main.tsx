@@ -17,6 +17,9 @@ import { App } from "../../packages/tui/src/app.js";
 import { themeFrom } from "../../packages/tui/src/theme.js";
 import { DEFAULT_SHAPE, generateFleet, writeFleet } from "../engine/generate.js";
 
+const plainText = (s: string) =>
+  s.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[a-zA-Z]`, "g"), "");
+
 class Screen extends EventEmitter {
   isTTY = true;
   columns = 80;
@@ -24,6 +27,8 @@ class Screen extends EventEmitter {
   last = "";
   private waiter: { test: (s: string) => boolean; resolve: () => void } | undefined;
   write = (s: string) => {
+    // Synchronized-update markers and cursor toggles arrive as writes of their own.
+    if (plainText(s).trim() === "") return true;
     this.last = s;
     if (this.waiter?.test(s)) {
       const w = this.waiter;
@@ -43,8 +48,10 @@ class Keyboard extends EventEmitter {
   isTTY = true;
   private data: string | null = null;
   press(s: string) {
+    // Ink reads either way depending on version: offer both, as ink-testing-library does.
     this.data = s;
     this.emit("readable");
+    this.emit("data", s);
   }
   read = () => {
     const d = this.data;
@@ -89,7 +96,11 @@ const app = render(createElement(App, { source, theme: themeFrom({}) }), {
 });
 const plain = (s: string) => s.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[a-zA-Z]`, "g"), "");
 const idle = () => new Promise((r) => setTimeout(r, 40)); // past Ink's 16 ms frame throttle
-await screen.next((f) => plain(f).includes(`Servers [${servers}]`));
+process.stderr.write(`applied ${servers} servers in ${(applyMs / 1000).toFixed(1)} s\n`);
+// The first frame may already be on the stream: look at the last one before waiting.
+if (!plain(screen.last).includes(`Servers [${servers}]`)) {
+  await screen.next((f) => plain(f).includes(`Servers [${servers}]`));
+}
 
 /** Times one key: from the write to stdin until the frame it causes (that satisfies `until`). */
 async function key(k: string, until?: (frame: string) => boolean): Promise<number> {
@@ -97,7 +108,14 @@ async function key(k: string, until?: (frame: string) => boolean): Promise<numbe
   const frame = screen.next(until ? (f) => until(plain(f)) : undefined);
   const start = performance.now();
   keyboard.press(k);
-  await frame;
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`key ${JSON.stringify(k)} produced no frame in 10 s:\n${plain(screen.last)}`)),
+      10_000,
+    );
+  });
+  await Promise.race([frame, hang]).finally(() => clearTimeout(timer));
   return performance.now() - start;
 }
 

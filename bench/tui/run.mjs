@@ -59,6 +59,8 @@ console.log(
 );
 const inproc = JSON.parse(
   execFileSync(process.execPath, [join(OUT, "bench.mjs"), "measure", FLEET, HOME], {
+    // A terminal has colour: without it the cursor (inverse video) is invisible and a move draws nothing.
+    env: { ...process.env, FORCE_COLOR: "1" },
     encoding: "utf8",
     maxBuffer: 1 << 26,
   }),
@@ -87,7 +89,8 @@ function terminal(cmd) {
   tmux("new-session", "-d", "-s", "b", "-x", "80", "-y", "24", cmd);
   return {
     send: (k) => tmux("send-keys", "-t", "b", k),
-    screen: () => tmux("capture-pane", "-p", "-t", "b"),
+    // With escapes: the TUI's cursor is inverse video, invisible in a plain capture.
+    screen: (ansi = true) => tmux("capture-pane", "-p", ...(ansi ? ["-e"] : []), "-t", "b"),
     kill: () => spawnSync("tmux", ["-L", socket, "kill-server"]),
   };
 }
@@ -96,7 +99,7 @@ async function keystrokes(name, cmd, ready) {
   const t = terminal(cmd);
   try {
     const deadline = Date.now() + 120_000;
-    while (!ready(t.screen())) {
+    while (!ready(t.screen(false))) {
       if (Date.now() > deadline) throw new Error(`${name} never became ready:\n${t.screen()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
