@@ -6,8 +6,7 @@
  * are free text matched against name, host and labels. The keyed part becomes the engine's
  * `ServerFilter`, so a filter selects exactly what `lab get servers -l …` selects.
  *
- * The dashboard still carries its own copy (packages/web/src/app/query.ts); query.test.ts
- * checks both parse alike until it imports this one.
+ * The dashboard imports it as `@lab/core/query` (type-only imports keep it browser-safe).
  */
 import type { ServerFilter } from "./views.js";
 

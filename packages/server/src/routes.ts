@@ -37,7 +37,7 @@ import { Authenticator, createToken, type Principal, requireScope } from "./auth
 import type { EventBus } from "./bus.js";
 import type { StreamRoutes } from "./events/routes.js";
 import { ResponseCache, type RevisionCache } from "./response-cache.js";
-import { attach, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
+import { attach, openEventStream, sseTransport, type TargetIndex, wsTransport } from "./streams.js";
 
 export interface RouteDeps {
   engine: Engine;
@@ -330,17 +330,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
   app.get("/api/v1/events/stream", { preHandler: [tokenFromQuery, auth("read")] }, async (req, reply) => {
     if (wantsLogs(req) && deps.logStreams?.current) return deps.logStreams.current.sse(req, reply);
     const q = parse(streamQuerySchema, req.query);
-    const lastEventId = Number(req.headers["last-event-id"]);
-    const after = Number.isFinite(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    res.write(": lab event stream\n\n");
+    const { res, after } = openEventStream(req, reply, "lab event stream", q.after);
     const detach = await attach(
       deps,
       sseTransport(res),

@@ -3,7 +3,9 @@
  * by kind (the event's action) and by a target selector (servers, labels, groups,
  * environments, regions). A reconnecting client passes the last id it saw and misses nothing.
  */
+import type { ServerResponse } from "node:http";
 import type { AuditEvent, Engine, ServerFilter, StateStore } from "@lab/core";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EventBus, Subscriber, Transport } from "./bus.js";
 import { Subscriber as BusSubscriber } from "./bus.js";
 
@@ -185,4 +187,28 @@ export function sseTransport(res: {
       res.once("drain", callback);
     },
   };
+}
+
+/**
+ * Takes over the response as an SSE stream (headers, a first comment line) and says where it
+ * resumes: a reconnecting EventSource's Last-Event-ID, else the query's `after`.
+ */
+export function openEventStream(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  banner: string,
+  queryAfter: number | undefined,
+): { res: ServerResponse; after: number | undefined } {
+  const lastEventId = Number(req.headers["last-event-id"]);
+  const after = Number.isFinite(lastEventId) && lastEventId > 0 ? lastEventId : queryAfter;
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-store",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  res.write(`: ${banner}\n\n`);
+  return { res, after };
 }

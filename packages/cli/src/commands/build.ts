@@ -10,18 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { artifactTag, containerfile, LabError } from "@lab/core";
 import type { Command } from "commander";
-import type { Session } from "../context.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
-import type { Format, IO } from "../program.js";
+import type { CommandContext } from "./command-context.js";
 
-interface Ctx {
-  io: IO;
-  print: (s: string) => void;
-  emit: (format: Format, data: unknown, human: () => string) => void;
-  out: Style;
-  open: () => Promise<Session>;
-}
+type Ctx = CommandContext;
 
 export const DEFAULT_BASE = "localhost/lab-base:bookworm-puppet";
 

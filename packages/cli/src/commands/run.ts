@@ -10,15 +10,11 @@ import type { Command } from "commander";
 import { actor, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
 import { type Column, renderTable } from "../output/table.js";
-import type { Format, IO } from "../program.js";
+import type { Format } from "../program.js";
+import type { CommandContext } from "./command-context.js";
 import { powerClient } from "./power.js";
 
-interface Ctx {
-  io: IO;
-  print: (s: string) => void;
-  emit: (format: Format, data: unknown, human: () => string) => void;
-  out: Style;
-  open: () => Promise<Session>;
+interface Ctx extends CommandContext {
   setExitCode: (code: number) => void;
 }
 

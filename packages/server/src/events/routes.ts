@@ -6,7 +6,7 @@ import { LabError } from "@lab/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { parse, tokenFromQuery } from "../routes.js";
-import { sseTransport, wsTransport } from "../streams.js";
+import { openEventStream, sseTransport, wsTransport } from "../streams.js";
 import { LogClient, type LogFilter, sseWire, type Wire, wsWire } from "./fanout.js";
 import { LEVELS } from "./model.js";
 import type { EventPipeline } from "./pipeline.js";
@@ -150,17 +150,7 @@ export function registerPipelineRoutes(
 
   const sse: StreamRoutes["sse"] = async (req, reply) => {
     const q = parse(logStreamQuerySchema, req.query);
-    const lastEventId = Number(req.headers["last-event-id"]);
-    const after = Number.isFinite(lastEventId) && lastEventId > 0 ? lastEventId : q.after;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    res.write(": lab log stream\n\n");
+    const { res, after } = openEventStream(req, reply, "lab log stream", q.after);
     let detach: (() => void) | undefined;
     let closed = false;
     const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
