@@ -222,6 +222,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       label_rule: () => views.labelRuleTable(rows as never, out),
       layout: () => views.layoutTable(rows as never, out),
       lab: () => views.labTable(rows as never, out),
+      cluster: () => views.clusterTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);
@@ -267,14 +268,18 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   program
     .command("describe")
-    .description("a server's spec, resolution and status")
-    .argument("<kind>", "server")
+    .description("a server's spec, resolution and status; a run; a cluster and its nodes")
+    .argument("<kind>", "server|run|cluster")
     .argument("<name>")
     .addOption(outputOption())
     .action(async (word: string, name: string, opts: { output: Format }) => {
       if (/^runs?$/i.test(word)) {
         const { describeRunCommand } = await import("./commands/run.js");
         return describeRunCommand(runCtx, name, opts.output);
+      }
+      if (/^clusters?$/i.test(word)) {
+        const { describeCluster } = await import("./commands/kube.js");
+        return describeCluster({ io, print, emit, out, open }, name, opts.output);
       }
       serverOnly(word);
       const data = await (await engine()).describe(name);

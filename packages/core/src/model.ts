@@ -25,6 +25,7 @@ export function emptyModel(): Model {
     label_rule: new Map(),
     layout: new Map(),
     lab: new Map(),
+    cluster: new Map(),
   };
 }
 

@@ -426,6 +426,39 @@ export const labSchema = z.strictObject(
 export type LabStepSpec = z.infer<typeof labStepSchema>;
 export type LabSpec = z.infer<typeof labSchema>;
 
+/** A Kubernetes namespace or object name: an RFC 1123 label, as the API server requires. */
+export const K8S_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const CLUSTER_TYPES = ["k8s", "k3s"] as const;
+
+/**
+ * A Kubernetes cluster Lab deploys to (docs/kubernetes.md). Its nodes are Lab servers: the
+ * control plane by name (`servers:`, the first one initialises a k3s cluster) and the rest by a
+ * selector (`members:`). The kubeconfig is never inline: it names a secret in Lab's store.
+ */
+export const clusterSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    type: z.enum(CLUSTER_TYPES, { error: "a cluster's type is k8s or k3s" }),
+    /** The API server's URL; a kubeconfig's own server wins when they differ (describe says so). */
+    api_server: z.url({ protocol: /^https$/, error: "expected the API server's https:// URL" }).optional(),
+    /** Control-plane servers, by name; for k3s the first one creates the cluster. */
+    servers: z.array(serverNameSchema, { error: "expected a list of server names" }).optional(),
+    /** Worker nodes, by selector (labels, groups, servers, environment, region). */
+    members: selectorSchema.optional(),
+    /** The secret holding the cluster's kubeconfig (set it with `lab secret set PATH --from-file`). */
+    kubeconfig_secret: secretPath.optional(),
+    /** Where `lab deploy` puts workloads (default "default"). */
+    namespace: z
+      .string()
+      .regex(K8S_NAME, { error: "a namespace is lower-case letters, digits and -, at most 63" })
+      .optional(),
+  },
+  { error: "expected a cluster definition (type, api_server, servers, members, kubeconfig_secret)" },
+);
+
+export type ClusterSpec = z.infer<typeof clusterSchema>;
+
 /** One YAML document. Every top-level key is optional; several documents and files merge. */
 export const documentSchema = z.strictObject(
   {
@@ -446,10 +479,11 @@ export const documentSchema = z.strictObject(
     label_rules: z.record(nameSchema, labelRuleSchema).optional(),
     layout: z.record(nameSchema, layoutSchema).optional(),
     labs: z.record(nameSchema, labSchema).optional(),
+    clusters: z.record(nameSchema, clusterSchema).optional(),
   },
   {
     error:
-      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules, layout or labs",
+      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules, layout, labs or clusters",
   },
 );
 
@@ -478,6 +512,7 @@ export const KINDS = [
   "alert",
   "layout",
   "lab",
+  "cluster",
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -494,6 +529,7 @@ export interface SpecOf {
   label_rule: LabelRuleSpec;
   layout: LayoutSpec;
   lab: LabSpec;
+  cluster: ClusterSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -510,6 +546,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   // Singular, as the issue's YAML writes it; `lab get layouts` works too (KIND_ALIASES).
   layout: "layout",
   lab: "labs",
+  cluster: "clusters",
 };
 
 /** The plural of each kind is its YAML section (`classes`, `label_rules`), never `kind + "s"`. */
@@ -541,6 +578,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   label_rule: labelRuleSchema as z.ZodType<LabelRuleSpec>,
   layout: layoutSchema as unknown as z.ZodType<LayoutSpec>,
   lab: labSchema as z.ZodType<LabSpec>,
+  cluster: clusterSchema as z.ZodType<ClusterSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

@@ -28,6 +28,7 @@ import {
   type AlertRow,
   type AlertView,
   type ClassRow,
+  type ClusterRow,
   FleetViews,
   type GroupRow,
   type GroupView,
@@ -231,6 +232,7 @@ export interface ListResultMap {
   label_rule: LabelRuleRow;
   layout: LayoutRow;
   lab: LabRow;
+  cluster: ClusterRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -408,6 +410,7 @@ export class LabService implements Engine {
       label_rule: () => views.labelRuleRows(),
       layout: () => views.layoutRows(),
       lab: () => views.labRows(),
+      cluster: () => views.clusterRows(),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") {

@@ -90,6 +90,14 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
       });
     });
   }
+  // A cluster's nodes are Lab servers: its control plane by name, its workers by selector.
+  // The kubeconfig secret need not be defined under `secrets:` (it is set with `lab secret set`).
+  for (const r of model.cluster.values()) {
+    r.spec.servers?.forEach((m, i) => {
+      ref(r, "server", m, ["servers", i]);
+    });
+    selectorRefs(r, r.spec.members, "members");
+  }
   const images = imageCatalogue(model);
   for (const r of model.server.values()) {
     r.spec.labels?.forEach((l, i) => {

@@ -12,7 +12,7 @@ import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
 import { type LayoutRow, layoutRows } from "./layout.js";
 import { placeAlert, renderedPath } from "./placement.js";
-import type { Kind, LabelRuleSpec, LabSpec, SelectorSpec, ServerSpec } from "./schema.js";
+import type { ClusterSpec, Kind, LabelRuleSpec, LabSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
 export interface ServerFilter {
@@ -123,6 +123,25 @@ export interface LabRow {
   steps: number;
   description: string | null;
   spec: LabSpec;
+}
+
+/** A cluster node: a Lab server, its role, and which part of the cluster's spec put it there. */
+export interface ClusterNode {
+  name: string;
+  /** "server": control plane (listed by name); "agent": a worker matched by `members:`. */
+  role: "server" | "agent";
+  from: string;
+}
+
+export interface ClusterRow {
+  name: string;
+  type: ClusterSpec["type"];
+  apiServer: string | null;
+  namespace: string;
+  nodes: ClusterNode[];
+  kubeconfigSecret: string | null;
+  description: string | null;
+  spec: ClusterSpec;
 }
 
 export interface LabelRuleRow {
@@ -416,6 +435,42 @@ export class FleetViews {
       description: spec.description ?? null,
       spec,
     }));
+  }
+
+  /** Every cluster with its nodes resolved; a server listed by name and matched is a "server". */
+  clusterRows(): ClusterRow[] {
+    return [...this.model.cluster.values()].map(({ name, spec }) => {
+      const nodes: ClusterNode[] = (spec.servers ?? []).map((s) => ({
+        name: s,
+        role: "server",
+        from: "servers:",
+      }));
+      if (spec.members) {
+        const listed = new Set(spec.servers ?? []);
+        const m = spec.members;
+        const set = this.chosen({
+          labels: m.labels,
+          groups: m.groups,
+          environments: m.environment,
+          regions: m.region,
+        });
+        for (const id of set.ids()) {
+          const server = this.fleet.servers[id] as string;
+          if (listed.has(server) || (m.servers && !m.servers.includes(server))) continue;
+          nodes.push({ name: server, role: "agent", from: `members: ${describeTarget(m)}` });
+        }
+      }
+      return {
+        name,
+        type: spec.type,
+        apiServer: spec.api_server ?? null,
+        namespace: spec.namespace ?? "default",
+        nodes,
+        kubeconfigSecret: spec.kubeconfig_secret ?? null,
+        description: spec.description ?? null,
+        spec,
+      };
+    });
   }
 
   labelRuleRows(): LabelRuleRow[] {

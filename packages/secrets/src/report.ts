@@ -79,6 +79,9 @@ export function secretNames({ fleet, code }: Pick<ReportInputs, "fleet" | "code"
   const names = new Set(fleet.model.secret.keys());
   for (const l of fleet.model.label.values()) for (const s of l.spec.secrets ?? []) names.add(s);
   for (const c of code.classes.values()) for (const s of c.calls) names.add(s.secret);
+  // A cluster's kubeconfig is Lab's own secret (read by the K8s deployer, never by a machine).
+  for (const c of fleet.model.cluster.values())
+    if (c.spec.kubeconfig_secret) names.add(c.spec.kubeconfig_secret);
   return [...names];
 }
 

@@ -263,7 +263,17 @@ export function openApiDocument(): Json {
     },
     "/api/v1/identity/ssh-ca": { get: op("The SSH CA's public key, for @cert-authority known_hosts lines") },
   });
-  for (const plural of ["groups", "alerts", "secrets", "sizes", "images", "label_rules", "layout", "labs"]) {
+  for (const plural of [
+    "groups",
+    "alerts",
+    "secrets",
+    "sizes",
+    "images",
+    "label_rules",
+    "layout",
+    "labs",
+    "clusters",
+  ]) {
     paths[`/api/v1/${plural}`] = {
       get: {
         summary: `List ${plural}`,

@@ -48,7 +48,7 @@ interface StoreSide {
   server: string | null;
 }
 
-interface SecretsApi {
+export interface SecretsApi {
   list(): Promise<SecretListRow[]>;
   report(name: string): Promise<SecretReport>;
   audit(): Promise<AuditReport>;
@@ -59,7 +59,7 @@ interface SecretsApi {
   close(): void;
 }
 
-async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
+export async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi> {
   const session = await ctx.open();
   if (session.remote) {
     const c = session.remote;

@@ -6,6 +6,7 @@ import type {
   ApplyResult,
   AuditEvent,
   ClassRow,
+  ClusterRow,
   GroupRow,
   GroupView,
   IdentitySummary,
@@ -654,6 +655,27 @@ export function labTable(rows: LabRow[], style: Style): string {
       { header: "MACHINES", value: (r) => r.machines.join(","), shrink: true, min: 10 },
       { header: "STEPS", value: (r) => String(r.steps) },
       { header: "DESCRIPTION", value: (r) => r.description ?? "", shrink: true },
+    ],
+    style,
+  );
+}
+
+export function clusterTable(rows: ClusterRow[], style: Style): string {
+  return renderTable(
+    rows,
+    [
+      { header: "CLUSTER", value: (r) => r.name },
+      { header: "TYPE", value: (r) => r.type },
+      { header: "API SERVER", value: (r) => r.apiServer ?? "—", shrink: true, min: 12 },
+      {
+        header: "NODES",
+        value: (r) => {
+          const servers = r.nodes.filter((n) => n.role === "server").length;
+          return `${servers} server${servers === 1 ? "" : "s"}, ${r.nodes.length - servers} agent${r.nodes.length - servers === 1 ? "" : "s"}`;
+        },
+      },
+      { header: "NAMESPACE", value: (r) => r.namespace },
+      { header: "KUBECONFIG", value: (r) => r.kubeconfigSecret ?? "not configured", shrink: true, min: 10 },
     ],
     style,
   );
