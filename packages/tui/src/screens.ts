@@ -444,6 +444,26 @@ async function findMachine(source: TuiSource, name: string): Promise<MachineRow 
   }
 }
 
+/** The servers an exclusion took out, each with the group or label that excluded it. */
+function excludedSection(excluded: { name: string; by: { kind: string; name: string } }[]): Line[] {
+  return section(
+    "Excluded",
+    excluded.map((e) =>
+      item(
+        { detail: "server", name: e.name },
+        cell("✗ ", "warn"),
+        cell(e.name),
+        cell(` by ${e.by.kind} ${e.by.name}`, "muted"),
+      ),
+    ),
+  );
+}
+
+/** A member server, linked, with where its membership came from. */
+function memberLine(s: { name: string; from: { kind: string; name: string; reason?: string }[] }): Line {
+  return item({ detail: "server", name: s.name }, cell("► "), cell(s.name, "accent"), from(s.from));
+}
+
 function timelineLine(s: TimelineRow): Line {
   return item(
     undefined,
@@ -517,23 +537,8 @@ async function groupDetail(source: TuiSource, name: string): Promise<Detail> {
           ),
         ),
       ),
-      ...section(
-        "Members",
-        v.servers.map((s) =>
-          item({ detail: "server", name: s.name }, cell("► "), cell(s.name, "accent"), from(s.from)),
-        ),
-      ),
-      ...section(
-        "Excluded",
-        v.excluded.map((e) =>
-          item(
-            { detail: "server", name: e.name },
-            cell("✗ ", "warn"),
-            cell(e.name),
-            cell(` by ${e.by.kind} ${e.by.name}`, "muted"),
-          ),
-        ),
-      ),
+      ...section("Members", v.servers.map(memberLine)),
+      ...excludedSection(v.excluded),
       ...section(
         "Alerts targeting this group",
         v.alerts.map((a) =>
@@ -577,17 +582,7 @@ async function alertDetail(source: TuiSource, name: string): Promise<Detail> {
           ),
         ),
       ),
-      ...section(
-        "Excluded",
-        v.excluded.map((e) =>
-          item(
-            { detail: "server", name: e.name },
-            cell("✗ ", "warn"),
-            cell(e.name),
-            cell(` by ${e.by.kind} ${e.by.name}`, "muted"),
-          ),
-        ),
-      ),
+      ...excludedSection(v.excluded),
       ...section(
         "Rendered to",
         v.renderedTo.map((t) =>
@@ -620,23 +615,8 @@ async function secretDetail(source: TuiSource, name: string): Promise<Detail> {
         "Labels",
         v.labels.map((l) => item({ detail: "label", name: l }, cell("► "), cell(l, "accent"))),
       ),
-      ...section(
-        "Servers",
-        v.servers.map((s) =>
-          item({ detail: "server", name: s.name }, cell("► "), cell(s.name, "accent"), from(s.from)),
-        ),
-      ),
-      ...section(
-        "Excluded",
-        v.excluded.map((e) =>
-          item(
-            { detail: "server", name: e.name },
-            cell("✗ ", "warn"),
-            cell(e.name),
-            cell(` by ${e.by.kind} ${e.by.name}`, "muted"),
-          ),
-        ),
-      ),
+      ...section("Servers", v.servers.map(memberLine)),
+      ...excludedSection(v.excluded),
     ],
   };
 }
