@@ -10,14 +10,14 @@
  * proven with Debian 13's iPXE package, which scripts/ensure-peers.sh unpacks (not installs)
  * into /var/cache/lab-test/ipxe-debian13.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { copyFile, mkdir } from "node:fs/promises";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBootImage } from "../support/boot-image.js";
-import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
+import type { labAsyncIn } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess } from "../support/netns.js";
+import { loginCli, startPxeServer } from "../support/pxe-server.js";
 import { randomMac, startVm } from "../support/qemu.js";
 
 const VM_TIMEOUT = 240_000;
@@ -35,41 +35,13 @@ describe("boot media reach Lab without PXE (BIOS and UEFI, CD and USB)", () => {
     net = await createBootNetwork({ prefix: "lbm" });
     await net.addRouterDhcp();
     dir = mkdtempSync(join(tmpdir(), "lab-media-"));
-    const home = join(dir, "server");
-    const images = join(home, "images", "lab-discovery");
-    await mkdir(images, { recursive: true });
-    await copyFile(image.kernel, join(images, "vmlinuz"));
-    await copyFile(image.initrd, join(images, "initrd.gz"));
-    server = net.spawn(
-      process.execPath,
-      [
-        join(ROOT, "bin/lab.js"),
-        "server",
-        "--listen",
-        `${net.serverIp}:7443`,
-        "--agent-listen",
-        `${net.serverIp}:7444`,
-        "--pxe",
-        "--pxe-interface",
-        net.bridge,
-        "--dhcp",
-        "off",
-        "--no-tftp",
-        "--discover",
-      ],
-      { env: { LAB_HOME: home, HOME: dir, PATH: process.env.PATH ?? "" }, name: "lab server" },
-    );
-    await server.waitForOutput(/^Ready\.$/m, 60_000);
-    cli = labAsyncIn(join(dir, "cli"), SLOW_MACHINE);
-    const login = await cli([
-      "login",
-      `https://${net.serverIp}:7443`,
-      "--token",
-      readFileSync(join(home, "server", "admin.token"), "utf8").trim(),
-      "--ca-file",
-      join(home, "server", "ca.crt"),
-    ]);
-    expect(login.code, login.stderr).toBe(0);
+    const lab = await startPxeServer(net, image, {
+      labHome: join(dir, "server"),
+      home: dir,
+      args: ["--dhcp", "off", "--no-tftp", "--discover"],
+    });
+    server = lab.server;
+    cli = await loginCli(net, lab, join(dir, "cli"));
 
     // Debian 12's iPXE: UEFI refused (nothing written), BIOS-only on request. Built through the
     // server: the boot URL defaults to its host and boot port.

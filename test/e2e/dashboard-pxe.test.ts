@@ -7,16 +7,16 @@
  * reload: the test records, inside the page, when each phase first shows as reached and the
  * machine states the page displayed, and checks they came in boot order.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
-import { copyFile, mkdir } from "node:fs/promises";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBootImage } from "../support/boot-image.js";
 import { launchChromium } from "../support/browser.js";
-import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
+import { type labAsyncIn, ROOT } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess } from "../support/netns.js";
+import { loginCli, startPxeServer } from "../support/pxe-server.js";
 import { createDisk, randomMac, startVm } from "../support/qemu.js";
 
 const VM_TIMEOUT = 300_000;
@@ -35,22 +35,10 @@ describe("the dashboard's server page follows a real network boot step by step",
     const image = await ensureBootImage();
     net = await createBootNetwork({ prefix: "lpw" });
     home = mkdtempSync(join(tmpdir(), "lab-dash-pxe-"));
-    const images = join(home, "server", "images", "lab-discovery");
-    await mkdir(images, { recursive: true });
-    await copyFile(image.kernel, join(images, "vmlinuz"));
-    await copyFile(image.initrd, join(images, "initrd.gz"));
-    server = net.spawn(
-      process.execPath,
-      [
-        join(ROOT, "bin/lab.js"),
-        "server",
-        "--listen",
-        `${net.serverIp}:7443`,
-        "--agent-listen",
-        `${net.serverIp}:7444`,
-        "--pxe",
-        "--pxe-interface",
-        net.bridge,
+    const lab = await startPxeServer(net, image, {
+      labHome: join(home, "server"),
+      home,
+      args: [
         // Scoped: Lab answers DHCP for the machines it knows, so it knows which address is
         // this VM's from its first packet and can put the firmware's TFTP fetch in its
         // timeline. (Beside a router, in proxy mode, a first boot's TFTP comes from an address
@@ -62,23 +50,10 @@ describe("the dashboard's server page follows a real network boot step by step",
         "--dhcp-router",
         net.serverIp,
       ],
-      {
-        env: { LAB_HOME: join(home, "server"), HOME: home, PATH: process.env.PATH ?? "" },
-        name: "lab server",
-      },
-    );
-    await server.waitForOutput(/^Ready\.$/m, 60_000);
-    token = readFileSync(join(home, "server", "server", "admin.token"), "utf8").trim();
-    cli = labAsyncIn(join(home, "cli"), SLOW_MACHINE);
-    const login = await cli([
-      "login",
-      `https://${net.serverIp}:7443`,
-      "--token",
-      token,
-      "--ca-file",
-      join(home, "server", "server", "ca.crt"),
-    ]);
-    expect(login.code, login.stderr).toBe(0);
+    });
+    server = lab.server;
+    token = lab.token;
+    cli = await loginCli(net, lab, join(home, "cli"));
     browser = await launchChromium();
     // The server's certificate is signed by Lab's own CA, which this browser profile does not hold.
     context = await browser.newContext({ viewport: { width: 1600, height: 1100 }, ignoreHTTPSErrors: true });

@@ -13,13 +13,14 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BootImage, ensureBootImage } from "../support/boot-image.js";
-import { labAsyncIn, ROOT, SLOW_MACHINE } from "../support/cli.js";
+import type { labAsyncIn } from "../support/cli.js";
 import { type BootNetwork, createBootNetwork, type NsProcess, type RouterDhcp } from "../support/netns.js";
+import { loginCli, startPxeServer } from "../support/pxe-server.js";
 import { createDisk, randomMac, readDiskMarker, startVm, type Vm, waitForExit } from "../support/qemu.js";
 
 const VM_TIMEOUT = 240_000;
@@ -47,40 +48,12 @@ interface MachineJson {
 /** Starts `lab server --pxe` inside the boot network and logs the CLI in from the host. */
 async function startLab(net: BootNetwork, image: BootImage, args: string[]): Promise<Lab> {
   const home = mkdtempSync(join(tmpdir(), "lab-pxe-"));
-  const images = join(home, "server", "images", "lab-discovery");
-  await mkdir(images, { recursive: true });
-  await copyFile(image.kernel, join(images, "vmlinuz"));
-  await copyFile(image.initrd, join(images, "initrd.gz"));
-  const server = net.spawn(
-    process.execPath,
-    [
-      join(ROOT, "bin/lab.js"),
-      "server",
-      "--listen",
-      `${net.serverIp}:7443`,
-      "--agent-listen",
-      `${net.serverIp}:7444`,
-      "--pxe",
-      "--pxe-interface",
-      net.bridge,
-      "--discover",
-      ...args,
-    ],
-    { env: { LAB_HOME: join(home, "server"), HOME: home, PATH: process.env.PATH ?? "" }, name: "lab server" },
-  );
-  await server.waitForOutput(/^Ready\.$/m, 60_000);
-  const cli = labAsyncIn(join(home, "cli"), SLOW_MACHINE);
-  const token = readFileSync(join(home, "server", "server", "admin.token"), "utf8").trim();
-  const login = await cli([
-    "login",
-    `https://${net.serverIp}:7443`,
-    "--token",
-    token,
-    "--ca-file",
-    join(home, "server", "server", "ca.crt"),
-  ]);
-  expect(login.code, login.stderr).toBe(0);
-  return { server, home, cli };
+  const lab = await startPxeServer(net, image, {
+    labHome: join(home, "server"),
+    home,
+    args: ["--discover", ...args],
+  });
+  return { server: lab.server, home, cli: await loginCli(net, lab, join(home, "cli")) };
 }
 
 async function machines(lab: Lab): Promise<MachineJson[]> {
