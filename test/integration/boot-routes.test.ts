@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { InstallLogBuffer, Provisioner, Timeline } from "@lab/pxe";
 import { type KyselyStore, openSqliteStore } from "@lab/store";
 import Fastify, { type FastifyInstance } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerBootRoutes } from "../../packages/server/src/provision-routes.js";
 import { errorHandler } from "../../packages/server/src/routes.js";
 
@@ -132,6 +132,16 @@ describe("boot routes", () => {
     expect(garbage.statusCode).toBe(400);
 
     expect((await app.inject({ url: "/pxe/v1/images/lab-discovery/vmlinuz" })).body.length).toBe(4096);
+    // Over a real socket (inject's response reports headers that a real one does not): the file
+    // is streamed on the raw response, and its timeline step still says what was sent.
+    const url = await app.listen({ host: "127.0.0.1", port: 0 });
+    const real = await fetch(`${url}/pxe/v1/images/lab-discovery/vmlinuz`);
+    expect((await real.arrayBuffer()).byteLength).toBe(4096);
+    await vi.waitFor(async () => {
+      const steps = await p.timeline.read(MAC);
+      const fetched = steps.filter((e) => e.type === "GET /pxe/v1/images/lab-discovery/vmlinuz");
+      expect(fetched.at(-1)?.detail).toMatchObject({ status: 200, bytes: 4096 });
+    });
     for (const file of ["..%2F..%2Fstate.db", "initrd.gz", ".hidden"]) {
       expect((await app.inject({ url: `/pxe/v1/images/lab-discovery/${file}` })).statusCode).toBe(404);
     }

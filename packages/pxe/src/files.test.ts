@@ -9,8 +9,8 @@ import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BootFileCache, parseRange, safeJoin, serveFile } from "./files.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BootFileCache, bodyBytesSent, parseRange, safeJoin, serveFile } from "./files.js";
 
 const exec = promisify(execFile);
 
@@ -26,6 +26,8 @@ const MODES: { name: string; cache: BootFileCache | false; base: string }[] = [
 let base: string;
 const big = randomBytes(20 * 1024 * 1024 + 333);
 const small = Buffer.from("0123456789abcdefghij"); // 20 bytes
+/** What bodyBytesSent said of the last response that finished (as a boot timeline asks it). */
+let lastSent: number | undefined;
 
 beforeAll(async () => {
   try {
@@ -52,6 +54,9 @@ beforeAll(async () => {
         res.end();
         return;
       }
+      res.on("finish", () => {
+        lastSent = bodyBytesSent(res);
+      });
       void serveFile(req, res, abs, { cache: mode.cache });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -109,6 +114,8 @@ describe.each(MODES)("serveFile with curl, $name", (mode) => {
     expect(r.headers["last-modified"]).toMatch(/GMT$/);
     expect(r.headers["content-type"]).toBe("application/octet-stream");
     expect(r.body.equals(big)).toBe(true);
+    // What a boot timeline records of the transfer: the bytes written, asked of serveFile.
+    await vi.waitFor(() => expect(lastSent).toBe(big.length));
   });
 
   const ranges: [string, string, number, number][] = [
@@ -126,6 +133,7 @@ describe.each(MODES)("serveFile with curl, $name", (mode) => {
       expect(r.headers["content-range"]).toBe(`bytes ${start}-${end}/20`);
       expect(r.headers["content-length"]).toBe(String(end - start + 1));
       expect(r.body.toString()).toBe(small.subarray(start, end + 1).toString());
+      await vi.waitFor(() => expect(lastSent).toBe(end - start + 1));
     });
   }
 
@@ -133,6 +141,7 @@ describe.each(MODES)("serveFile with curl, $name", (mode) => {
     const r = await curl("/img/initrd.img", "-r", "5000000-15000000");
     expect(r.status).toBe(206);
     expect(r.body.equals(big.subarray(5_000_000, 15_000_001))).toBe(true);
+    await vi.waitFor(() => expect(lastSent).toBe(10_000_001));
   });
 
   const unsatisfiable: [string, string, string][] = [

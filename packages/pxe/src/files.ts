@@ -328,6 +328,19 @@ async function respond(
   else await pumpFile(body, res, start, end + 1, chunk);
 }
 
+/** Body bytes handed to each response's socket by serveFile. */
+const bodyBytes = new WeakMap<ServerResponse, number>();
+
+/**
+ * The body bytes serveFile wrote to `res` (undefined if serveFile did not answer it). A file's
+ * headers go out through writeHead, which a ServerResponse does not report back through
+ * getHeader: a caller that logs the transfer asks here, and learns what was really sent (less
+ * than Content-Length when the client went away).
+ */
+export function bodyBytesSent(res: ServerResponse): number | undefined {
+  return bodyBytes.get(res);
+}
+
 /** Tracks a response's backpressure and whether its client is gone. */
 class Flow {
   gone: boolean;
@@ -340,6 +353,7 @@ class Flow {
 
   constructor(private readonly res: ServerResponse) {
     this.gone = res.destroyed;
+    bodyBytes.set(res, 0);
     res.on("close", this.onClose);
     res.on("drain", this.onDrain);
   }
@@ -353,6 +367,12 @@ class Flow {
         r();
       };
     });
+  }
+
+  /** Writes one piece of the body, counted. */
+  write(data: Buffer, cb?: () => void): boolean {
+    bodyBytes.set(this.res, (bodyBytes.get(this.res) ?? 0) + data.length);
+    return this.res.write(data, cb);
   }
 
   done(): void {
@@ -374,7 +394,7 @@ async function pumpBuffer(
     let pos = start;
     while (pos < stop && !flow.gone) {
       const end = Math.min(pos + chunk, stop);
-      const ok = res.write(buf.subarray(pos, end));
+      const ok = flow.write(buf.subarray(pos, end));
       pos = end;
       if (!ok) await flow.drained();
     }
@@ -424,7 +444,7 @@ async function pumpFile(
         break;
       }
       pos += data.length;
-      const ok = res.write(data, () => giveBuffer(buf));
+      const ok = flow.write(data, () => giveBuffer(buf));
       if (pos < stop) next = read(pos);
       if (!ok) await flow.drained();
     }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { LabError, SERVER_NAME, SERVER_NAME_RULE } from "@lab/core";
 import {
   type BootContext,
+  bodyBytesSent,
   type InstallLogBuffer,
   type Machine,
   type Provisioner,
@@ -182,8 +183,8 @@ export function registerBootRoutes(
       p.timeline.record(mac, "http", `${req.method} ${path}`, {
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
-        // Files are streamed on the raw response (the reply is hijacked): ask it.
-        bytes: Number(reply.raw.getHeader("content-length") ?? reply.getHeader("content-length") ?? 0),
+        // Files are streamed on the raw response (the reply is hijacked): what serveFile wrote.
+        bytes: bodyBytesSent(reply.raw) ?? Number(reply.getHeader("content-length") ?? 0),
       });
     }
     done();
