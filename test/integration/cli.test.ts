@@ -145,7 +145,7 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     expect(d.stdout).toContain(
       [
         "Status:",
-        '  Sync: — (no provider sync: provider "baremetal" does not report servers\' actual state yet)',
+        '  Sync: — (never compared with provider "baremetal": `lab diff server db-1` compares it)',
         "  Puppet: — (no Puppet run report received yet)",
         "  Health: — (no health source has reported on this server)",
         "  Identity: — (no agent has enrolled as this server)",

@@ -33,6 +33,12 @@ import { registerRemoteCommands } from "./commands/remote.js";
 import { registerRemoteAccessCommands } from "./commands/remote-access.js";
 import { registerRunCommands } from "./commands/run.js";
 import { registerSecretCommands } from "./commands/secret.js";
+import {
+  applyServerCommand,
+  diffServerCommand,
+  draftOptions,
+  registerServerLifecycleCommands,
+} from "./commands/server-lifecycle.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
 import {
@@ -110,6 +116,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       writeErr: (s) => io.stderr.write(s),
     });
 
+  const lifecycleCtx = { io, print, emit, out, open, actor: actor(io.env), ask: (q: string) => ask(q, io) };
   const outputOption = () =>
     new Option("-o, --output <format>", "output format").choices(FORMATS).default("table" as Format);
   const filterOptions = (cmd: Command) =>
@@ -136,14 +143,32 @@ export async function run(argv: string[], io: IO): Promise<number> {
       print("Next: lab apply -f <inventory dir>, then lab get servers\n");
     });
 
-  program
-    .command("apply")
-    .description("create or update objects from YAML files or directories")
-    .requiredOption("-f, --filename <paths...>", "files or directories (- for stdin)")
-    .option("--dry-run", "print what would change; write nothing")
-    .option("--prune", "delete stored objects the files no longer define")
-    .addOption(outputOption())
-    .action(async (opts: { filename: string[]; dryRun?: boolean; prune?: boolean; output: Format }) => {
+  draftOptions(
+    program
+      .command("apply")
+      .description(
+        "create or update objects from YAML files (-f), or a server at its provider (apply server NAME)",
+      )
+      .argument("[kind]", "server (with NAME: plan, ask, then create or reconcile it at its provider)")
+      .argument("[name]")
+      .option("-f, --filename <paths...>", "files or directories (- for stdin)")
+      .option("--dry-run", "print what would change; write nothing")
+      .option("--prune", "delete stored objects the files no longer define")
+      .option("-y, --yes", "apply server: do not ask before acting")
+      .addOption(outputOption()),
+  ).action(
+    async (
+      word: string | undefined,
+      name: string | undefined,
+      opts: { filename?: string[]; dryRun?: boolean; prune?: boolean; output: Format; yes?: boolean },
+    ) => {
+      if (word !== undefined) {
+        if (!/^servers?$/i.test(word) || !name)
+          throw usage("expected `lab apply server NAME` or `lab apply -f FILE`");
+        if (opts.filename) throw usage("give either -f FILE or server NAME, not both");
+        return applyServerCommand(lifecycleCtx, name, opts);
+      }
+      if (!opts.filename) throw usage("give -f FILE (or `lab apply server NAME`)");
       const files = readSources(opts.filename.flatMap(splitCommas), io.stdin);
       let result: ApplyResult;
       try {
@@ -156,7 +181,8 @@ export async function run(argv: string[], io: IO): Promise<number> {
       }
       printDiagnostics(io, err, result.warnings);
       emit(opts.output, result, () => views.applySummary(result, out));
-    });
+    },
+  );
 
   const runCtx = {
     io,
@@ -294,8 +320,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
     .addOption(outputOption())
     .action(async (word: string, name: string, opts: { output: Format }) => {
       serverOnly(word);
-      const data = await (await engine()).diff(name);
-      emit(opts.output, data, () => views.showDiff(data, out));
+      await diffServerCommand(lifecycleCtx, name, opts.output);
     });
 
   program
@@ -404,6 +429,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       });
     });
 
+  registerServerLifecycleCommands(program, lifecycleCtx);
   registerRemoteCommands(program, { io, print, emit, out, open });
   registerBastionCommand(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });

@@ -572,6 +572,56 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "the machine did not reach the state in time: check it by hand, then retry (a longer --timeout may help)",
   },
+  LAB_E_PROVIDER_UNKNOWN: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "use one of the providers Lab ships: ssh, baremetal, libvirt, aws (docs/providers.md)",
+  },
+  LAB_E_PROVIDER_NOT_CONFIGURED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "give the provider what it needs to reach its peer (docs/providers.md lists each provider's settings)",
+  },
+  LAB_E_PROVIDER_UNREACHABLE: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "check the provider's address or socket and that its daemon runs (docs/providers.md)",
+  },
+  LAB_E_PROVIDER_AUTH: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the provider refused the credentials: check the key, user or access key it was given",
+  },
+  LAB_E_PROVIDER_REFUSED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the provider answered with an error: see the message; `lab diff server NAME` shows what it holds now",
+  },
+  LAB_E_PROVIDER_TOOL_MISSING: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "install the tool the provider runs (the message names the apt-get command)",
+  },
+  LAB_E_PROVIDER_SIZE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "write sizes as 8GB, 512MB or 2TB (a bare number is GB) in `sizes:`",
+  },
+  LAB_E_PROVIDER_UNSUPPORTED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "this provider cannot do that to a server (docs/providers.md says what each one can); change the machine by hand or the spec to match",
+  },
+  LAB_E_NOT_CONFIRMED: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "answer y to proceed, or pass --yes when no one is at a terminal",
+  },
+  LAB_E_PRICES: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "fix the price table (`prices:` in a YAML file given with --prices; docs/providers.md shows its shape)",
+  },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {
     http: 200,

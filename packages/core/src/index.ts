@@ -17,5 +17,6 @@ export * from "./query.js";
 export * from "./redact.js";
 export * from "./schema.js";
 export * from "./service.js";
+export * from "./sync.js";
 export * from "./validate.js";
 export * from "./views.js";

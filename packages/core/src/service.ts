@@ -23,6 +23,7 @@ import {
   serverForCertname,
 } from "./puppet.js";
 import type { Kind, SpecOf } from "./schema.js";
+import { type SyncObservation, type SyncStore, syncPillar } from "./sync.js";
 import { validateModel } from "./validate.js";
 import {
   type AlertRow,
@@ -314,7 +315,11 @@ export class LabService implements Engine {
   private cache?: { revision: number; model: Model; views: FleetViews };
 
   constructor(
-    private readonly store: StateStore & Partial<HealthStore> & Partial<IdentityStore> & Partial<PuppetStore>,
+    private readonly store: StateStore &
+      Partial<HealthStore> &
+      Partial<IdentityStore> &
+      Partial<PuppetStore> &
+      Partial<SyncStore>,
     private readonly actor: string,
     private readonly options: LabServiceOptions = {},
   ) {}
@@ -417,6 +422,7 @@ export class LabService implements Engine {
       await this.withHealth(result as ServerRow[]);
       await this.withIdentity(result as ServerRow[]);
       await this.withPuppet(result as ServerRow[]);
+      await this.withSync(result as ServerRow[]);
     }
     return result as ListResultMap[K][];
   }
@@ -435,6 +441,22 @@ export class LabService implements Engine {
       } as const;
       row.status.identity = { state: state[i.state], text: i.state };
     }
+  }
+
+  /** Fills the SYNC pillar from each server's last comparison with its provider. */
+  private async withSync(rows: Pick<ServerRow, "name" | "status">[]): Promise<void> {
+    const seen = (await this.store.syncObservations?.()) ?? [];
+    if (seen.length === 0) return;
+    const byServer = new Map(seen.map((o) => [o.server, o]));
+    for (const row of rows) {
+      const o = byServer.get(row.name);
+      if (o) row.status.sync = syncPillar(o);
+    }
+  }
+
+  /** The last comparison of `server` with its provider, if one was made. */
+  async lastSync(server: string): Promise<SyncObservation | null> {
+    return ((await this.store.syncObservations?.()) ?? []).find((o) => o.server === server) ?? null;
   }
 
   /** Fills the PUPPET pillar from each server's latest run report. */
@@ -537,10 +559,11 @@ export class LabService implements Engine {
     const size = resolution.size ? (views.fleet.model.size.get(resolution.size.name)?.spec ?? null) : null;
     const o = resource.origin;
     // The pillars exactly as `lab get servers` computes them: one code path for both views.
-    const row = { name: server, status: unobservedPillars(resource.spec.provider) };
+    const row = { name: server, status: unobservedPillars(resource.spec.provider, server) };
     await this.withHealth([row]);
     await this.withIdentity([row]);
     await this.withPuppet([row]);
+    await this.withSync([row]);
     const lastRun = ((await this.store.puppetRuns?.()) ?? []).find((r) => r.server === server) ?? null;
     const runInterval = runIntervalOf(resource.spec.attributes);
     let enc: EncNode | null = null;

@@ -46,9 +46,9 @@ export const NO_HEALTH_REPORT = none("no health source has reported on this serv
 export const NO_PUPPET_REPORT = none("no Puppet run report received yet");
 
 /** What every pillar says before any source has reported on the server. */
-export function unobservedPillars(provider: string): Pillars {
+export function unobservedPillars(provider: string, server = "NAME"): Pillars {
   return {
-    sync: none(`no provider sync: provider "${provider}" does not report servers' actual state yet`),
+    sync: none(`never compared with provider "${provider}": \`lab diff server ${server}\` compares it`),
     puppet: NO_PUPPET_REPORT,
     health: NO_HEALTH_REPORT,
     identity: none("no agent has enrolled as this server"),
@@ -277,7 +277,7 @@ export class FleetViews {
         host: spec.host ?? null,
         mac: spec.mac ?? null,
         groups: groupsOf?.[id] ?? [],
-        status: unobservedPillars(spec.provider),
+        status: unobservedPillars(spec.provider, name),
       };
     });
   }

@@ -20,6 +20,8 @@ import {
   redact,
   SPEC_SCHEMA,
   type StateStore,
+  type SyncObservation,
+  type SyncStore,
   type TokenStore,
 } from "@lab/core";
 import { type Kysely, Migrator, sql, type Transaction } from "kysely";
@@ -29,7 +31,7 @@ import type { Database, Dialect } from "./schema.js";
 /** Starts listening for other writers' events; resolves to a function that stops it. */
 export type Listener = (onChange: () => void) => Promise<() => Promise<void>>;
 
-export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetStore {
+export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetStore, SyncStore {
   private stopListening?: () => Promise<void>;
   /** SQLite: the database file (a second connection, e.g. the log writer thread, opens it). */
   path?: string;
@@ -318,6 +320,41 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetS
       this.db.selectFrom("puppet_runs").select(["server", "run"]).orderBy("server").execute(),
     );
     return rows.map((r) => parseJson<PuppetRun>(r.run, `puppet run of ${r.server}`));
+  }
+
+  async putSyncObservation(o: SyncObservation): Promise<SyncObservation | undefined> {
+    return this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom("sync_observations")
+          .select("observation")
+          .where("server", "=", o.server)
+          .executeTakeFirst();
+        const row = {
+          provider: o.provider,
+          observed_at: o.observedAt,
+          state: o.state,
+          observation: JSON.stringify(o),
+        };
+        await trx
+          .insertInto("sync_observations")
+          .values({ server: o.server, ...row })
+          .onConflict((oc) => oc.column("server").doUpdateSet(row))
+          .execute();
+        return before ? parseJson<SyncObservation>(before.observation, `sync of ${o.server}`) : undefined;
+      }),
+    );
+  }
+
+  async syncObservations(): Promise<SyncObservation[]> {
+    const rows = await this.run(() =>
+      this.db.selectFrom("sync_observations").select(["server", "observation"]).orderBy("server").execute(),
+    );
+    return rows.map((r) => parseJson<SyncObservation>(r.observation, `sync of ${r.server}`));
+  }
+
+  async deleteSyncObservation(server: string): Promise<void> {
+    await this.run(() => this.db.deleteFrom("sync_observations").where("server", "=", server).execute());
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,7 @@ const TABLES = [
   { table: "agent_certs", key: ["serial"] },
   { table: "bastions", key: ["name"] },
   { table: "puppet_runs", key: ["server"] },
+  { table: "sync_observations", key: ["server"] },
 ] as const;
 
 export interface TableReport {

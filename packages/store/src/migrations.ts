@@ -275,6 +275,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0012_sync_observations": {
+      async up(db: Kysely<unknown>) {
+        // Each server's last comparison with its provider (the SYNC pillar); differences as JSON.
+        await db.schema
+          .createTable("sync_observations")
+          .addColumn("server", "text", (c) => c.primaryKey())
+          .addColumn("provider", "text", (c) => c.notNull())
+          .addColumn("observed_at", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("observation", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -159,6 +159,16 @@ export interface Database {
   lab_runs: LabRunTable;
   lab_run_steps: LabRunStepTable;
   puppet_runs: PuppetRunTable;
+  sync_observations: SyncObservationTable;
+}
+
+/** A server's last comparison with its provider (see SyncObservation in @lab/core). */
+export interface SyncObservationTable {
+  server: string;
+  provider: string;
+  observed_at: string;
+  state: string;
+  observation: string;
 }
 
 /** One `lab run` (see @lab/runs). */

@@ -1,0 +1,47 @@
+/**
+ * Which provider a server's `provider:` names, configured from the environment of the process
+ * that runs it (the CLI in local mode, lab server): docs/providers.md lists the settings.
+ */
+import { LabError } from "@lab/core";
+import { LibvirtProvider } from "./libvirt.js";
+import type { SizeCatalogue } from "./sizes.js";
+import type { Provider } from "./types.js";
+
+export const PROVIDERS = ["ssh", "baremetal", "libvirt", "aws"] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export interface RegistryOptions {
+  env: NodeJS.ProcessEnv;
+  sizes?: SizeCatalogue;
+  /** Providers built by the caller (bare metal needs the provisioner and power control). */
+  extra?: Partial<Record<string, () => Provider>>;
+}
+
+/** A factory per provider name; each provider is built once, on first use. */
+export function providerRegistry(o: RegistryOptions): (name: string) => Provider {
+  const made = new Map<string, Provider>();
+  const builders: Record<string, () => Provider | Promise<Provider>> = {
+    libvirt: () =>
+      new LibvirtProvider({
+        ...(o.env.LAB_LIBVIRT_URI ? { uri: o.env.LAB_LIBVIRT_URI } : {}),
+        ...(o.env.LAB_LIBVIRT_POOL ? { pool: o.env.LAB_LIBVIRT_POOL } : {}),
+        ...(o.env.LAB_LIBVIRT_NETWORK ? { network: o.env.LAB_LIBVIRT_NETWORK } : {}),
+        ...(o.sizes ? { sizes: o.sizes } : {}),
+      }),
+    ...(o.extra as Record<string, () => Provider>),
+  };
+  return (name) => {
+    const have = made.get(name);
+    if (have) return have;
+    const build = builders[name];
+    if (!build) {
+      throw new LabError(
+        "LAB_E_PROVIDER_UNKNOWN",
+        `provider "${name}" is not one Lab can drive (it has ${Object.keys(builders).sort().join(", ")}): its servers can be declared, not created or compared`,
+      );
+    }
+    const p = build() as Provider;
+    made.set(name, p);
+    return p;
+  };
+}
