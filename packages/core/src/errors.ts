@@ -643,6 +643,51 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "send a Puppet run report (the http report processor's YAML, or its JSON) with host, time and status",
   },
+  LAB_E_KUBE_INVALID: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "fix the fields at the paths listed (checked offline against the Kubernetes OpenAPI schema; nothing was sent)",
+  },
+  LAB_E_KUBE_UNKNOWN_KIND: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give apiVersion and kind of a built-in Kubernetes object (e.g. apps/v1 Deployment); custom resources are not validated offline",
+  },
+  LAB_E_KUBECONFIG: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "give the cluster kubeconfig_secret: PATH and store the file with `lab secret set PATH --from-file KUBECONFIG`",
+  },
+  LAB_E_KUBE_UNREACHABLE: {
+    http: 504,
+    exit: EXIT.error,
+    hint: "check the API server's address in the kubeconfig, that it is up, and that this host can reach it (port 6443 by default)",
+  },
+  LAB_E_KUBE_UNAUTHORIZED: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the API server did not accept the kubeconfig's credentials: store a current kubeconfig in the cluster's secret",
+  },
+  LAB_E_KUBE_FORBIDDEN: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the kubeconfig's user lacks RBAC rights for this: grant get/list/create/patch on deployments in the namespace (kubectl auth can-i)",
+  },
+  LAB_E_KUBE_CONFLICT: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "the object changed or exists and is not Lab's: run the command again, or delete/rename the other object",
+  },
+  LAB_E_KUBE_API: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the API server refused the request: its message is shown; check the cluster's events (kubectl get events)",
+  },
+  LAB_E_DEPLOY_IMAGE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "build the label's image first (`lab build --label L`) or pass --image REF",
+  },
   LAB_W_ALERT_UNDEFINED: {
     http: 200,
     exit: EXIT.ok,
