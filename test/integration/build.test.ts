@@ -44,6 +44,7 @@ describe("lab build: a label's Puppet classes baked into an image with buildah",
       writeFileSync(join(modules, "lab_test", "manifests", `${name}.pp`), body);
     pp(
       "web",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Puppet's interpolation, not JavaScript's
       'class lab_test::web { file { "/srv/lab-web.txt": content => "built for ${::lab_role}\\n" } }\n',
     );
     pp("motd", 'class lab_test::motd { file { "/etc/motd": content => "Lab artifact\\n" } }\n');

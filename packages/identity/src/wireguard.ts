@@ -138,7 +138,7 @@ export function remoteAccessConfigs(o: RemoteAccessOptions): RemoteAccessConfigs
   ].join("\n");
   const hub = [
     "# The hub's side: listens; the lab calls in (the hub needs no route to the lab).",
-    "#   wg-quick up ./lab-hub.conf   then Lab's API is https://" + `${labAddress}:7443`,
+    `#   wg-quick up ./lab-hub.conf   then Lab's API is https://${labAddress}:7443`,
     "[Interface]",
     `Address = ${hubAddress}/${prefix}`,
     `ListenPort = ${port}`,
