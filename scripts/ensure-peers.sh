@@ -109,6 +109,16 @@ if [ ! -f "$IPXE_NEWER/usr/lib/ipxe/ipxe.efi" ]; then
   rm -rf "$tmp"
 fi
 
+# The k3s module's e2e (issue 17): the SSH test host's tree has no firewall tool, so the test
+# installs Debian's nftables into it with dpkg; the .debs (same suite as the tree) are kept here.
+K3S_DEBS=/var/cache/lab-test/debs-nftables
+if [ ! -f "$K3S_DEBS/.complete" ]; then
+  echo "ensure-peers: fetching nftables .debs into $K3S_DEBS"
+  mkdir -p "$K3S_DEBS"
+  (cd "$K3S_DEBS" && apt-get -o APT::Sandbox::User=root download -qq nftables libnftables1 libjansson4 libnftnl11)
+  touch "$K3S_DEBS/.complete"
+fi
+
 bash scripts/ensure-postgres.sh
 
 # The SSH onboarding test host's tree (debootstrap, minutes on a fresh machine): built here, so

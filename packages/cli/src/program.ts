@@ -63,6 +63,21 @@ export interface IO {
 }
 
 export type Format = "table" | "wide" | "json" | "yaml";
+
+interface ApplyOpts {
+  filename?: string[];
+  dryRun?: boolean;
+  prune?: boolean;
+  output: Format;
+  yes?: boolean;
+  servers?: string[];
+  agents?: string[];
+  join?: boolean;
+  k3sBinary?: string;
+  user: string;
+  identityFile?: string;
+  sshPort: number;
+}
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
 /** Every kind's plural (servers first, as users reach for them most), then events. */
@@ -127,6 +142,17 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .option("--region <regions...>", "servers in any of these regions")
       .option("--exclude <servers...>", "leave these servers out");
 
+  const runCtx = {
+    io,
+    print,
+    emit,
+    out,
+    open,
+    setExitCode: (c: number) => {
+      exitCode = c;
+    },
+  };
+
   program
     .command("init")
     .description("create the local state (LAB_HOME, default ~/.lab)")
@@ -147,53 +173,59 @@ export async function run(argv: string[], io: IO): Promise<number> {
     program
       .command("apply")
       .description(
-        "create or update objects from YAML files (-f), or a server at its provider (apply server NAME)",
+        "create or update objects from YAML files (-f), a server at its provider (apply server NAME), or a k3s cluster (apply cluster NAME)",
       )
-      .argument("[kind]", "server (with NAME: plan, ask, then create or reconcile it at its provider)")
+      .argument(
+        "[kind]",
+        "server (with NAME: plan, ask, then create or reconcile it at its provider) or cluster (with NAME: the k3s module over SSH)",
+      )
       .argument("[name]")
       .option("-f, --filename <paths...>", "files or directories (- for stdin)")
       .option("--dry-run", "print what would change; write nothing")
       .option("--prune", "delete stored objects the files no longer define")
       .option("-y, --yes", "apply server: do not ask before acting")
+      .option(
+        "--servers <names...>",
+        "apply cluster: the k3s servers (comma-separated); the first creates it",
+      )
+      .option("--agents <names...>", "apply cluster: the k3s agents (workers)")
+      .option("--join", "apply cluster: join the existing cluster NAME; never create one")
+      .option("--k3s-binary <path>", "apply cluster: the k3s binary to install, or `standin` (tests)")
+      .option("--user <user>", "apply cluster: SSH user", "root")
+      .option("--identity-file <path>", "apply cluster: SSH private key (default ~/.ssh/id_*, ssh-agent)")
+      .option("--ssh-port <port>", "apply cluster: SSH port", (v) => Number.parseInt(v, 10), 22)
       .addOption(outputOption()),
-  ).action(
-    async (
-      word: string | undefined,
-      name: string | undefined,
-      opts: { filename?: string[]; dryRun?: boolean; prune?: boolean; output: Format; yes?: boolean },
-    ) => {
-      if (word !== undefined) {
-        if (!/^servers?$/i.test(word) || !name)
-          throw usage("expected `lab apply server NAME` or `lab apply -f FILE`");
-        if (opts.filename) throw usage("give either -f FILE or server NAME, not both");
-        return applyServerCommand(lifecycleCtx, name, opts);
+  ).action(async (word: string | undefined, name: string | undefined, opts: ApplyOpts) => {
+    if (word !== undefined && /^clusters?$/i.test(word)) {
+      if (opts.filename) throw usage("give either -f FILE or cluster NAME, not both");
+      const { applyCluster } = await import("./commands/cluster.js");
+      return applyCluster(runCtx, name, {
+        ...opts,
+        servers: opts.servers?.flatMap(splitCommas),
+        agents: opts.agents?.flatMap(splitCommas),
+      });
+    }
+    if (word !== undefined) {
+      if (!/^servers?$/i.test(word) || !name)
+        throw usage("expected `lab apply server NAME`, `lab apply cluster NAME` or `lab apply -f FILE`");
+      if (opts.filename) throw usage("give either -f FILE or server NAME, not both");
+      return applyServerCommand(lifecycleCtx, name, opts);
+    }
+    if (!opts.filename) throw usage("give -f FILE (or `lab apply server NAME`, `lab apply cluster NAME`)");
+    const files = readSources(opts.filename.flatMap(splitCommas), io.stdin);
+    let result: ApplyResult;
+    try {
+      result = await (await engine()).apply({ files, dryRun: opts.dryRun, prune: opts.prune });
+    } catch (e) {
+      if (isLabError(e) && e.code === "LAB_E_INVALID") {
+        printDiagnostics(io, err, e.diagnostics);
       }
-      if (!opts.filename) throw usage("give -f FILE (or `lab apply server NAME`)");
-      const files = readSources(opts.filename.flatMap(splitCommas), io.stdin);
-      let result: ApplyResult;
-      try {
-        result = await (await engine()).apply({ files, dryRun: opts.dryRun, prune: opts.prune });
-      } catch (e) {
-        if (isLabError(e) && e.code === "LAB_E_INVALID") {
-          printDiagnostics(io, err, e.diagnostics);
-        }
-        throw e;
-      }
-      printDiagnostics(io, err, result.warnings);
-      emit(opts.output, result, () => views.applySummary(result, out));
-    },
-  );
+      throw e;
+    }
+    printDiagnostics(io, err, result.warnings);
+    emit(opts.output, result, () => views.applySummary(result, out));
+  });
 
-  const runCtx = {
-    io,
-    print,
-    emit,
-    out,
-    open,
-    setExitCode: (c: number) => {
-      exitCode = c;
-    },
-  };
   filterOptions(
     program
       .command("get")

@@ -687,6 +687,20 @@ export const CATALOGUE = {
     http: 400,
     exit: EXIT.error,
     hint: "build the label's image first (`lab build --label L`) or pass --image REF",
+  LAB_E_CLUSTER_CONFLICT: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "name the servers of one cluster only; a machine that belongs to another cluster must be uninstalled (k3s-uninstall.sh) first",
+  },
+  LAB_E_CLUSTER_NOT_FOUND: {
+    http: 404,
+    exit: EXIT.notFound,
+    hint: "drop --join to create the cluster, or name a server that runs it",
+  },
+  LAB_E_K3S_BINARY: {
+    http: 400,
+    exit: EXIT.usage,
+    hint: "pass --k3s-binary PATH (a k3s release binary from github.com/k3s-io/k3s/releases) or --k3s-binary standin for the test stand-in",
   },
   LAB_W_ALERT_UNDEFINED: {
     http: 200,
