@@ -687,6 +687,7 @@ export const CATALOGUE = {
     http: 400,
     exit: EXIT.error,
     hint: "build the label's image first (`lab build --label L`) or pass --image REF",
+  },
   LAB_E_CLUSTER_CONFLICT: {
     http: 409,
     exit: EXIT.error,
