@@ -236,7 +236,11 @@ describe("respond in proxy mode", () => {
       ...BIOS,
     });
     expect(o.packets).toHaveLength(0);
-    expect(o.events[0]).toMatchObject({ type: "request" });
+    // The address it asks for is its own from now on (the timeline attributes its TFTP by it).
+    expect(o.events[0]).toMatchObject({ type: "request", ip: "10.9.0.50" });
+    // A renewal names it in ciaddr instead.
+    const renew = await run(harness(), { type: MSG.REQUEST, mac: KNOWN, ciaddr: "10.9.0.51", ...BIOS });
+    expect(renew.events[0]).toMatchObject({ type: "request", ip: "10.9.0.51" });
   });
 
   it("answers a relay at giaddr:67 and echoes option 82", async () => {

@@ -448,8 +448,14 @@ function proxy(r: Request, ctx: DhcpContext): Reply[] {
   const onPxePort = r.rx.localPort === ctx.pxePort;
   const t = r.type;
   if (!onPxePort) {
-    if (t === MSG.REQUEST)
-      return eventOnly(ctx, r, "request", "proxy mode: the network's DHCP server assigns the address");
+    if (t === MSG.REQUEST) {
+      // Broadcast to every server, it names the address the client takes from the network's
+      // server: Lab learns which address is this MAC's before the firmware's first TFTP fetch.
+      const asked = optionIp(r.p, OPT.REQUESTED_IP) ?? (r.p.ciaddr || undefined);
+      const reason = "proxy mode: the network's DHCP server assigns the address";
+      event(ctx, r, "request", asked === undefined ? { reason } : { ip: ipString(asked), reason });
+      return [];
+    }
     if (t === MSG.RELEASE)
       return eventOnly(ctx, r, "release", "proxy mode: handled by the network's DHCP server");
     if (t === MSG.DECLINE)
