@@ -39,6 +39,7 @@ import {
   draftOptions,
   registerServerLifecycleCommands,
 } from "./commands/server-lifecycle.js";
+import { registerMigrateCommand } from "./commands/server-migrate.js";
 import { completionScript, SHELLS } from "./completion.js";
 import { remoteTarget } from "./config.js";
 import {
@@ -463,6 +464,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   registerServerLifecycleCommands(program, lifecycleCtx);
   registerRemoteCommands(program, { io, print, emit, out, open });
+  registerMigrateCommand(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerBastionCommand(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerRemoteAccessCommands(program, { print, emit, out });

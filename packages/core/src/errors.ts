@@ -405,6 +405,51 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "check that the target directory exists, is writable by the SSH user and has free space",
   },
+  LAB_E_MIGRATE_SOURCE: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "run lab server migrate on the machine that holds the Lab state (its LAB_HOME), in local mode or logged in to its own lab server",
+  },
+  LAB_E_MIGRATE_PLATFORM: {
+    http: 400,
+    exit: EXIT.error,
+    hint: "migrate to a Linux host of this machine's architecture with a glibc at least as new (the bundle carries native modules built here)",
+  },
+  LAB_E_MIGRATE_PERMISSION: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "log in as root (--user root): the migration installs under --prefix, writes --remote-home and starts a server",
+  },
+  LAB_E_MIGRATE_TARGET_IN_USE: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "the host already holds another Lab: pass another --remote-home, or stop and move that Lab away first",
+  },
+  LAB_E_MIGRATE_START: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "read the server's log on the host (path in the message); the local Lab keeps running, fix the cause and run the migration again",
+  },
+  LAB_E_MIGRATE_VERIFY: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "the copy did not arrive whole: the migration was rolled back; run it again, and report it if it repeats",
+  },
+  LAB_E_MIGRATE_CHANGED: {
+    http: 409,
+    exit: EXIT.error,
+    hint: "something wrote to the local Lab during the migration: it was rolled back and nothing was lost; run the migration again",
+  },
+  LAB_E_MIGRATE_LOCAL_STOP: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "stop the local lab server yourself (kill the pid named), then run the migration again",
+  },
+  LAB_E_MIGRATE_FAILED: {
+    http: 500,
+    exit: EXIT.error,
+    hint: "the step named failed and the migration was rolled back: fix the cause and run it again",
+  },
   LAB_E_DETECT_FAILED: {
     http: 502,
     exit: EXIT.error,

@@ -267,11 +267,17 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
         print(
           `\nPoint the CLI at it:  lab login ${server.url.replace("0.0.0.0", "127.0.0.1")} --token ${token}${ca}\n`,
         );
+        // So that `lab server migrate` finds (and stops, or restarts) the daemon serving this home.
+        const { writePidFile, removePidFile } = await import("../migrate/local-daemon.js");
+        writePidFile(home, { pid: process.pid, url: server.url, argv: process.argv, cwd: process.cwd() });
         print("Ready.\n");
         await new Promise<void>((done) => {
           const stop = (signal: string) => {
             print(`${signal}: stopping (in-flight requests finish first)\n`);
-            void server.close().then(done);
+            void server
+              .close()
+              .then(() => removePidFile(home))
+              .then(done);
           };
           process.once("SIGTERM", () => stop("SIGTERM"));
           process.once("SIGINT", () => stop("SIGINT"));
