@@ -159,14 +159,20 @@ export class LibvirtProvider implements Provider {
     };
   }
 
+  /** A disk's size: the domain's view, else its volume's (a disk only in the next definition). */
   private async capacity(domain: string, d: ObservedDisk): Promise<number | null> {
-    try {
-      const info = await this.virsh("domblkinfo", domain, d.source ?? d.name);
-      const bytes = Number(/Capacity:\s+(\d+)/.exec(info)?.[1]);
-      return Number.isFinite(bytes) ? Math.round(bytes / 2 ** 20) : null;
-    } catch {
-      return null;
-    }
+    const read = async (args: string[], re: RegExp, unit: number) => {
+      try {
+        const n = Number(re.exec(await this.virsh(...args))?.[1]);
+        return Number.isFinite(n) ? Math.round((n * unit) / 2 ** 20) : null;
+      } catch {
+        return null;
+      }
+    };
+    return (
+      (await read(["domblkinfo", domain, d.source ?? d.name], /Capacity:\s+(\d+)/, 1)) ??
+      (d.source ? await read(["vol-info", "--bytes", d.source], /Capacity:\s+(\d+)/, 1) : null)
+    );
   }
 
   async diff(spec: ResourceSpec): Promise<DiffResult> {
