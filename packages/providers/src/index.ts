@@ -1,3 +1,4 @@
+export * from "./aws.js";
 export * from "./compare.js";
 export * from "./libvirt.js";
 export * from "./print.js";

@@ -3,6 +3,7 @@
  * that runs it (the CLI in local mode, lab server): docs/providers.md lists the settings.
  */
 import { LabError } from "@lab/core";
+import { AwsProvider } from "./aws.js";
 import { LibvirtProvider } from "./libvirt.js";
 import type { SizeCatalogue } from "./sizes.js";
 import type { Provider } from "./types.js";
@@ -26,6 +27,12 @@ export function providerRegistry(o: RegistryOptions): (name: string) => Provider
         ...(o.env.LAB_LIBVIRT_URI ? { uri: o.env.LAB_LIBVIRT_URI } : {}),
         ...(o.env.LAB_LIBVIRT_POOL ? { pool: o.env.LAB_LIBVIRT_POOL } : {}),
         ...(o.env.LAB_LIBVIRT_NETWORK ? { network: o.env.LAB_LIBVIRT_NETWORK } : {}),
+        ...(o.sizes ? { sizes: o.sizes } : {}),
+      }),
+    // Region and credentials from the SDK's own chain (AWS_REGION, AWS_PROFILE, roles).
+    aws: () =>
+      new AwsProvider({
+        client: o.env.LAB_AWS_ENDPOINT ? { endpoint: o.env.LAB_AWS_ENDPOINT } : {},
         ...(o.sizes ? { sizes: o.sizes } : {}),
       }),
     ...(o.extra as Record<string, () => Provider>),
