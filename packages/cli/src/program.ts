@@ -25,6 +25,7 @@ import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerBastionCommand } from "./commands/bastion.js";
 import { registerBuildCommands } from "./commands/build.js";
+import { registerKubeCommands } from "./commands/kube.js";
 import { registerLogCommands } from "./commands/logs.js";
 import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
@@ -89,6 +90,7 @@ const GET_KINDS = [
   "bastions",
   "sources",
   "containers",
+  "deployments",
 ];
 
 /** Runs one `lab` invocation; resolves to its exit code. */
@@ -233,11 +235,20 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .description(`list objects: ${GET_KINDS.join(", ")}`)
       .argument("<kind>", GET_KINDS.join("|"))
       .addOption(outputOption())
-      .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10)),
-  ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number }) => {
+      .option("--limit <n>", "at most this many (events)", (v) => Number.parseInt(v, 10))
+      .option("--cluster <name>", "deployments: only this cluster's"),
+  ).action(async (word: string, opts: FilterOpts & { output: Format; limit?: number; cluster?: string }) => {
     if (/^runs?$/i.test(word)) {
       const { getRuns } = await import("./commands/run.js");
       return getRuns(runCtx, { output: opts.output, limit: opts.limit });
+    }
+    if (/^deployments?$/i.test(word)) {
+      const { getDeployments } = await import("./commands/kube.js");
+      return getDeployments(runCtx, {
+        cluster: opts.cluster,
+        label: opts.label?.flatMap(splitCommas)[0],
+        output: opts.output,
+      });
     }
     if (/^sources?$/i.test(word)) {
       const { listSources } = await import("./commands/logs.js");
@@ -474,6 +485,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerBuildCommands(program, { io, print, emit, out, open });
   // `lab exec` exits with the remote command's code.
   registerRunCommands(program, runCtx);
+  registerKubeCommands(program, runCtx);
   registerPowerCommands(program, {
     io,
     print,

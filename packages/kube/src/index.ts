@@ -1,1 +1,4 @@
+export * from "./client.js";
+export * from "./deployer.js";
+export * from "./render.js";
 export * from "./validate.js";

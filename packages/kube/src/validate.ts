@@ -185,6 +185,12 @@ function serverRules(o: Obj, kind: string, out: (path: string, msg: string) => v
   if (Array.isArray(containers)) {
     const seen = new Set<string>();
     containers.forEach((c, i) => {
+      const image = obj(c)?.image;
+      // Optional in the schema (pod templates may leave it to admission); the API server
+      // requires it on workloads.
+      if (typeof image !== "string" || image.trim() === "") {
+        out(`/spec/template/spec/containers/${i}/image`, "a container needs an image");
+      }
       const n = obj(c)?.name;
       if (typeof n !== "string") return;
       if (!DNS_LABEL.test(n))
