@@ -24,7 +24,7 @@ interface MigrateFlags {
   image?: string;
   storage: string;
   cluster?: string;
-  pxe?: boolean;
+  pxeHostNetwork?: boolean;
 }
 
 export function registerMigrateCommand(program: Command, ctx: Ctx): void {
@@ -50,7 +50,8 @@ export function registerMigrateCommand(program: Command, ctx: Ctx): void {
     .option("--image <image>", "kubernetes: the Lab container image (default: from lab build)")
     .option("--storage <size>", "kubernetes: the state volume's size", "10Gi")
     .option("--cluster <name>", "kubernetes: the cluster's name, for the plan")
-    .option("--pxe", "kubernetes: run PXE/DHCP in the pod (hostNetwork, NET_ADMIN)")
+    // Not --pxe: that is `lab server`'s own flag, and commander would give it to the parent.
+    .option("--pxe-host-network", "kubernetes: run PXE/DHCP in the pod (hostNetwork, NET_ADMIN)")
     .action(async (o: MigrateFlags) => {
       if (o.target === "kubernetes") {
         const { migrateToKubernetes } = await import("../migrate/kube-target.js");
