@@ -163,10 +163,20 @@ set_working_mc 0x20
 
 // ------------------------------------------------------------------------------- Redfish
 
-export async function redfishPeer(): Promise<PowerPeer> {
-  const bmc = await startRedfishMockup();
+/** How the driver trusts the mockup: plain HTTP, or HTTPS by its CA file or its pinned fingerprint. */
+export type RedfishTrust = "http" | "ca-file" | "fingerprint";
+
+export async function redfishPeer(trust: RedfishTrust = "http"): Promise<PowerPeer> {
+  const bmc = await startRedfishMockup({ tls: trust !== "http" });
   bmc.system.PowerState = "Off";
-  const make = (password: string, url = bmc.url) => new RedfishDriver({ url, user: bmc.user, password });
+  const verify =
+    trust === "ca-file"
+      ? { caFile: bmc.cert?.file }
+      : trust === "fingerprint"
+        ? { fingerprint: bmc.cert?.fingerprint }
+        : {};
+  const make = (password: string, url = bmc.url) =>
+    new RedfishDriver({ url, user: bmc.user, password, ...verify });
   const bootOf = () => {
     const boot = bmc.system.Boot as Record<string, string>;
     if (boot.BootSourceOverrideEnabled === "Disabled") return "none" as const;

@@ -5,10 +5,17 @@
  * mockup server does for writes: ComputerSystem.Reset changes PowerState, and a PATCH of Boot
  * changes the override. Basic authentication is checked; a wrong password is 401.
  * It is a stand-in for a BMC (no BMC runs here), named as such.
+ *
+ * `{tls: true}` serves it over HTTPS with a self-signed certificate made by openssl for
+ * 127.0.0.1 (as BMCs ship): its PEM and SHA-256 fingerprint are returned for the driver's
+ * ca_file / fingerprint options.
  */
-import { readFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/redfish/public-rackmount1");
@@ -26,6 +33,8 @@ export interface RedfishMockup {
   starts: number;
   /** Every request, as `METHOD path`. */
   requests: string[];
+  /** With tls: the self-signed certificate (PEM, a file holding it, its SHA-256 fingerprint). */
+  cert?: { pem: string; file: string; fingerprint: string };
   close(): Promise<void>;
 }
 
@@ -50,8 +59,36 @@ function body(req: IncomingMessage): Promise<Json> {
   });
 }
 
+/** A self-signed certificate for 127.0.0.1 (openssl), as a BMC ships one. */
+function selfSigned(dir: string): { key: string; pem: string; file: string; fingerprint: string } {
+  const key = join(dir, "bmc.key");
+  const file = join(dir, "bmc.crt");
+  try {
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+        .concat(["-subj", "/CN=bmc.lab.test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .concat(["-keyout", key, "-out", file]),
+      { stdio: "pipe" },
+    );
+  } catch (e) {
+    throw new Error(
+      `openssl could not make the mockup's certificate (apt-get install -y openssl): ${(e as Error).message}`,
+    );
+  }
+  const out = execFileSync("openssl", ["x509", "-noout", "-fingerprint", "-sha256", "-in", file], {
+    encoding: "utf8",
+  });
+  return {
+    key: readFileSync(key, "utf8"),
+    pem: readFileSync(file, "utf8"),
+    file,
+    fingerprint: out.trim().split("=")[1] as string,
+  };
+}
+
 export async function startRedfishMockup(
-  opts: { user?: string; password?: string } = {},
+  opts: { user?: string; password?: string; tls?: boolean } = {},
 ): Promise<RedfishMockup> {
   const user = opts.user ?? "root";
   const password = opts.password ?? "calvin";
@@ -68,7 +105,7 @@ export async function startRedfishMockup(
   const state = { starts: 0 };
   const requests: string[] = [];
 
-  const server: Server = createServer(async (req, res) => {
+  const handler: RequestListener = async (req, res) => {
     const path = (req.url ?? "/").split("?")[0]?.replace(/\/$/, "") ?? "";
     requests.push(`${req.method} ${path}`);
     const send = (status: number, json?: Json) => {
@@ -117,11 +154,17 @@ export async function startRedfishMockup(
     } catch (e) {
       return error(400, (e as Error).message);
     }
-  });
+  };
+  const dir = opts.tls ? mkdtempSync(join(tmpdir(), "lab-redfish-tls-")) : undefined;
+  const cert = dir ? selfSigned(dir) : undefined;
+  const server: Server = cert
+    ? createHttpsServer({ key: cert.key, cert: cert.pem }, handler)
+    : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${cert ? "https" : "http"}://127.0.0.1:${port}`,
+    ...(cert ? { cert: { pem: cert.pem, file: cert.file, fingerprint: cert.fingerprint } } : {}),
     user,
     password,
     systemPath,
@@ -130,6 +173,11 @@ export async function startRedfishMockup(
       return state.starts;
     },
     requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }),
   };
 }

@@ -597,6 +597,11 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "check the power controller's address, port and that it is switched on (docs/power.md)",
   },
+  LAB_E_POWER_TLS: {
+    http: 502,
+    exit: EXIT.error,
+    hint: "Lab could not verify the power controller's certificate: set ca_file (its CA) or fingerprint (openssl x509 -noout -fingerprint -sha256) on its power: section (docs/power.md)",
+  },
   LAB_E_POWER_AUTH: {
     http: 502,
     exit: EXIT.error,

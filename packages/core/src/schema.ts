@@ -197,8 +197,17 @@ export const powerSchema = z.discriminatedUnion(
       driver: z.literal("redfish"),
       url: z.url({ error: "expected the BMC's https:// URL" }),
       system: z.string().startsWith("/redfish/v1/").optional(),
+      /** The BMC's CA certificate (PEM), to verify its https:// certificate. */
       ca_file: z.string().optional(),
-      insecure: z.boolean().optional(),
+      /** Or pin the BMC certificate's SHA-256 fingerprint (64 hex digits, colons optional). */
+      fingerprint: z
+        .string()
+        .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, {
+          error: "expected a SHA-256 fingerprint (64 hex digits)",
+        })
+        .optional(),
+      /** Skip verification: anyone on the path can read the BMC password. Named so on purpose. */
+      insecure_skip_verify: z.boolean().optional(),
       ...credentials,
     }),
     z.strictObject({
@@ -352,6 +361,9 @@ export const LAB_ACTIONS = [
   "wait-port",
   "wait-callback",
   "wait-install-state",
+  "wait-enrolled",
+  "forget",
+  "install",
   "push-config",
   "agent-command",
   "host-command",
@@ -385,9 +397,17 @@ export const labStepSchema = z.discriminatedUnion(
       action: z.literal("wait-callback"),
       key: z.string().min(1),
       status: z.enum(["ok", "warning", "failed"]).optional(),
+      /** Count reports since the run began (default) or only since this step began. */
+      since: z.enum(["run", "step"]).optional(),
       ...stepBase,
     }),
     z.strictObject({ action: z.literal("wait-install-state"), state: z.string().min(1), ...stepBase }),
+    /** The machine's agent enrolled (with its join token) and sent a heartbeat since the run began. */
+    z.strictObject({ action: z.literal("wait-enrolled"), ...stepBase }),
+    /** Lab forgets the machine (its next network boot is a discovery); nothing if it is unknown. */
+    z.strictObject({ action: z.literal("forget"), ...stepBase }),
+    /** Queue an install of `image` (a discovered or failed machine; an installed one is reprovisioned). */
+    z.strictObject({ action: z.literal("install"), image: z.string().min(1), ...stepBase }),
     z.strictObject({
       action: z.literal("push-config"),
       port,
@@ -407,7 +427,13 @@ export const labStepSchema = z.discriminatedUnion(
       ...stepBase,
     }),
     z.strictObject({ action: z.literal("chaos-cut-network"), command: argv, ...stepBase }),
-    z.strictObject({ action: z.literal("chaos-restart-service"), service: z.string().min(1), ...stepBase }),
+    z.strictObject({
+      action: z.literal("chaos-restart-service"),
+      service: z.string().min(1),
+      /** How this machine restarts it, through its agent (default: systemctl restart SERVICE). */
+      command: argv.optional(),
+      ...stepBase,
+    }),
   ],
   { error: `a step's action is one of ${LAB_ACTIONS.join(", ")}` },
 );

@@ -64,7 +64,8 @@ export async function driverFor(spec: PowerSpec, ctx: DriverContext): Promise<Po
         url: spec.url,
         system: spec.system,
         caFile: spec.ca_file,
-        insecure: spec.insecure,
+        fingerprint: spec.fingerprint,
+        insecureSkipVerify: spec.insecure_skip_verify,
         user: spec.user,
         password: await password(spec, ctx),
       });

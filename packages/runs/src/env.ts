@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { connect } from "node:net";
+import { LabError } from "@lab/core";
 import type { BootDevice, PowerAction, PowerRow } from "@lab/power";
 import { poll, type RunEnv } from "./runner.js";
 
@@ -19,7 +20,16 @@ export interface EnvParts {
   timeline?: (mac: string) => Promise<{ time: string; kind: string; type: string }[]>;
   /** The provisioning state of a machine (`INSTALLED`, …). */
   installState?: (machine: string) => Promise<string | null>;
-  callbacks?: (machine: string) => Promise<{ key: string; status: string; at: string }[]>;
+  /**
+   * The machine's enrolled agent: when it enrolled and when Lab last heard from it (ISO times;
+   * `heardAt` null until it did: lab server fills it from the live channel's heartbeat).
+   */
+  agent?: (machine: string) => Promise<{ enrolledAt: string; heardAt: string | null } | null>;
+  /** Forget a machine / queue an install (the provisioner, the machine found by its MAC). */
+  provision?: (machine: string, op: { forget: true } | { image: string }) => Promise<string>;
+  callbacks?: (
+    machine: string,
+  ) => Promise<{ key: string; status: string; at: string; value?: number | string }[]>;
   agentExec?: RunEnv["agentExec"];
 }
 
@@ -109,9 +119,60 @@ export function runEnv(p: EnvParts): RunEnv {
         const hit = (await cb(m)).find(
           (c) => c.key === key && (!status || c.status === status) && new Date(c.at) >= since,
         );
-        return hit ? `${key}=${hit.status} at ${hit.at}` : null;
+        const value = hit?.value !== undefined ? ` ${hit.value}` : "";
+        return hit ? `${key}=${hit.status}${value} at ${hit.at}` : null;
       }, signal);
   }
+  if (p.agent) {
+    const agent = p.agent;
+    // Enrolled since the run began, and heard from after that: a stale record from an earlier
+    // run (the same name, an older key) does not count.
+    env.waitEnrolled = (m, since, signal) =>
+      poll(async () => {
+        const a = await agent(m);
+        if (!a?.heardAt || new Date(a.enrolledAt) < since) return null;
+        return `enrolled ${a.enrolledAt}, heard from ${a.heardAt}`;
+      }, signal);
+  }
+  if (p.provision) env.provision = p.provision;
   if (p.agentExec) env.agentExec = p.agentExec;
   return env;
+}
+
+/** What the `forget` and `install` steps need of @lab/pxe's Provisioner. */
+export interface ProvisionerLike {
+  find(target: string): Promise<{ mac: string; state: string; name: string | null }>;
+  forget(target: string): Promise<unknown>;
+  install(target: string, o: { image?: string; name?: string }): Promise<{ state: string }>;
+  reprovision(target: string, o: { image?: string }): Promise<{ state: string }>;
+}
+
+/**
+ * The steps `forget` and `install` over a provisioner; the machine is found by its MAC (a
+ * discovered machine has no name yet) and an install names it after the lab's server.
+ */
+export function provisionSteps(
+  p: ProvisionerLike,
+  macOf: (machine: string) => Promise<string | null>,
+): NonNullable<EnvParts["provision"]> {
+  const known = async (target: string) => p.find(target).catch(() => null);
+  return async (machine, op) => {
+    const target = (await macOf(machine)) ?? machine;
+    const m = await known(target);
+    if ("forget" in op) {
+      if (!m) return `${machine} is not known to Lab: nothing to forget`;
+      await p.forget(m.mac);
+      return `forgot ${m.mac} (was ${m.state}): its next boot is a discovery`;
+    }
+    if (!m)
+      throw new LabError(
+        "LAB_E_NOT_FOUND",
+        `${machine} (${target}) has not booted yet: power it on and wait for DISCOVERED before install`,
+      );
+    const r =
+      m.state === "INSTALLED"
+        ? await p.reprovision(m.mac, { image: op.image })
+        : await p.install(m.mac, { image: op.image, name: machine });
+    return `${machine} ${r.state} for ${op.image}`;
+  };
 }

@@ -16,6 +16,10 @@ export interface RunEnv {
   /** Resolves with what was seen once the machine's boot timeline has a step matching `stage` after `since`. */
   waitBootStage?(machine: string, stage: string, since: Date, signal: AbortSignal): Promise<string>;
   waitInstallState?(machine: string, state: string, signal: AbortSignal): Promise<string>;
+  /** Resolves once the machine's agent enrolled and sent a heartbeat after `since`. */
+  waitEnrolled?(machine: string, since: Date, signal: AbortSignal): Promise<string>;
+  /** The provisioner: forget a machine, or queue an install of an image. */
+  provision?(machine: string, op: { forget: true } | { image: string }): Promise<string>;
   waitCallback?(
     machine: string,
     key: string,
@@ -101,6 +105,10 @@ export function stepName(step: LabStepSpec): string {
       return step.name ?? `wait for callback ${step.key}`;
     case "wait-install-state":
       return step.name ?? `wait for ${step.state}`;
+    case "wait-enrolled":
+      return step.name ?? "wait for the agent to enrol";
+    case "install":
+      return step.name ?? `install ${step.image}`;
     case "push-config":
       return step.name ?? `push ${step.file} to port ${step.port}`;
     case "agent-command":
@@ -309,7 +317,7 @@ export class LabRunner {
         // A boot or callback may come before its wait step starts (power-on was the step
         // before): whatever happened since the run began counts.
         row.detail = await guarded(
-          (signal) => this.act(step, machine, runStarted, signal),
+          (signal) => this.act(step, machine, runStarted, startedAt, signal),
           timeoutMs,
           opts.signal,
         );
@@ -362,6 +370,7 @@ export class LabRunner {
     step: LabStepSpec,
     machine: string,
     runStarted: Date,
+    stepStarted: Date,
     signal: AbortSignal,
   ): Promise<string> {
     const since = runStarted;
@@ -391,9 +400,24 @@ export class LabRunner {
       case "wait-install-state":
         if (!env.waitInstallState) needs("the provisioner", stepName(step));
         return env.waitInstallState(machine, step.state, signal);
+      case "wait-enrolled":
+        if (!env.waitEnrolled) needs("the agent registry (the state database)", stepName(step));
+        return env.waitEnrolled(machine, since, signal);
+      case "forget":
+        if (!env.provision) needs("the provisioner", stepName(step));
+        return env.provision(machine, { forget: true });
+      case "install":
+        if (!env.provision) needs("the provisioner", stepName(step));
+        return env.provision(machine, { image: step.image });
       case "wait-callback":
         if (!env.waitCallback) needs("lab server's callbacks", stepName(step));
-        return env.waitCallback(machine, step.key, step.status, since, signal);
+        return env.waitCallback(
+          machine,
+          step.key,
+          step.status,
+          step.since === "step" ? stepStarted : since,
+          signal,
+        );
       case "wait-port": {
         const host = step.host ?? (await addr());
         return poll(
@@ -415,7 +439,7 @@ export class LabRunner {
           step.action === "agent-command"
             ? step.command
             : step.action === "chaos-restart-service"
-              ? ["systemctl", "restart", step.service]
+              ? (step.command ?? ["systemctl", "restart", step.service])
               : ["wipefs", "-af", ...(step.devices ?? [])];
         if (step.action === "wipe-disks" && step.paths?.length) {
           // A virtual machine's disks are files on this host: empty them here.
@@ -442,7 +466,9 @@ export class LabRunner {
             "LAB_E_AGENT_STATE",
             `${argv.join(" ")} exited ${r.code}: ${r.output.slice(-300)}`,
           );
-        return `${argv[0]} exited 0`;
+        // The command's last line is the record's evidence of what it did (a new PID, a state).
+        const last = r.output.trim().split("\n").at(-1)?.slice(0, 200);
+        return `${argv[0]} exited 0${last ? `: ${last}` : ""}`;
       }
       case "host-command":
       case "chaos-cut-network": {

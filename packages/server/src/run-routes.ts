@@ -13,7 +13,7 @@
 import { LabError, type LabSpec, type NewAuditEvent, type StateStore } from "@lab/core";
 import type { PowerControl } from "@lab/power";
 import type { Timeline } from "@lab/pxe";
-import { LabRunner, RunRepo, runEnv, runSeries } from "@lab/runs";
+import { LabRunner, type ProvisionerLike, provisionSteps, RunRepo, runEnv, runSeries } from "@lab/runs";
 import type { Database } from "@lab/store";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
@@ -36,8 +36,12 @@ export interface RunRouteDeps {
   power: PowerControl;
   timeline: Timeline;
   agents?: AgentChannel;
+  /** For the `forget` and `install` steps. */
+  provisioner?: ProvisionerLike;
   /** Key/value reports machines push (`POST /api/v1/callbacks`), for wait-callback steps. */
-  callbacks?: { entries(server?: string): { key: string; status: string; at: number }[] };
+  callbacks?: {
+    entries(server?: string): { key: string; status: string; at: number; value?: number | string }[];
+  };
   record: (e: NewAuditEvent) => Promise<void>;
 }
 
@@ -52,8 +56,17 @@ export function registerRunRoutes(
     (await d.store.load()).find((r) => r.kind === kind && r.name === name)?.spec as
       | Record<string, unknown>
       | undefined;
-  const machine = (name: string) =>
-    d.db.selectFrom("machines").selectAll().where("name", "=", name).executeTakeFirst();
+  const macOf = async (m: string) =>
+    ((await spec("server", m))?.mac as string | undefined)?.toLowerCase().replaceAll("-", ":") ?? null;
+  // A machine is found by its MAC (a discovered one has no name yet), else by name.
+  const machine = async (name: string) => {
+    const mac = await macOf(name);
+    const q = d.db.selectFrom("machines").selectAll();
+    return (
+      (mac ? await q.where("mac", "=", mac).executeTakeFirst() : undefined) ??
+      (await q.where("name", "=", name).executeTakeFirst())
+    );
+  };
   const runner = (actor: string) =>
     new LabRunner(
       runEnv({
@@ -61,8 +74,7 @@ export function registerRunRoutes(
           act: (n, a, b) => d.power.act(n, a, actor, b),
           setNextBoot: (n, dev) => d.power.setNextBoot(n, dev, actor),
         },
-        macOf: async (m) =>
-          ((await spec("server", m))?.mac as string | undefined)?.toLowerCase().replaceAll("-", ":") ?? null,
+        macOf,
         addressOf: async (m) =>
           ((await spec("server", m))?.host as string | undefined) ??
           d.agents?.session(m)?.remoteAddress.replace(/^::ffff:/, "") ??
@@ -70,6 +82,21 @@ export function registerRunRoutes(
           null,
         timeline: (mac) => d.timeline.read(mac),
         installState: async (m) => (await machine(m))?.state ?? null,
+        // Enrolled (the identity record) and heard from: a live channel session with a heartbeat.
+        agent: async (m) => {
+          const row = await d.db
+            .selectFrom("agents")
+            .select(["enrolled_at", "revoked_at"])
+            .where("name", "=", m)
+            .executeTakeFirst();
+          if (!row || row.revoked_at) return null;
+          const live = d.agents?.session(m);
+          return {
+            enrolledAt: row.enrolled_at,
+            heardAt: live?.lastHeartbeat ? new Date().toISOString() : null,
+          };
+        },
+        ...(d.provisioner ? { provision: provisionSteps(d.provisioner, macOf) } : {}),
         ...(d.callbacks
           ? {
               callbacks: async (m: string) =>
@@ -77,6 +104,7 @@ export function registerRunRoutes(
                   key: e.key,
                   status: e.status,
                   at: new Date(e.at).toISOString(),
+                  ...(e.value !== undefined ? { value: e.value } : {}),
                 })),
             }
           : {}),

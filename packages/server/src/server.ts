@@ -59,6 +59,7 @@ import { PortWatcher } from "./events/ports.js";
 import { registerPipelineRoutes, type StreamRoutes } from "./events/routes.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
+import { loadReports } from "./load-samples.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
 import { registerPowerRoutes } from "./power-routes.js";
@@ -527,6 +528,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           record: auditRecord,
           onHeartbeat: (name, hb) => {
             for (const l of heartbeatListeners) l({ name, ...(hb as object) });
+            // Load statistics: the heartbeat's figures as the machine's callbacks (charted).
+            for (const r of loadReports(name, hb)) {
+              try {
+                callbackEvents.emit(callbacks.record(r).entry, `agent:${name}`);
+              } catch (e) {
+                log(`load sample of ${name} not kept: ${(e as Error).message}`);
+              }
+            }
           },
           log,
         });
@@ -535,7 +544,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Lab runs: the server runs them (power, boot timeline, provisioner, agents all here).
   const stopRuns = registerRunRoutes(
     app,
-    { store, db: store.db, power, timeline, agents: agentChannel, callbacks, record: auditRecord },
+    {
+      store,
+      db: store.db,
+      power,
+      timeline,
+      agents: agentChannel,
+      provisioner,
+      callbacks,
+      record: auditRecord,
+    },
     routeAuth,
   );
   started.push(stopRuns);

@@ -4,10 +4,11 @@
  * state (power through the drivers, boots from the PXE timeline lab server writes there); with
  * `lab login` the server runs it and the CLI follows its record.
  */
+import { join } from "node:path";
 import { LabError, type LabSpec } from "@lab/core";
 import type { Progress, ReliabilityReport, RunRecord, StepRecord } from "@lab/runs";
 import type { Command } from "commander";
-import { actor, type Session } from "../context.js";
+import { actor, labHome, type Session } from "../context.js";
 import type { Style } from "../output/style.js";
 import { type Column, renderTable } from "../output/table.js";
 import type { Format } from "../program.js";
@@ -34,10 +35,10 @@ export interface RunClient {
 async function localRuns(session: Session, ctx: Ctx): Promise<RunClient> {
   const store = session.store;
   if (!store) throw new LabError("LAB_E_INTERNAL", "local runs need the local store");
-  const [{ LabRunner, RunRepo, runEnv, runSeries }, { Timeline }] = await Promise.all([
-    import("@lab/runs"),
-    import("@lab/pxe"),
-  ]);
+  const [
+    { LabRunner, provisionSteps, RunRepo, runEnv, runSeries },
+    { loadPxeSecret, Provisioner, Timeline },
+  ] = await Promise.all([import("@lab/runs"), import("@lab/pxe")]);
   const repo = new RunRepo(store.db);
   const power = await powerClient(session, ctx.io.env, actor(ctx.io.env), ctx.print);
   const timeline = new Timeline(store.db);
@@ -56,14 +57,30 @@ async function localRuns(session: Session, ctx: Ctx): Promise<RunClient> {
       (await q.where("name", "=", name).executeTakeFirst())
     );
   };
+  const provisioner = new Provisioner({
+    db: store.db,
+    store,
+    timeline,
+    secret: loadPxeSecret(join(labHome(ctx.io.env), "server")),
+    actor: "cli",
+  });
   const env = runEnv({
     power,
-    macOf: async (m) =>
-      ((await spec("server", m))?.mac as string | undefined)?.toLowerCase().replaceAll("-", ":") ?? null,
+    macOf,
     addressOf: async (m) =>
       ((await spec("server", m))?.host as string | undefined) ?? (await machineRow(m))?.ip ?? null,
     timeline: (mac) => timeline.read(mac),
     installState: async (m) => (await machineRow(m))?.state ?? null,
+    provision: provisionSteps(provisioner, macOf),
+    // Locally there is no live channel: the enrolment record and its last check-in stand for it.
+    agent: async (m) => {
+      const row = await store.db
+        .selectFrom("agents")
+        .select(["enrolled_at", "last_seen_at", "revoked_at"])
+        .where("name", "=", m)
+        .executeTakeFirst();
+      return row && !row.revoked_at ? { enrolledAt: row.enrolled_at, heardAt: row.last_seen_at } : null;
+    },
   });
   const runner = new LabRunner(env, repo, (e) => store.record(e));
   return {
