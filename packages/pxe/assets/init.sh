@@ -11,6 +11,9 @@
 #   lab.syslog=IP[:PORT]        syslog target (default: lab.server's host, port 5514)
 #   lab.config=URL              install: a config file to fetch in the "configuring" stage
 #   lab.fail=STAGE              install: fail on purpose at STAGE (tests of the failed path)
+#   lab.agent=run               install: instead of rebooting, play the installed system's
+#                               first boot in RAM: install Lab's agent the way an installer's
+#                               last step does and run it (needs the glibc runtime initrd)
 # Every step prints a "lab-init: ..." line on the console; tests read them from the serial log.
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -64,7 +67,7 @@ read1() { [ -r "$1" ] && head -n1 "$1" 2>/dev/null | tr -d '\000-\037\177' | sed
 log "started at uptime $(uptime_s) s ($(uname -r), $(sed -n 's/^busybox=//p' /etc/lab-discovery-release) busybox)"
 
 # ── command line ──
-SERVER="" WANT_MAC="" TOKEN="" MODE="discover" SYSLOG="" CONFIG_URL="" FAIL_AT=""
+SERVER="" WANT_MAC="" TOKEN="" MODE="discover" SYSLOG="" CONFIG_URL="" FAIL_AT="" AGENT=""
 set -f
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
@@ -75,6 +78,7 @@ for arg in $(cat /proc/cmdline); do
   lab.syslog=*) SYSLOG=${arg#lab.syslog=} ;;
   lab.config=*) CONFIG_URL=${arg#lab.config=} ;;
   lab.fail=*) FAIL_AT=${arg#lab.fail=} ;;
+  lab.agent=*) AGENT=${arg#lab.agent=} ;;
   esac
 done
 set +f
@@ -401,4 +405,43 @@ fi
 
 stage complete ok "installed to /dev/$DISK" 100
 sleep 1 # let syslogd send the last lines
-finish reboot
+[ "$AGENT" = run ] || finish reboot
+
+# ── lab.agent=run: the installed system's first boot, in RAM ──
+# The test install writes a marker, not an OS, so there is nothing on the disk to boot: this
+# image stays up as the installed system would come up. It runs the installer's last step
+# (Lab's /pxe/v1/agent/install.sh: binary, CA, API address) with the one-time join token from
+# lab.env, then the agent, which enrols and sends heartbeats until the machine is powered off.
+agent_fail() {
+  log "FAILED: agent: $*"
+  post_log
+  finish poweroff
+}
+LAB_JOIN_TOKEN="" LAB_AGENT_INSTALL_URL="" LAB_HOSTNAME=""
+[ -s /run/config ] && . /run/config
+[ -n "$LAB_JOIN_TOKEN" ] || agent_fail "lab.env has no LAB_JOIN_TOKEN (is the machine named?)"
+[ -n "$LAB_AGENT_INSTALL_URL" ] || agent_fail "lab.env has no LAB_AGENT_INSTALL_URL (the server has no agent build: npm run build)"
+[ -e /lib64/ld-linux-x86-64.so.2 ] || agent_fail "no glibc runtime in this image (add the agent runtime initrd)"
+# install.sh enables its unit with systemctl or a wants/ link; this busybox system has neither.
+mkdir -p /etc/systemd/system/multi-user.target.wants
+timeout 120 wget -q -O /run/agent-install.sh "$LAB_AGENT_INSTALL_URL" 2>/run/agent.err ||
+  agent_fail "could not fetch $LAB_AGENT_INSTALL_URL: $(tail -n1 /run/agent.err)"
+t0=$(uptime_s)
+sh /run/agent-install.sh >/run/agent-install.out 2>&1 ||
+  agent_fail "install.sh failed: $(tail -n2 /run/agent-install.out | tr '\n' ' ')"
+log "agent installed in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s: $(tail -n1 /run/agent-install.out)"
+umask 077
+printf '%s\n' "$LAB_JOIN_TOKEN" >/etc/lab/join-token
+umask 022
+. /etc/lab/agent.env
+export HOME=/tmp
+while :; do
+  log "agent: starting (server $LAB_AGENT_SERVER, name $LAB_HOSTNAME)"
+  /usr/local/lib/lab-agent/lab-agent --server "$LAB_AGENT_SERVER" --state-dir /var/lib/lab-agent \
+    --join-token-file /etc/lab/join-token --ca-file /etc/lab/ca.crt --name "$LAB_HOSTNAME" --heartbeat 5s
+  code=$?
+  # 78: an operator must act (revoked, a spent token): restarting would not help.
+  [ "$code" = 78 ] && agent_fail "the agent exited 78 (an operator must act)"
+  log "agent: exited $code; restarting in 5 s"
+  sleep 5
+done
