@@ -249,6 +249,40 @@ export function openApiDocument(): Json {
     "/api/v1/agent/challenge": { post: op("A nonce for renewal by proof of possession") },
     "/api/v1/agent/renew": { post: op("Renew an expired certificate with a CSR signed by the enrolled key") },
     "/api/v1/agents": { get: op("Enrolled agents, connected or not") },
+    "/api/v1/power": { get: op("Every server's power, asked now (?name=a,b): state, driver, next boot") },
+    "/api/v1/power/{name}": { get: op("One server's power, asked now", { parameters: [nameParam] }) },
+    "/api/v1/power/{name}/{action}": {
+      post: op("Power on, off or cycle ({nextBoot?: pxe|disk}; write)", {
+        parameters: [
+          nameParam,
+          { name: "action", in: "path", required: true, schema: { enum: ["on", "off", "cycle"] } },
+        ],
+      }),
+    },
+    "/api/v1/power/{name}/next-boot": {
+      put: op("Set the next boot device ({device: pxe|disk}; write)", { parameters: [nameParam] }),
+    },
+    "/api/v1/labs/{name}": {
+      get: op("A lab and its plan: each step's name, action, machines and explain: text", {
+        parameters: [nameParam],
+      }),
+    },
+    "/api/v1/labs/{name}/runs": {
+      post: op("Run a lab ({repeat?: N, 0 until stopped}; write) → {series, runId}", {
+        parameters: [nameParam],
+      }),
+    },
+    "/api/v1/runs": { get: op("Lab runs, newest first (?lab=&series=&limit=)") },
+    "/api/v1/runs/report": {
+      get: op("Reliability per step: attempts, ok, failed, time-outs, mean and max (?lab=&series=)"),
+    },
+    "/api/v1/runs/{name}": {
+      get: op("One run with every step (a unique id prefix works)", { parameters: [nameParam] }),
+    },
+    "/api/v1/runs/series/{name}": { get: op("Whether a series is running", { parameters: [nameParam] }) },
+    "/api/v1/runs/series/{name}/stop": {
+      post: op("Stop a series after the current step (write)", { parameters: [nameParam] }),
+    },
     "/api/v1/agents/{name}": { get: op("One agent", { parameters: [nameParam] }) },
     "/api/v1/agents/{name}/renew": {
       post: op("Issue a new certificate at the next contact", { parameters: [nameParam] }),

@@ -1,6 +1,7 @@
 /**
  * Lab runs on the API (the CLI in client mode, the dashboard's progress slideshow):
  *
+ *   GET  /api/v1/labs/:name             read   the lab and its plan: each step's name, machines, explain
  *   POST /api/v1/labs/:name/runs        write  {repeat?: N (0: until stopped)} → {series, runId}
  *   GET  /api/v1/runs                   read   ?lab=&series=&limit=  newest first
  *   GET  /api/v1/runs/report            read   ?lab=&series=  per step: ok/failed/timeout, timings
@@ -13,7 +14,15 @@
 import { LabError, type LabSpec, type NewAuditEvent, type StateStore } from "@lab/core";
 import type { PowerControl } from "@lab/power";
 import type { Timeline } from "@lab/pxe";
-import { LabRunner, type ProvisionerLike, provisionSteps, RunRepo, runEnv, runSeries } from "@lab/runs";
+import {
+  LabRunner,
+  type ProvisionerLike,
+  provisionSteps,
+  RunRepo,
+  runEnv,
+  runSeries,
+  stepName,
+} from "@lab/runs";
 import type { Database } from "@lab/store";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
@@ -131,6 +140,25 @@ export function registerRunRoutes(
       d.record,
     );
 
+  // The dashboard's progress slideshow: a slide per step, with the step's explain: text.
+  app.get("/api/v1/labs/:name", { preHandler: auth("read") }, async (req) => {
+    const { name } = parse(nameParam, req.params);
+    const lab = (await spec("lab", name)) as LabSpec | undefined;
+    if (!lab)
+      throw new LabError("LAB_E_NOT_FOUND", `lab "${name}" not found: list them with \`lab get labs\``);
+    return {
+      name,
+      description: lab.description ?? null,
+      machines: lab.machines,
+      steps: lab.steps.map((s, idx) => ({
+        idx,
+        name: stepName(s),
+        action: s.action,
+        machines: s.action === "sleep" ? ["-"] : (s.machines ?? lab.machines),
+        explain: s.explain ?? null,
+      })),
+    };
+  });
   app.post("/api/v1/labs/:name/runs", { preHandler: auth("write") }, async (req) => {
     const { name } = parse(nameParam, req.params);
     const { repeat } = parse(startBody, req.body ?? {});

@@ -20,6 +20,7 @@ import {
   SecretPage,
   SecretsPage,
 } from "./pages/reverse.js";
+import { RunSlides, RunsPage } from "./pages/runs.js";
 import { ServerPage } from "./pages/server.js";
 import { currentRoute, type Route, useRoute } from "./router.js";
 import { ErrorBox } from "./ui.js";
@@ -101,6 +102,12 @@ function Page({ route, me }: { route: Route; me: Principal }) {
       return <LivePage />;
     case "layout":
       return <LayoutPage />;
+    case "runs":
+      return name ? (
+        <RunSlides id={name} lab={route.params.get("lab")} />
+      ) : (
+        <RunsPage lab={route.params.get("lab")} />
+      );
     default:
       return (
         <ErrorBox error={new ApiError(404, "LAB_E_NOT_FOUND", `no page "${kind}"`, "use the links above")} />
@@ -133,6 +140,7 @@ function Nav({ route, me, onLogout }: { route: Route; me: Principal; onLogout: (
       {item("#/secrets", "Secrets", ["secrets"])}
       {item("#/live", "Live", ["live"])}
       {item("#/layout", "Layout", ["layout"])}
+      {item("#/runs", "Runs", ["runs"])}
       <span class="spacer" />
       <span
         class={`link link-${hub.state}`}

@@ -142,6 +142,7 @@ export function ServerPage({ name, me }: { name: string; me: Principal | null })
           ) : null}
         </div>
         <div>
+          <Power name={s.name} me={me} />
           <Boot name={s.name} me={me} />
           <Section title="Health" count={s.health.length}>
             {s.health.length === 0 ? (
@@ -540,6 +541,110 @@ function Events({ name }: { name: string }) {
             </span>
           ))}
         />
+      )}
+    </Section>
+  );
+}
+
+/** `GET /api/v1/power/NAME`: what the controller answered when asked (never a guess). */
+interface PowerRow {
+  name: string;
+  driver: string | null;
+  state: "on" | "off" | "unknown" | "not configured" | "error";
+  detail: string;
+  nextBoot: "pxe" | "disk" | "none" | null;
+  capabilities: { on: boolean; off: boolean; cycle: boolean; nextBoot: string[] } | null;
+  observedAt: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/**
+ * Power: the state the controller reports now, and on/off/cycle behind a confirmation. The
+ * row is asked again whenever a power.* audit event names this server (Lab's own switches
+ * and the poller's "changed outside Lab"), so the state shown is always an answer.
+ */
+function Power({ name, me }: { name: string; me: Principal | null }) {
+  const p = useApi<PowerRow>(`/power/${encodeURIComponent(name)}`);
+  const hub = useLive();
+  const subject = `server/${name}`;
+  let newest = 0;
+  for (const e of hub.recent)
+    if (e.action.startsWith("power.") && e.subjects.includes(subject)) newest = Math.max(newest, e.id);
+  useEffect(() => {
+    if (newest) p.reload();
+  }, [newest]);
+  const row = p.data;
+  const act = (action: "on" | "off" | "cycle") => async () => {
+    await api(`/power/${encodeURIComponent(name)}/${action}`, { method: "POST", body: {} });
+    p.reload();
+  };
+  return (
+    <Section title="Power">
+      {p.error ? (
+        <div class="error-text" data-testid="power-error">
+          {p.error.code}: {p.error.message}
+        </div>
+      ) : !row ? (
+        <Loading />
+      ) : (
+        <>
+          <table class="simple" data-testid="power">
+            <tbody>
+              <tr>
+                <td>state</td>
+                <td data-testid="power-state" data-state={row.state}>
+                  <b class={`power-${row.state.replace(" ", "-")}`}>{row.state}</b>
+                  {row.error ? (
+                    <span class="error-text">
+                      {" "}
+                      {row.error.code}: {row.error.message}
+                    </span>
+                  ) : null}
+                </td>
+              </tr>
+              <tr>
+                <td>driver</td>
+                <td>{row.driver ?? "—"}</td>
+              </tr>
+              <tr>
+                <td>detail</td>
+                <td>{row.detail || "—"}</td>
+              </tr>
+              <tr>
+                <td>next boot</td>
+                <td>{row.nextBoot ?? "—"}</td>
+              </tr>
+              <tr>
+                <td>asked</td>
+                <td class="muted">{row.observedAt ? ago(row.observedAt) : "—"}</td>
+              </tr>
+            </tbody>
+          </table>
+          {row.driver === null ? (
+            <div class="muted" data-testid="power-not-configured">
+              not configured: add a power: section to this server (docs/power.md)
+            </div>
+          ) : canWrite(me) ? (
+            <div class="actions" data-testid="power-actions">
+              {(["on", "off", "cycle"] as const).map((a) => (
+                <ActionButton
+                  key={a}
+                  label={`Power ${a}`}
+                  action={`power-${a}`}
+                  danger={a !== "on"}
+                  confirm={
+                    a === "on"
+                      ? `Power on ${name} through ${row.driver}?`
+                      : a === "off"
+                        ? `Power off ${name} through ${row.driver}? Whatever runs on it stops at once.`
+                        : `Power-cycle ${name} through ${row.driver}? It is switched off and on again.`
+                  }
+                  run={act(a)}
+                />
+              ))}
+            </div>
+          ) : null}
+        </>
       )}
     </Section>
   );
