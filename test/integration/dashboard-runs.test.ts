@@ -145,6 +145,19 @@ describe("the dashboard: power and lab runs", () => {
     await page.waitForSelector("[data-testid=power-not-configured]");
     expect(await page.textContent("[data-testid=power-state]")).toContain("not configured");
     expect(await page.$("[data-testid=power-actions]")).toBeNull();
+    // A load sample (the key an agent's heartbeat reports) is charted on the server page.
+    for (const value of [0.5, 1.25]) {
+      const r = await server.request("POST", "/api/v1/callbacks", {
+        server: "plain-1",
+        key: "load.1m",
+        status: "ok",
+        value,
+      });
+      expect(r.status).toBe(202);
+    }
+    await page.waitForSelector("[data-testid=server-callback-chart] canvas");
+    expect(await page.textContent("[data-testid=server-callback-chart]")).toContain("load.1m");
+    await page.waitForSelector("[data-callback='load.1m'] >> text=1.25");
     await page.close();
   });
 

@@ -8,6 +8,7 @@ import type { Resolution } from "@lab/core";
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, api, canWrite, isAdmin, type Principal, streamLines } from "../api.js";
+import { Chart } from "../chart.js";
 import { useApi } from "../data.js";
 import { PHASES, phasesSeen, useFollow } from "../follow.js";
 import { type AuditEvent, useLive } from "../live.js";
@@ -424,6 +425,8 @@ interface CallbackEntry {
   stale?: boolean;
 }
 
+const CHART_COLORS = ["#5fb3f9", "#4cc38a", "#f0b429", "#a98bfa", "#f2545b", "#7ee0d6"];
+
 /** What workloads and boot scripts report about this server (POST /api/v1/callbacks). */
 function Callbacks({ name }: { name: string }) {
   const c = useApi<CallbackEntry[]>(`/callbacks/${encodeURIComponent(name)}`);
@@ -440,8 +443,44 @@ function Callbacks({ name }: { name: string }) {
   useEffect(() => {
     if (newest) c.reload();
   }, [newest]);
+  // Numeric reports over time (the agent's load samples, load.1m and mem.used.pct, among them),
+  // from the callbacks events on the log stream: what the machine reported, as it arrived.
+  const series = useMemo(() => {
+    const keys: string[] = [];
+    const points: { t: number; k: number; v: number }[] = [];
+    for (const e of hub.events) {
+      if (e.source !== "callbacks" || e.node !== name) continue;
+      const raw = e.attributes.value;
+      const v = typeof raw === "number" ? raw : Number.NaN;
+      if (!Number.isFinite(v)) continue;
+      const key = String(e.attributes.key ?? "value");
+      let k = keys.indexOf(key);
+      if (k < 0) {
+        if (keys.length >= 6) continue;
+        k = keys.push(key) - 1;
+      }
+      points.push({ t: Date.parse(e.time) / 1000, k, v });
+    }
+    const xs = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
+    const index = new Map(xs.map((x, i) => [x, i]));
+    const ys: (number | null)[][] = keys.map(() => xs.map(() => null));
+    for (const p of points) (ys[p.k] as (number | null)[])[index.get(p.t) as number] = p.v;
+    return { keys, data: [xs, ...ys] };
+  }, [hub.version, name]);
   return (
     <Section title="Callbacks" count={c.data?.length}>
+      {series.keys.length ? (
+        <Chart
+          title="Reported values (load samples and callbacks)"
+          series={series.keys.map((k, i) => ({
+            label: k,
+            color: CHART_COLORS[i % CHART_COLORS.length] as string,
+          }))}
+          data={series.data}
+          height={140}
+          testid="server-callback-chart"
+        />
+      ) : null}
       {c.error ? (
         <div class="muted">
           {c.error.code}: {c.error.message}
