@@ -46,7 +46,7 @@ export async function lifecycleClient(
       plan: (name, draft) => remote.request("POST", path(name, "plan"), draft ?? {}),
       apply: (name, draft, progress) =>
         replay(remote.request("POST", path(name, "apply"), draft ?? {}), progress),
-      diff: (name) => remote.request("POST", path(name, "diff"), {}),
+      diff: (name) => remote.request("GET", path(name, "diff")),
       sync: (name, progress) => replay(remote.request("POST", path(name, "sync"), {}), progress),
       planDestroy: (name) => remote.request("POST", path(name, "destroy"), { dryRun: true }),
       destroy: (name, progress) => replay(remote.request("POST", path(name, "destroy"), {}), progress),
