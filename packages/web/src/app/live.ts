@@ -134,3 +134,22 @@ export function useLive(): LiveHub {
   }, []);
   return live;
 }
+
+/** A point of a keyed series: time in seconds, the key's index, the value. */
+export interface SeriesPoint {
+  t: number;
+  k: number;
+  v: number;
+}
+
+/** Points of several keys on one time axis, as uPlot wants them: [xs, ys per key] (gaps null). */
+export function alignSeries(
+  keys: string[],
+  points: SeriesPoint[],
+): { keys: string[]; data: (number | null)[][] } {
+  const xs = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys: (number | null)[][] = keys.map(() => xs.map(() => null));
+  for (const p of points) (ys[p.k] as (number | null)[])[index.get(p.t) as number] = p.v;
+  return { keys, data: [xs, ...ys] };
+}

@@ -7,7 +7,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart, type Series } from "../chart.js";
 import { useApi } from "../data.js";
-import type { AuditEvent } from "../live.js";
+import { type AuditEvent, alignSeries, type SeriesPoint } from "../live.js";
 import { LEVELS, type Level, type LogEvent, passes, useLogs } from "../logs.js";
 import { href } from "../router.js";
 import { ago } from "../ui.js";
@@ -205,7 +205,7 @@ function Charts({ events, version }: { events: LogEvent[]; version: number }) {
   const callbacks = useMemo(() => {
     // Numeric callback values (source "callbacks"), one line per node/key, the first eight.
     const keys: string[] = [];
-    const points: { t: number; k: number; v: number }[] = [];
+    const points: SeriesPoint[] = [];
     for (const e of events) {
       if (e.source !== "callbacks") continue;
       const v = Number(e.attributes.value);
@@ -219,11 +219,7 @@ function Charts({ events, version }: { events: LogEvent[]; version: number }) {
       }
       points.push({ t: Date.parse(e.time) / 1000, k, v });
     }
-    const xs = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
-    const index = new Map(xs.map((x, i) => [x, i]));
-    const ys: (number | null)[][] = keys.map(() => xs.map(() => null));
-    for (const p of points) (ys[p.k] as (number | null)[])[index.get(p.t) as number] = p.v;
-    return { keys, data: [xs, ...ys] };
+    return alignSeries(keys, points);
   }, [version]);
   const stages = useMemo(() => {
     const counts = STAGES.map((s) => (machines.data ?? []).filter((m) => m.state === s).length);

@@ -11,7 +11,7 @@ import { ApiError, api, canWrite, isAdmin, type Principal, streamLines } from ".
 import { Chart } from "../chart.js";
 import { useApi } from "../data.js";
 import { PHASES, phasesSeen, useFollow } from "../follow.js";
-import { type AuditEvent, useLive } from "../live.js";
+import { type AuditEvent, alignSeries, type SeriesPoint, useLive } from "../live.js";
 import { type LogEvent, useLogs } from "../logs.js";
 import { href, navigate } from "../router.js";
 import {
@@ -447,7 +447,7 @@ function Callbacks({ name }: { name: string }) {
   // from the callbacks events on the log stream: what the machine reported, as it arrived.
   const series = useMemo(() => {
     const keys: string[] = [];
-    const points: { t: number; k: number; v: number }[] = [];
+    const points: SeriesPoint[] = [];
     for (const e of hub.events) {
       if (e.source !== "callbacks" || e.node !== name) continue;
       const raw = e.attributes.value;
@@ -461,11 +461,7 @@ function Callbacks({ name }: { name: string }) {
       }
       points.push({ t: Date.parse(e.time) / 1000, k, v });
     }
-    const xs = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
-    const index = new Map(xs.map((x, i) => [x, i]));
-    const ys: (number | null)[][] = keys.map(() => xs.map(() => null));
-    for (const p of points) (ys[p.k] as (number | null)[])[index.get(p.t) as number] = p.v;
-    return { keys, data: [xs, ...ys] };
+    return alignSeries(keys, points);
   }, [hub.version, name]);
   return (
     <Section title="Callbacks" count={c.data?.length}>
