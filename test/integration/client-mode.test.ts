@@ -47,6 +47,8 @@ const COMMANDS: string[][] = [
   ["targets", "server", "db-1"],
   ["describe", "server", "db-1"],
   ["diff", "server", "db-1", "-o", "yaml"],
+  ["plan", "server", "db-1", "-o", "yaml"],
+  ["plan", "server", "new-1", "--provider", "nowhere", "--label", "web"],
   ["show", "server", "worker5"],
   ["get", "widgets"],
   ["apply", "-f", "examples/homelab", "--dry-run"],

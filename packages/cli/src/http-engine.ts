@@ -24,7 +24,6 @@ import {
   type Resolution,
   SECTION,
   type ServerDescription,
-  type ServerDiff,
   type ShowKind,
   type ShowResultMap,
 } from "@lab/core";
@@ -182,10 +181,6 @@ export class HttpEngine implements Engine {
 
   describe(server: string): Promise<ServerDescription> {
     return this.http.request("GET", `/api/v1/servers/${encodeURIComponent(server)}/describe`);
-  }
-
-  diff(server: string): Promise<ServerDiff> {
-    return this.http.request("GET", `/api/v1/servers/${encodeURIComponent(server)}/diff`);
   }
 
   delete(kind: Kind, name: string): Promise<ChangeSummary> {

@@ -212,14 +212,6 @@ export interface ServerDescription {
   puppet: PuppetSummary;
 }
 
-export interface ServerDiff {
-  name: string;
-  spec: Record<string, unknown>;
-  observed: Record<string, unknown> | null;
-  differences: { field: string; spec: unknown; observed: unknown }[];
-  note: string;
-}
-
 export type ListKind = Kind | "event";
 export interface ListResultMap {
   server: ServerRow;
@@ -273,7 +265,6 @@ export interface Engine {
   show<K extends ShowKind>(kind: K, name: string): Promise<ShowResultMap[K]>;
   targets(server: string): Promise<Resolution>;
   describe(server: string): Promise<ServerDescription>;
-  diff(server: string): Promise<ServerDiff>;
   delete(kind: Kind, name: string): Promise<ChangeSummary>;
   names(kind: Kind): Promise<string[]>;
   /** What the ENC tells Puppet about the node `certname` (a server name or its FQDN). */
@@ -590,18 +581,6 @@ export class LabService implements Engine {
         runIntervalSeconds: runInterval,
       },
     };
-  }
-
-  /**
-   * Spec against what the server's provider observed. No provider reports state yet, so this
-   * refuses rather than answer "no drift" for a comparison it never made.
-   */
-  async diff(server: string): Promise<ServerDiff> {
-    const d = await this.describe(server);
-    throw new LabError(
-      "LAB_E_NOT_OBSERVED",
-      `cannot compare ${server} with its actual state: provider "${d.spec.provider}" does not report servers' state yet`,
-    );
   }
 
   async delete(kind: Kind, name: string): Promise<ChangeSummary> {

@@ -5,7 +5,6 @@
  */
 import {
   type ApplyResult,
-  type AuditEvent,
   checkServerName,
   type Engine,
   Fleet,
@@ -39,7 +38,7 @@ export interface ProviderServiceDeps {
   load(): Promise<Resource[]>;
   engine: Pick<Engine, "apply" | "delete">;
   sync: SyncStore;
-  record(e: NewAuditEvent): Promise<AuditEvent>;
+  record(e: NewAuditEvent): Promise<unknown>;
   /** The provider named in a server's spec (throws LAB_E_PROVIDER_UNKNOWN for others). */
   provider(name: string): Provider;
   actor: string;

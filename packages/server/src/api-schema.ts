@@ -202,3 +202,18 @@ assertSame<Same<z.infer<typeof eventSchema>["id"], AuditEvent["id"]>>(true);
 assertSame<Same<z.infer<typeof tokenSchema>, ApiToken>>(true);
 assertSame<Same<z.infer<typeof applyResultSchema>["eventId"], ApplyResult["eventId"]>>(true);
 assertSame<Same<z.infer<typeof diagnosticSchema>["message"], Diagnostic["message"]>>(true);
+
+const text = z.string().min(1).max(1024);
+/** The flags of `lab plan|apply server` (ServerDraft); empty means "as the model has it". */
+export const serverDraftSchema = z
+  .object({
+    provider: text.optional(),
+    labels: z.array(text).max(256).optional(),
+    size: text.optional(),
+    image: text.optional(),
+    host: text.optional(),
+    mac: text.optional(),
+    environment: text.optional(),
+  })
+  .strict();
+export const destroyBodySchema = z.object({ dryRun: z.boolean().optional() }).strict();

@@ -3,12 +3,14 @@ import { z } from "zod";
 import {
   applyRequestSchema,
   applyResultSchema,
+  destroyBodySchema,
   errorSchema,
   eventQuerySchema,
   eventSchema,
   filterQuerySchema,
   labelRowSchema,
   resolutionSchema,
+  serverDraftSchema,
   serverRowSchema,
   streamQuerySchema,
   tokenCreateSchema,
@@ -42,6 +44,10 @@ const ok = (ref: Json) => ({
   ...errors,
 });
 const nameParam = { name: "name", in: "path", required: true, schema: { type: "string" } };
+const body = (s: z.ZodType) => ({
+  required: false,
+  content: { "application/json": { schema: schema(s, "input") } },
+});
 const list = (item: Json) => ({ type: "array", items: item });
 
 export function openApiDocument(): Json {
@@ -94,10 +100,41 @@ export function openApiDocument(): Json {
         responses: ok({ type: "object" }),
       },
     },
+    "/api/v1/servers/{name}/plan": {
+      post: {
+        summary: "What applying the server would create, change or destroy at its provider",
+        parameters: [nameParam],
+        requestBody: body(serverDraftSchema),
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/servers/{name}/apply": {
+      post: {
+        summary: "Apply the server: the model first, then its provider (progress lines in the answer)",
+        parameters: [nameParam],
+        requestBody: body(serverDraftSchema),
+        responses: ok({ type: "object" }),
+      },
+    },
     "/api/v1/servers/{name}/diff": {
       get: {
-        summary: "Spec against what is observed",
+        summary: "Spec against what the provider reports now (kept as the SYNC pillar)",
         parameters: [nameParam],
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/servers/{name}/sync": {
+      post: {
+        summary: "Reconcile the server with its spec where the provider can",
+        parameters: [nameParam],
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/servers/{name}/destroy": {
+      post: {
+        summary: "Destroy at the provider, then in the model ({dryRun: true} plans it)",
+        parameters: [nameParam],
+        requestBody: body(destroyBodySchema),
         responses: ok({ type: "object" }),
       },
     },

@@ -252,9 +252,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): RouteAuth
   app.get("/api/v1/servers/:name/describe", { preHandler: auth("read") }, async (req) =>
     deps.engine.describe((req.params as { name: string }).name),
   );
-  app.get("/api/v1/servers/:name/diff", { preHandler: auth("read") }, async (req) =>
-    deps.engine.diff((req.params as { name: string }).name),
-  );
   app.get("/api/v1/names/:kind", { preHandler: auth("read") }, async (req) => {
     const kind = kindFromWord((req.params as { kind: string }).kind);
     if (!kind) throw new LabError("LAB_E_NOT_FOUND", "no such kind");

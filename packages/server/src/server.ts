@@ -63,6 +63,7 @@ import { loadReports } from "./load-samples.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
 import { registerPowerRoutes } from "./power-routes.js";
+import { registerProviderRoutes } from "./provider-routes.js";
 import { registerProvisionRoutes } from "./provision-routes.js";
 import { registerPuppetRoutes } from "./puppet-routes.js";
 import { RevisionCache } from "./response-cache.js";
@@ -507,6 +508,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }),
   });
   registerPowerRoutes(app, power, routeAuth);
+  // Providers: `lab plan|apply|diff|sync|destroy server` in client mode, run here as locally.
+  const { providerRegistry } = await import("@lab/providers");
+  await registerProviderRoutes(
+    app,
+    {
+      load: () => store.load(),
+      engineAs,
+      sync: store,
+      record: auditRecord,
+      provider: providerRegistry({ env: process.env }),
+      recorded,
+    },
+    routeAuth,
+  );
   const poller =
     (opts.powerPollMs ?? 10_000) > 0 ? new PowerPoller(power, opts.powerPollMs ?? 10_000, log) : null;
   poller?.start();

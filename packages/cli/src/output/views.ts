@@ -21,7 +21,6 @@ import type {
   SecretRow,
   SecretView,
   ServerDescription,
-  ServerDiff,
   ServerRef,
   ServerRow,
   SizeRow,
@@ -611,19 +610,6 @@ export function describeServer(d: ServerDescription, style: Style): string {
   }
   if (d.definedAt) out.push(`Defined at: ${d.definedAt}`);
   return `${out.join("\n")}\n`;
-}
-
-export function showDiff(d: ServerDiff, style: Style): string {
-  const out = [`${style.bold("Diff:")} ${d.name} (spec ↔ observed)`];
-  for (const [k, v] of Object.entries(d.spec)) {
-    if (v === undefined || v === null) continue;
-    out.push(`  ${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}`);
-  }
-  out.push(d.observed ? "" : style.dim(`(${d.note})`));
-  for (const diff of d.differences) {
-    out.push(`- ${diff.field}: ${String(diff.spec)}`, `+ ${diff.field}: ${String(diff.observed)}`);
-  }
-  return `${out.join("\n").trimEnd()}\n`;
 }
 
 export function applySummary(res: ApplyResult, style: Style): string {
