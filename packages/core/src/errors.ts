@@ -688,6 +688,11 @@ export const CATALOGUE = {
     exit: EXIT.error,
     hint: "Puppet environments are lower-case letters, digits and _: set the server's attributes.puppet_environment",
   },
+  LAB_E_AUTOSIGN_REFUSED: {
+    http: 403,
+    exit: EXIT.error,
+    hint: "give the agent a fresh token for its certname (`lab join-token create NAME`) in csr_attributes.yaml as custom_attributes: {challengePassword: TOKEN}, then re-run it (puppetserver keeps an unsigned CSR: `puppetserver ca clean --certname NAME` or delete it)",
+  },
   LAB_E_PUPPET_REPORT: {
     http: 400,
     exit: EXIT.error,

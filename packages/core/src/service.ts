@@ -80,10 +80,11 @@ export interface EventQuery {
 
 /**
  * read ⊂ write ⊂ admin nest; `puppet` stands apart: it may only fetch ENC answers and post run
- * reports (a credential a puppetserver can hold without reading or changing anything else).
+ * reports (a credential a puppetserver can hold without reading or changing anything else);
+ * `autosign` too: it may only ask Lab to sign Puppet CSRs (which spends join tokens).
  */
-export type Scope = "read" | "write" | "admin" | "puppet";
-export const SCOPES: Scope[] = ["read", "write", "admin", "puppet"];
+export type Scope = "read" | "write" | "admin" | "puppet" | "autosign";
+export const SCOPES: Scope[] = ["read", "write", "admin", "puppet", "autosign"];
 
 /** An API token as stored: the secret itself is never kept, only its hash. */
 export interface ApiToken {

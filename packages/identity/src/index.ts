@@ -11,6 +11,7 @@ export {
 } from "./dns-update.js";
 export * from "./enrol.js";
 export * from "./join-tokens.js";
+export * from "./puppet-autosign.js";
 export * from "./revocation.js";
 export * from "./ssh-ca.js";
 export * from "./wireguard.js";

@@ -21,6 +21,7 @@ function memoryStore(): JoinTokenStore & { rows: Map<string, JoinTokenRecord> } 
     findJoinToken: async (h) => rows.get(h),
     listJoinTokens: async () => [...rows.values()],
     pruneJoinTokens: async () => 0,
+    spendJoinToken: async () => "unknown",
   };
 }
 

@@ -33,6 +33,11 @@ export interface JoinTokenStore {
   listJoinTokens(name?: string): Promise<JoinTokenRecord[]>;
   /** Deletes tokens that expired or were consumed before `before`; returns how many. */
   pruneJoinTokens(before: string): Promise<number>;
+  /**
+   * Spends a token for machine `name` on its own (Puppet's autosigning; an agent's enrolment
+   * spends it inside completeEnrolment): true, or why not, decided in one conditional write.
+   */
+  spendJoinToken(input: { hash: string; name: string; now: string }): Promise<true | JoinTokenRefusal>;
 }
 
 /** Why a token cannot be spent. */

@@ -3,15 +3,17 @@
  * OpenAPI document is generated from the same schemas. Response schemas are checked against
  * the engine's TypeScript types at compile time (see the `Same<…>` assertions).
  */
-import type {
-  ApiToken,
-  ApplyResult,
-  AuditEvent,
-  Diagnostic,
-  LabelRow,
-  Resolution,
-  ServerRow,
-  Source,
+import {
+  type ApiToken,
+  type ApplyResult,
+  type AuditEvent,
+  type Diagnostic,
+  type LabelRow,
+  type Resolution,
+  SCOPES,
+  type Scope,
+  type ServerRow,
+  type Source,
 } from "@lab/core";
 import { z } from "zod";
 
@@ -63,7 +65,7 @@ export const streamQuerySchema = filterQuerySchema.omit({ wide: true }).extend({
 
 export const tokenCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  scopes: z.array(z.enum(["read", "write", "admin", "puppet"])).min(1),
+  scopes: z.array(z.enum(SCOPES as [Scope, ...Scope[]])).min(1),
   ttlDays: z.number().int().positive().max(3650).optional(),
 });
 
@@ -173,7 +175,7 @@ export const applyResultSchema = z.object({
 export const tokenSchema = z.object({
   id: z.string(),
   name: z.string(),
-  scopes: z.array(z.enum(["read", "write", "admin", "puppet"])),
+  scopes: z.array(z.enum(SCOPES as [Scope, ...Scope[]])),
   createdAt: z.string(),
   createdBy: z.string(),
   expiresAt: z.string().nullable(),

@@ -100,6 +100,10 @@ describe("scopes and credentials", () => {
     { has: ["read"], needs: ["read", "puppet"], ok: true },
     { has: ["admin"], needs: ["write", "puppet"], ok: true },
     { has: ["admin"], needs: ["puppet"], ok: false },
+    { has: ["autosign"], needs: ["admin", "autosign"], ok: true },
+    { has: ["puppet"], needs: ["admin", "autosign"], ok: false },
+    { has: ["autosign"], needs: ["read", "puppet"], ok: false },
+    { has: ["admin"], needs: ["admin", "autosign"], ok: true },
   ] as const)("a $has token on a route needing $needs: $ok", ({ has, needs, ok }) => {
     const check = () => requireScope({ tokenId: "t", name: "t", scopes: [...has] }, [...needs]);
     if (ok) expect(check).not.toThrow();

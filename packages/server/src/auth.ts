@@ -1,13 +1,15 @@
 /**
  * API tokens: `lab_<id>_<secret>`, 32 random bytes of secret. Only a SHA-256 hash is stored
  * (the secret has full entropy, so a slow hash adds nothing). Scopes nest:
- * admin ⊃ write ⊃ read; `puppet` grants none of them, only the routes that ask for it.
+ * admin ⊃ write ⊃ read; `puppet` and `autosign` grant none of them, only the routes that ask
+ * for them by name.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type ApiToken, LabError, type Scope, type TokenStore } from "@lab/core";
 
 const TOKEN = /^lab_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
-const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3, puppet: 0 };
+/** Rank 0: a scope that stands apart and is granted only by name. */
+const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3, puppet: 0, autosign: 0 };
 
 export interface Principal {
   tokenId: string;
@@ -71,7 +73,7 @@ function tokenOf(header: string): string {
 export function requireScope(p: Principal, needed: Scope | Scope[]): void {
   const anyOf = Array.isArray(needed) ? needed : [needed];
   const best = Math.max(0, ...p.scopes.map((s) => RANK[s]));
-  const ok = anyOf.some((n) => (n === "puppet" ? p.scopes.includes("puppet") : best >= RANK[n]));
+  const ok = anyOf.some((n) => (RANK[n] === 0 ? p.scopes.includes(n) : best >= RANK[n]));
   if (!ok) {
     throw new LabError(
       "LAB_E_FORBIDDEN",

@@ -527,7 +527,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   poller?.start();
   if (poller) started.push(() => poller.stop());
   // Puppet: the ENC for a puppetserver's exec terminus, and run reports (the PUPPET pillar).
-  registerPuppetRoutes(app, { engine: new LabService(store, "puppet"), recorded, log }, routeAuth);
+  registerPuppetRoutes(
+    app,
+    {
+      engine: new LabService(store, "puppet"),
+      recorded,
+      log,
+      tokens: identities,
+      record: async (event) => {
+        await store.record(event);
+        recorded();
+      },
+    },
+    routeAuth,
+  );
   const agentChannel =
     opts.agent === false
       ? undefined

@@ -66,6 +66,12 @@ export class KyselyIdentityRepo implements IdentityStore {
     return Number(r.numDeletedRows);
   }
 
+  async spendJoinToken(input: { hash: string; name: string; now: string }): Promise<true | JoinTokenRefusal> {
+    const spent = await spendToken(this.db, input);
+    if (spent) return true;
+    return refusalOf(await this.findJoinToken(input.hash));
+  }
+
   async getAgent(name: string): Promise<AgentRecord | undefined> {
     const row = await this.db.selectFrom("agents").selectAll().where("name", "=", name).executeTakeFirst();
     return row ? toAgent(row) : undefined;
@@ -92,23 +98,14 @@ export class KyselyIdentityRepo implements IdentityStore {
     cert: AgentCertRecord;
   }): Promise<EnrolOutcome> {
     return this.db.transaction().execute(async (trx) => {
-      const spent = await trx
-        .updateTable("join_tokens")
-        .set({ consumed_at: input.now })
-        .where("hash", "=", input.tokenHash)
-        .where("consumed_at", "is", null)
-        .where("expires_at", ">", input.now)
-        .where("name", "=", input.agent.name)
-        .executeTakeFirst();
-      if (Number(spent.numUpdatedRows) !== 1) {
+      if (!(await spendToken(trx, { hash: input.tokenHash, name: input.agent.name, now: input.now }))) {
         const row = await trx
           .selectFrom("join_tokens")
           .selectAll()
           .where("hash", "=", input.tokenHash)
           .executeTakeFirst();
         const token = row ? toJoinToken(row) : undefined;
-        const refusal: JoinTokenRefusal = !token ? "unknown" : token.consumedAt ? "used" : "expired";
-        return { ok: false, refusal, ...(token ? { token } : {}) };
+        return { ok: false, refusal: refusalOf(token), ...(token ? { token } : {}) };
       }
       // A re-enrolment replaces the machine's identity: its earlier certificates stop working.
       await trx
@@ -296,6 +293,24 @@ async function insertCert(db: Db, cert: AgentCertRecord): Promise<void> {
       reason: cert.reason,
     })
     .execute();
+}
+
+/** Spends an unspent, unexpired token of machine `name`: whether this write was the one that did. */
+async function spendToken(db: Db, input: { hash: string; name: string; now: string }): Promise<boolean> {
+  const spent = await db
+    .updateTable("join_tokens")
+    .set({ consumed_at: input.now })
+    .where("hash", "=", input.hash)
+    .where("consumed_at", "is", null)
+    .where("expires_at", ">", input.now)
+    .where("name", "=", input.name)
+    .executeTakeFirst();
+  return Number(spent.numUpdatedRows) === 1;
+}
+
+/** Why a token that could not be spent was refused (it vanished, was used, or expired). */
+function refusalOf(token: JoinTokenRecord | undefined): JoinTokenRefusal {
+  return !token ? "unknown" : token.consumedAt ? "used" : "expired";
 }
 
 function toJoinToken(row: Selectable<JoinTokenTable>): JoinTokenRecord {
