@@ -54,7 +54,15 @@ export async function startPuppetServer(opts: PuppetServerOptions = {}): Promise
   assertPuppetServerInstalled();
   const dir = mkdtempSync(join(tmpdir(), "lab-puppetserver-"));
   const d = (...p: string[]) => join(dir, ...p);
-  for (const sub of ["conf.d", "services.d", "puppet", "code/environments/production/manifests", "var", "run", "log"]) {
+  for (const sub of [
+    "conf.d",
+    "services.d",
+    "puppet",
+    "code/environments/production/manifests",
+    "var",
+    "run",
+    "log",
+  ]) {
     mkdirSync(d(sub), { recursive: true });
   }
   const port = await freePort();
@@ -169,7 +177,9 @@ async function waitRunning(child: TrackedChild, port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
   }
   await child.stop();
-  throw new Error(`puppetserver did not start in ${START_GUARD_MS / 60_000} min:\n${child.output().slice(-6000)}`);
+  throw new Error(
+    `puppetserver did not start in ${START_GUARD_MS / 60_000} min:\n${child.output().slice(-6000)}`,
+  );
 }
 
 /** GET /status/v1/simple over TLS (its CA is made at first start, so not verified here). */

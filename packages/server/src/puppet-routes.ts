@@ -37,7 +37,10 @@ export function registerPuppetRoutes(app: FastifyInstance, deps: PuppetRouteDeps
   /** Signs (200) or refuses (403 LAB_E_AUTOSIGN_REFUSED, with the reason) one Puppet CSR. */
   app.post("/api/v1/puppet/autosign", { preHandler: auth.auth(["admin", "autosign"]) }, async (req) => {
     const body = parse(autosignRequestSchema, req.body);
-    const decision = await autosign({ repo: deps.tokens, record: deps.record, actor: auth.actorOf(req) }, body);
+    const decision = await autosign(
+      { repo: deps.tokens, record: deps.record, actor: auth.actorOf(req) },
+      body,
+    );
     deps.log(`puppet: signed the CSR of ${decision.certname}`);
     return { signed: true, ...decision };
   });

@@ -333,7 +333,10 @@ export function registerRemoteCommands(program: Command, ctx: Ctx): void {
     .description("create a token; its secret is printed once")
     .requiredOption("--name <name>", "who or what it is for")
     .addOption(
-      new Option("--scope <scopes...>", "read, write, admin, puppet (ENC and run reports only) or autosign (Puppet CSR signing only)")
+      new Option(
+        "--scope <scopes...>",
+        "read, write, admin, puppet (ENC and run reports only) or autosign (Puppet CSR signing only)",
+      )
         .choices(SCOPES)
         .default(["read"]),
     )
