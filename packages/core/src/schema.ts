@@ -253,6 +253,11 @@ export const serverSchema = z.strictObject(
       .optional(),
     attributes: z.record(z.string(), z.unknown()).optional(),
     power: powerSchema.optional(),
+    /** Mount points it should have besides the system's; providers that see inside compare them. */
+    mounts: z
+      .array(z.string().regex(/^\/\S*$/, { error: "expected an absolute mount point such as /srv/data" }))
+      .max(256)
+      .optional(),
   },
   { error: "expected a server definition (provider, labels, environment, …)" },
 );

@@ -6,8 +6,10 @@
  * to `cat > file` when the server has no SFTP subsystem.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { LabError } from "@lab/core";
@@ -75,6 +77,15 @@ const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 /** SHA256 fingerprint of an SSH public key blob, as `ssh-keygen -l` prints it. */
 export function fingerprintOf(keyBlob: Buffer): string {
   return `SHA256:${createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** The user's own key, as ssh would pick it: ~/.ssh/id_ed25519, then id_ecdsa, then id_rsa. */
+export function defaultIdentityFile(home: string = homedir()): string | undefined {
+  for (const f of ["id_ed25519", "id_ecdsa", "id_rsa"]) {
+    const path = join(home, ".ssh", f);
+    if (existsSync(path)) return path;
+  }
+  return undefined;
 }
 
 /** Single-quotes a string for a POSIX shell. */

@@ -31,7 +31,7 @@ export function resourceSpec(fleet: Fleet, name: string): ResourceSpec {
   if (!resource) {
     throw new LabError("LAB_E_NOT_FOUND", `no server "${name}" in the model (lab get servers lists them)`);
   }
-  const spec = resource.spec as ServerSpec & { mounts?: string[] };
+  const spec = resource.spec as ServerSpec;
   const resolution = fleet.resolve(name);
   if (!resolution) throw new LabError("LAB_E_NOT_FOUND", `no server "${name}" in the model`);
   const sizeName = resolution.size?.name ?? null;

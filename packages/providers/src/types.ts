@@ -103,8 +103,11 @@ export interface PlanStep {
 export interface PlanResult {
   server: string;
   provider: string;
-  /** "create": the resource is absent; "sync": it exists and differs; "none": nothing to do. */
-  action: "create" | "sync" | "destroy" | "none";
+  /**
+   * "create": the resource is absent; "adopt": it exists and Lab takes it over, creating nothing
+   * (an SSH host, a discovered machine); "sync": it exists and differs; "none": nothing to do.
+   */
+  action: "create" | "adopt" | "sync" | "destroy" | "none";
   steps: PlanStep[];
   /** Differences the plan cannot reconcile, and why (kept out of `steps`). */
   unreconcilable: Difference[];

@@ -3,11 +3,15 @@
  * detects the hardware in one round trip, suggests labels from the model's `label_rules:`,
  * creates the server, then installs the agent and enrols it with a one-time join token.
  */
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { type Hardware, LabError } from "@lab/core";
-import { defaultLabelRules, detectHardware, SshSession, scriptRunner, suggestLabels } from "@lab/onboard";
+import {
+  defaultIdentityFile,
+  defaultLabelRules,
+  detectHardware,
+  SshSession,
+  scriptRunner,
+  suggestLabels,
+} from "@lab/onboard";
 import type { Session } from "../context.js";
 import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
@@ -40,7 +44,7 @@ export interface SshOnboardDeps {
 export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboardDeps): Promise<string[]> {
   const { out, print } = d;
   const step = (line: string) => print(`  → ${line}\n`);
-  const identityFile = o.identityFile ?? defaultIdentity();
+  const identityFile = o.identityFile ?? defaultIdentityFile();
   const ssh = await SshSession.connect({
     host: o.host,
     port: o.port,
@@ -107,14 +111,6 @@ export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboa
   } finally {
     ssh.close();
   }
-}
-
-function defaultIdentity(): string | undefined {
-  for (const f of ["id_ed25519", "id_ecdsa", "id_rsa"]) {
-    const path = join(homedir(), ".ssh", f);
-    if (existsSync(path)) return path;
-  }
-  return undefined;
 }
 
 function renderRows(name: string, o: SshOnboardOptions, hw: Hardware): [string, string][] {
