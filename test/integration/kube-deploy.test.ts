@@ -3,13 +3,18 @@
  * Kubernetes API (test/support/kube-recorded.ts: a local HTTPS server replaying API JSON from
  * test/fixtures/kube/, checking each request's method, path, token and body). No API server
  * runs here: what a real cluster would do beyond answering is not proven by this test.
- * The CLI runs in local mode; the kubeconfig comes from the cluster's secret in the real vault.
+ *
+ * Every case runs twice: in local mode (the kubeconfig from the cluster's secret in the local
+ * vault) and in client mode (the same command through `lab server`, which reads the same vault
+ * and talks to the recorded API itself). The recorded API checks both conversations; client
+ * mode must print the same bytes and exit with the same code.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type RunningServer, startServer } from "@lab/server";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { labAsyncIn, tempHome } from "../support/cli.js";
-import { type RecordedApi, startRecordedApi } from "../support/kube-recorded.js";
+import { labAsyncIn, type Run, tempHome } from "../support/cli.js";
+import { type Exchange, type RecordedApi, startRecordedApi } from "../support/kube-recorded.js";
 
 const PORT = 21700;
 const CLOSED_PORT = 21749;
@@ -44,71 +49,95 @@ clusters:
     kubeconfig_secret: k8s/down/kubeconfig
 `;
 
-describe("lab deploy / scale / get deployments on a recorded Kubernetes API", () => {
-  const home = tempHome("lab-h17-kube-");
-  const lab = labAsyncIn(home);
-  let api: RecordedApi;
-  const IMAGE = "localhost/lab/app:2026.12.07";
+const IMAGE = "localhost/lab/app:2026.12.07";
+const DEPLOYMENT = "/apis/apps/v1/namespaces/default/deployments/app";
+const LIST =
+  "/apis/apps/v1/namespaces/default/deployments?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dlab";
 
-  beforeAll(async () => {
-    api = await startRecordedApi(PORT);
-    writeFileSync(join(home, "fleet.yaml"), FLEET);
-    expect((await lab(["apply", "-f", join(home, "fleet.yaml")])).code).toBe(0);
-    const kc = join(home, "kubeconfig.json");
-    writeFileSync(kc, api.kubeconfig("production"));
-    expect((await lab(["secret", "set", "k8s/production/kubeconfig", "--from-file", kc])).code).toBe(0);
-    // A cluster whose API server is not listening: the port is closed, nothing answers.
-    writeFileSync(kc, api.kubeconfig("down").replace(`:${PORT}`, `:${CLOSED_PORT}`));
-    expect((await lab(["secret", "set", "k8s/down/kubeconfig", "--from-file", kc])).code).toBe(0);
-  }, 60_000);
-  afterAll(async () => {
-    await api?.close();
-  });
-  afterEach(() => {
-    // Every request was the one expected, and every expected one came.
-    expect(api.mismatches).toEqual([]);
-    expect(api.pending()).toEqual([]);
-  });
+/** The exchanges the cases are made of: each a recorded API answer. */
+const read = (reply: string, status = 200): Exchange => ({
+  name: "read",
+  method: "GET",
+  path: DEPLOYMENT,
+  status,
+  reply,
+});
+const list = (reply: string, status = 200): Exchange => ({
+  name: "list",
+  method: "GET",
+  path: LIST,
+  status,
+  reply,
+});
+const scaleTo6: Exchange[] = [
+  read("deployment-app-running.json"),
+  {
+    name: "read scale",
+    method: "GET",
+    path: `${DEPLOYMENT}/scale`,
+    status: 200,
+    reply: "scale-app-4.json",
+  },
+  {
+    name: "replace scale",
+    method: "PUT",
+    path: `${DEPLOYMENT}/scale`,
+    body: (b) => {
+      expect(b).toMatchObject({
+        kind: "Scale",
+        spec: { replicas: 6 },
+        metadata: { name: "app", resourceVersion: "41907" },
+      });
+    },
+    status: 200,
+    reply: "scale-app-6.json",
+  },
+];
 
-  it("--dry-run renders the label's Deployment, validated offline, and sends nothing", async () => {
-    const before = api.received.length;
-    const r = await lab([
-      "deploy",
-      "-l",
-      "app",
-      "--cluster",
-      "production",
-      "--replicas",
-      "4",
-      "--image",
-      IMAGE,
-      "--dry-run",
-      "-o",
-      "json",
-    ]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const d = JSON.parse(r.stdout) as Dep;
-    expect(d.metadata.labels["app.kubernetes.io/managed-by"]).toBe("lab");
-    expect(d.spec.replicas).toBe(4);
-    expect(d.spec.template.spec.containers[0]).toEqual({
-      name: "app",
-      image: IMAGE,
-      ports: [{ containerPort: 80, protocol: "TCP" }],
-      resources: { requests: { cpu: "4", memory: "8Gi" }, limits: { memory: "8Gi" } },
-    });
-    expect(api.received.length).toBe(before);
-  });
+interface Case {
+  name: string;
+  args: string[];
+  /** What the recorded API must be asked, in order (none: nothing may be sent). */
+  api?: Exchange[];
+  code: number;
+  /** Checks of local mode's run; client mode must then print the same bytes. */
+  check: (r: Run) => void;
+}
 
-  it("deploy creates the Deployment when there is none (the body checked by the recorded API)", async () => {
-    api.expect(
-      {
-        name: "read",
-        method: "GET",
-        path: "/apis/apps/v1/namespaces/default/deployments/app",
-        status: 404,
-        reply: "status-404-app.json",
-      },
+const deployApp = (...extra: string[]) => [
+  "deploy",
+  "-l",
+  "app",
+  "--cluster",
+  "production",
+  "--image",
+  IMAGE,
+  ...extra,
+];
+
+const CASES: Case[] = [
+  {
+    name: "--dry-run renders the label's Deployment, validated offline, and sends nothing",
+    args: deployApp("--replicas", "4", "--dry-run", "-o", "json"),
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      const d = JSON.parse(r.stdout) as Dep;
+      expect(d.metadata.labels["app.kubernetes.io/managed-by"]).toBe("lab");
+      expect(d.spec.replicas).toBe(4);
+      expect(d.spec.template.spec.containers[0]).toEqual({
+        name: "app",
+        image: IMAGE,
+        ports: [{ containerPort: 80, protocol: "TCP" }],
+        resources: { requests: { cpu: "4", memory: "8Gi" }, limits: { memory: "8Gi" } },
+      });
+    },
+  },
+  {
+    name: "deploy creates the Deployment when there is none (the body checked by the recorded API)",
+    args: deployApp("--replicas", "4"),
+    api: [
+      read("status-404-app.json", 404),
       {
         name: "create",
         method: "POST",
@@ -126,171 +155,241 @@ describe("lab deploy / scale / get deployments on a recorded Kubernetes API", ()
         status: 201,
         reply: "deployment-created.json",
       },
-    );
-    const r = await lab([
-      "deploy",
-      "--label",
-      "app",
-      "--cluster",
-      "production",
-      "--replicas",
-      "4",
-      "--image",
-      IMAGE,
-    ]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain("created deployment default/app");
-    // Right after a create the API reports no pods yet: the line says so, not "running".
-    expect(r.stdout).toContain("→ app on production: 0/4 ready, rolling out");
-  });
-
-  it("get deployments lists what the API reports, with status from its conditions", async () => {
-    api.expect({
-      name: "list",
-      method: "GET",
-      path: "/apis/apps/v1/namespaces/default/deployments?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dlab",
-      status: 200,
-      reply: "deployment-list.json",
-    });
-    const r = await lab(["get", "deployments", "--cluster", "production"]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/NAME\s+CLUSTER\s+LABEL\s+REPLICAS\s+IMAGE\s+STATUS/);
-    expect(r.stdout).toMatch(/app\s+production\s+app\s+4\/4\s+localhost\/lab\/app:2026\.12\.07\s+running/);
-  });
-
-  it("scale replaces the scale subresource with the new count", async () => {
-    api.expect(
-      {
-        name: "read",
-        method: "GET",
-        path: "/apis/apps/v1/namespaces/default/deployments/app",
-        status: 200,
-        reply: "deployment-app-running.json",
-      },
-      {
-        name: "read scale",
-        method: "GET",
-        path: "/apis/apps/v1/namespaces/default/deployments/app/scale",
-        status: 200,
-        reply: "scale-app-4.json",
-      },
-      {
-        name: "replace scale",
-        method: "PUT",
-        path: "/apis/apps/v1/namespaces/default/deployments/app/scale",
-        body: (b) => {
-          expect(b).toMatchObject({
-            kind: "Scale",
-            spec: { replicas: 6 },
-            metadata: { name: "app", resourceVersion: "41907" },
-          });
-        },
-        status: 200,
-        reply: "scale-app-6.json",
-      },
-    );
-    const r = await lab(["scale", "--label", "app", "--cluster", "production", "--replicas", "6"]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain("app on production: 4 → 6 replicas");
-  });
-
-  it("a deploy that races another change is a 409: LAB_E_KUBE_CONFLICT", async () => {
-    api.expect(
-      {
-        name: "read",
-        method: "GET",
-        path: "/apis/apps/v1/namespaces/default/deployments/app",
-        status: 200,
-        reply: "deployment-app-running.json",
-      },
+    ],
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toContain("created deployment default/app");
+      // Right after a create the API reports no pods yet: the line says so, not "running".
+      expect(r.stdout).toContain("→ app on production: 0/4 ready, rolling out");
+    },
+  },
+  {
+    name: "get deployments lists what the API reports, with status from its conditions",
+    args: ["get", "deployments", "--cluster", "production"],
+    api: [list("deployment-list.json")],
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(/NAME\s+CLUSTER\s+LABEL\s+REPLICAS\s+IMAGE\s+STATUS/);
+      expect(r.stdout).toMatch(/app\s+production\s+app\s+4\/4\s+localhost\/lab\/app:2026\.12\.07\s+running/);
+    },
+  },
+  {
+    name: "scale replaces the scale subresource with the new count",
+    args: ["scale", "--label", "app", "--cluster", "production", "--replicas", "6"],
+    api: scaleTo6,
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toContain("app on production: 4 → 6 replicas");
+    },
+  },
+  {
+    name: "scale -o json prints the scale's answer: name, cluster, from, to",
+    args: ["scale", "--label", "app", "--cluster", "production", "--replicas", "6", "-o", "json"],
+    api: scaleTo6,
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ name: "app", cluster: "production", from: 4, to: 6 });
+    },
+  },
+  {
+    name: "a deploy that races another change is a 409: LAB_E_KUBE_CONFLICT",
+    args: deployApp("--replicas", "4"),
+    api: [
+      read("deployment-app-running.json"),
       {
         name: "replace",
         method: "PUT",
-        path: "/apis/apps/v1/namespaces/default/deployments/app",
+        path: DEPLOYMENT,
         body: (b) => {
           expect((b as unknown as Dep).metadata.resourceVersion).toBe("41907");
         },
         status: 409,
         reply: "status-409-modified.json",
       },
-    );
-    const r = await lab([
-      "deploy",
-      "-l",
-      "app",
-      "--cluster",
-      "production",
-      "--replicas",
-      "4",
-      "--image",
-      IMAGE,
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("LAB_E_KUBE_CONFLICT");
-    expect(r.stderr).toContain("the object has been modified");
-  });
+    ],
+    code: 1,
+    check: (r) => {
+      expect(r.stderr).toContain("LAB_E_KUBE_CONFLICT");
+      expect(r.stderr).toContain("the object has been modified");
+    },
+  },
+  {
+    name: "a deployment Lab did not make is left alone (no write is sent)",
+    args: deployApp(),
+    api: [read("deployment-foreign.json")],
+    code: 1,
+    check: (r) => {
+      expect(r.stderr).toContain("LAB_E_KUBE_CONFLICT");
+      expect(r.stderr).toContain("was not made by Lab");
+    },
+  },
+  {
+    name: "403 and an unreachable cluster are rows that say so, with their codes, and exit 1",
+    args: ["get", "deployments"],
+    api: [list("status-403-list.json", 403)],
+    code: 1,
+    check: (r) => {
+      expect(r.stdout).toMatch(/—\s+production\s+—\s+—\s+—\s+forbidden/);
+      expect(r.stdout).toMatch(/—\s+down\s+—\s+—\s+—\s+unreachable/);
+      expect(r.stdout).toMatch(/—\s+nokube\s+—\s+—\s+—\s+no kubeconfig/);
+      expect(r.stderr).toContain(
+        'production: LAB_E_KUBE_FORBIDDEN: cluster production (https://127.0.0.1:21700) refused to list deployments: deployments.apps is forbidden: User "system:serviceaccount:default:lab"',
+      );
+      expect(r.stderr).toContain(
+        `down: LAB_E_KUBE_UNREACHABLE: cluster down: cannot reach the API server at https://127.0.0.1:${CLOSED_PORT}`,
+      );
+      expect(r.stderr).toContain("ECONNREFUSED");
+      expect(r.stderr).toContain(
+        "nokube: LAB_E_KUBECONFIG: cluster nokube: cannot read its kubeconfig secret k8s/nokube/kubeconfig",
+      );
+    },
+  },
+  {
+    name: "no --image and no built image: LAB_E_DEPLOY_IMAGE",
+    args: ["deploy", "-l", "db", "--cluster", "production"],
+    code: 1,
+    check: (r) => expect(r.stderr).toContain("LAB_E_DEPLOY_IMAGE"),
+  },
+  {
+    name: "a negative replica count is a usage error",
+    args: ["scale", "-l", "app", "--cluster", "production", "--replicas", "-2"],
+    code: 2,
+    check: (r) => expect(r.stderr).toContain("LAB_E_USAGE"),
+  },
+  {
+    name: "an unknown cluster is not found",
+    args: ["deploy", "-l", "app", "--cluster", "prod", "--image", IMAGE],
+    code: 3,
+    check: (r) => expect(r.stderr).toContain('cluster "prod" not found'),
+  },
+  {
+    name: "an unknown label is not found, with a suggestion",
+    args: ["deploy", "-l", "ap", "--cluster", "production", "--image", IMAGE],
+    code: 3,
+    check: (r) => expect(r.stderr).toContain('label "ap" not found (did you mean "app"?)'),
+  },
+  {
+    name: "an empty image fails the offline validation, with its path",
+    args: ["deploy", "-l", "app", "--cluster", "production", "--image", "", "--dry-run"],
+    code: 1,
+    check: (r) => {
+      expect(r.stderr).toContain("LAB_E_KUBE_INVALID");
+      expect(r.stderr).toContain(
+        "Deployment/app /spec/template/spec/containers/0/image: a container needs an image",
+      );
+    },
+  },
+];
 
-  it("a deployment Lab did not make is left alone (no write is sent)", async () => {
-    api.expect({
-      name: "read",
-      method: "GET",
-      path: "/apis/apps/v1/namespaces/default/deployments/app",
-      status: 200,
-      reply: "deployment-foreign.json",
+describe("lab deploy / scale / get deployments on a recorded Kubernetes API, local and client mode", () => {
+  const home = tempHome("lab-h17-kube-");
+  const local = labAsyncIn(home);
+  let remote: ReturnType<typeof labAsyncIn>;
+  let api: RecordedApi;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    api = await startRecordedApi(PORT);
+    writeFileSync(join(home, "fleet.yaml"), FLEET);
+    expect((await local(["apply", "-f", join(home, "fleet.yaml")])).code).toBe(0);
+    const kc = join(home, "kubeconfig.json");
+    writeFileSync(kc, api.kubeconfig("production"));
+    expect((await local(["secret", "set", "k8s/production/kubeconfig", "--from-file", kc])).code).toBe(0);
+    // A cluster whose API server is not listening: the port is closed, nothing answers.
+    writeFileSync(kc, api.kubeconfig("down").replace(`:${PORT}`, `:${CLOSED_PORT}`));
+    expect((await local(["secret", "set", "k8s/down/kubeconfig", "--from-file", kc])).code).toBe(0);
+    // The server shares LAB_HOME, so it holds the same model and the same vault.
+    server = await startServer({ home, host: "127.0.0.1", port: 0, tls: true, powerPollMs: 0, agent: false });
+    remote = labAsyncIn(home, {
+      LAB_SERVER: server.url,
+      LAB_TOKEN: readFileSync(server.adminTokenPath as string, "utf8").trim(),
+      LAB_CA_FILE: server.caPath as string,
     });
-    const r = await lab(["deploy", "-l", "app", "--cluster", "production", "--image", IMAGE]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("LAB_E_KUBE_CONFLICT");
-    expect(r.stderr).toContain("was not made by Lab");
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+    await api?.close();
+  });
+  afterEach(() => {
+    // Every request was the one expected, and every expected one came.
+    expect(api.mismatches).toEqual([]);
+    expect(api.pending()).toEqual([]);
   });
 
-  it("403 and an unreachable cluster are rows that say so, with their codes, and exit 1", async () => {
-    api.expect({
-      name: "list (forbidden)",
-      method: "GET",
-      path: "/apis/apps/v1/namespaces/default/deployments?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dlab",
-      status: 403,
-      reply: "status-403-list.json",
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const runs: Run[] = [];
+      for (const [mode, lab] of [
+        ["local", local],
+        ["client", remote],
+      ] as const) {
+        const before = api.received.length;
+        api.expect(...(c.api ?? []));
+        const r = await lab(c.args);
+        expect(api.mismatches, mode).toEqual([]);
+        expect(api.pending(), mode).toEqual([]);
+        expect(api.received.length - before, `${mode}: requests sent`).toBe(c.api?.length ?? 0);
+        runs.push(r);
+      }
+      const [l, r] = runs as [Run, Run];
+      expect(l.code, l.stderr).toBe(c.code);
+      c.check(l);
+      expect(r.stdout).toBe(l.stdout);
+      expect(r.stderr).toBe(l.stderr);
+      expect(r.code).toBe(l.code);
     });
-    const r = await lab(["get", "deployments"]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/—\s+production\s+—\s+—\s+—\s+forbidden/);
-    expect(r.stdout).toMatch(/—\s+down\s+—\s+—\s+—\s+unreachable/);
-    expect(r.stdout).toMatch(/—\s+nokube\s+—\s+—\s+—\s+no kubeconfig/);
-    expect(r.stderr).toContain(
-      'production: LAB_E_KUBE_FORBIDDEN: cluster production (https://127.0.0.1:21700) refused to list deployments: deployments.apps is forbidden: User "system:serviceaccount:default:lab"',
-    );
-    expect(r.stderr).toContain(
-      `down: LAB_E_KUBE_UNREACHABLE: cluster down: cannot reach the API server at https://127.0.0.1:${CLOSED_PORT}`,
-    );
-    expect(r.stderr).toContain("ECONNREFUSED");
-    expect(r.stderr).toContain(
-      "nokube: LAB_E_KUBECONFIG: cluster nokube: cannot read its kubeconfig secret k8s/nokube/kubeconfig",
-    );
+  }
+
+  it("deploys and scales are in the audit log, done and refused, with who did them", async () => {
+    const events = JSON.parse((await local(["get", "events", "-o", "json", "--limit", "200"])).stdout) as {
+      actor: string;
+      action: string;
+      result: string;
+      summary: string;
+    }[];
+    const kube = events.filter((e) => e.action.startsWith("kube."));
+    const by = (actor: string) =>
+      kube.filter((e) => e.actor === actor).map((e) => [e.action, e.result, e.summary]);
+    for (const actor of ["tester", "token:bootstrap-admin(00000000)"]) {
+      expect(by(actor)).toEqual(
+        expect.arrayContaining([
+          [
+            "kube.deploy",
+            "ok",
+            `deploy label app to cluster production (${IMAGE}, 4 replica(s)): created deployment default/app`,
+          ],
+          ["kube.scale", "ok", "scale label app on cluster production to 6: app 4 → 6 replicas"],
+          [
+            "kube.deploy",
+            "error",
+            `deploy label app to cluster production (${IMAGE}, 4 replica(s)): refused, LAB_E_KUBE_CONFLICT`,
+          ],
+        ]),
+      );
+    }
   });
 
-  it("bad input is refused before anything is sent", async () => {
-    const noImage = await lab(["deploy", "-l", "db", "--cluster", "production"], undefined);
-    expect(noImage.code).toBe(1);
-    expect(noImage.stderr).toContain("LAB_E_DEPLOY_IMAGE");
-    const replicas = await lab(["scale", "-l", "app", "--cluster", "production", "--replicas", "-2"]);
-    expect(replicas.code).toBe(2);
-    expect(replicas.stderr).toContain("LAB_E_USAGE");
-    const cluster = await lab(["deploy", "-l", "app", "--cluster", "prod", "--image", IMAGE]);
-    expect(cluster.code).toBe(3);
-    expect(cluster.stderr).toContain('cluster "prod" not found');
-    const label = await lab(["deploy", "-l", "ap", "--cluster", "production", "--image", IMAGE]);
-    expect(label.code).toBe(3);
-    expect(label.stderr).toContain('label "ap" not found (did you mean "app"?)');
-    const image = await lab(["deploy", "-l", "app", "--cluster", "production", "--image", "", "--dry-run"]);
-    expect(image.code).toBe(1);
-    expect(image.stderr).toContain("LAB_E_KUBE_INVALID");
-    expect(image.stderr).toContain(
-      "Deployment/app /spec/template/spec/containers/0/image: a container needs an image",
-    );
+  it("client mode's token scopes: a read token lists, a write is refused before any request", async () => {
+    const token = (
+      await remote(["token", "create", "--name", "kube-reader", "--scope", "read"])
+    ).stdout.trim();
+    const reader = labAsyncIn(home, {
+      LAB_SERVER: server.url,
+      LAB_TOKEN: token,
+      LAB_CA_FILE: server.caPath as string,
+    });
+    api.expect(list("deployment-list.json"));
+    expect((await reader(["get", "deployments", "--cluster", "production"])).code).toBe(0);
+    const before = api.received.length;
+    const r = await reader(deployApp());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("LAB_E_FORBIDDEN");
+    expect(r.stderr).toContain("lacks the write scope");
+    expect(api.received.length).toBe(before);
   });
 });
 

@@ -1,9 +1,17 @@
 /**
  * The K8s deployer: labels → Deployments on the model's clusters. It reads the model through
  * the engine's list views and the kubeconfig through a secret reader, so the CLI's local mode
- * and `lab server` run the same code with their own secret store.
+ * and `lab server` run the same code with their own secret store (`modelDeployer`).
  */
-import { type ClusterRow, LabError, type LabelRow, notFound, type SizeRow } from "@lab/core";
+import {
+  type ClusterRow,
+  type Engine,
+  LabError,
+  type LabelRow,
+  type NewAuditEvent,
+  notFound,
+  type SizeRow,
+} from "@lab/core";
 import { type DeploymentRow, KubeClient } from "./client.js";
 import { objectName, renderDeployment } from "./render.js";
 import { assertValidManifests } from "./validate.js";
@@ -14,6 +22,30 @@ export interface DeployerHost {
   sizes(): Promise<SizeRow[]>;
   /** The secret's current value as text; throws LAB_E_SECRET_* when it has none. */
   secret(path: string): Promise<string>;
+  /** The audit log: every deploy and scale, done or refused. */
+  record(e: NewAuditEvent): Promise<unknown>;
+}
+
+/**
+ * The deployer over an engine's model and a secret store, acting as `actor`: what the CLI's
+ * local mode and `lab server` both build, so the two cannot drift apart.
+ */
+export function modelDeployer(o: {
+  engine: Pick<Engine, "list">;
+  secret: (path: string) => Promise<string>;
+  record: (e: NewAuditEvent) => Promise<unknown>;
+  actor: string;
+}): Deployer {
+  return new Deployer(
+    {
+      clusters: () => o.engine.list("cluster"),
+      labels: () => o.engine.list("label"),
+      sizes: () => o.engine.list("size"),
+      secret: o.secret,
+      record: o.record,
+    },
+    o.actor,
+  );
 }
 
 /** A cluster that could not be listed: shown as a row of its own, never dropped. */
@@ -31,7 +63,30 @@ export interface DeployRequest {
 }
 
 export class Deployer {
-  constructor(private readonly host: DeployerHost) {}
+  constructor(
+    private readonly host: DeployerHost,
+    /** Who acts, for the audit log (the CLI's user, or the server's token holder). */
+    private readonly actor: string,
+  ) {}
+
+  /** Runs a write and records it, done or refused (the refusal's code in the summary). */
+  private async audited<T>(
+    what: { action: string; summary: string; subjects: string[] },
+    f: () => Promise<T>,
+    done: (r: T) => string,
+  ): Promise<T> {
+    const event = { actor: this.actor, changes: [], subjects: what.subjects, action: what.action };
+    let r: T;
+    try {
+      r = await f();
+    } catch (e) {
+      const code = e instanceof LabError ? e.code : "LAB_E_INTERNAL";
+      await this.host.record({ ...event, result: "error", summary: `${what.summary}: refused, ${code}` });
+      throw e;
+    }
+    await this.host.record({ ...event, result: "ok", summary: `${what.summary}: ${done(r)}` });
+    return r;
+  }
 
   async cluster(name: string): Promise<ClusterRow> {
     const all = await this.host.clusters();
@@ -113,9 +168,19 @@ export class Deployer {
   async deploy(
     r: DeployRequest,
   ): Promise<{ op: "created" | "updated"; row: DeploymentRow; manifest: Record<string, unknown> }> {
-    const manifest = await this.render(r);
-    const client = await this.client(await this.cluster(r.cluster));
-    return { ...(await client.apply(manifest)), manifest };
+    return this.audited(
+      {
+        action: "kube.deploy",
+        summary: `deploy label ${r.label} to cluster ${r.cluster} (${r.image}, ${r.replicas} replica(s))`,
+        subjects: [`cluster/${r.cluster}`, `label/${r.label}`],
+      },
+      async () => {
+        const manifest = await this.render(r);
+        const client = await this.client(await this.cluster(r.cluster));
+        return { ...(await client.apply(manifest)), manifest };
+      },
+      (d) => `${d.op} deployment ${d.row.namespace}/${d.row.name}`,
+    );
   }
 
   async scale(r: { label: string; cluster: string; replicas: number }): Promise<{
@@ -124,15 +189,25 @@ export class Deployer {
     from: number;
     to: number;
   }> {
-    const client = await this.client(await this.cluster(r.cluster));
-    const name = objectName(r.label);
-    const existing = await client.get(name);
-    if (!existing) {
-      throw new LabError(
-        "LAB_E_NOT_FOUND",
-        `cluster ${r.cluster} has no deployment ${name} for label ${r.label}: deploy it first (lab deploy --label ${r.label} --cluster ${r.cluster})`,
-      );
-    }
-    return { name, cluster: r.cluster, ...(await client.scale(name, r.replicas)) };
+    return this.audited(
+      {
+        action: "kube.scale",
+        summary: `scale label ${r.label} on cluster ${r.cluster} to ${r.replicas}`,
+        subjects: [`cluster/${r.cluster}`, `label/${r.label}`],
+      },
+      async () => {
+        const client = await this.client(await this.cluster(r.cluster));
+        const name = objectName(r.label);
+        const existing = await client.get(name);
+        if (!existing) {
+          throw new LabError(
+            "LAB_E_NOT_FOUND",
+            `cluster ${r.cluster} has no deployment ${name} for label ${r.label}: deploy it first (lab deploy --label ${r.label} --cluster ${r.cluster})`,
+          );
+        }
+        return { name, cluster: r.cluster, ...(await client.scale(name, r.replicas)) };
+      },
+      (s) => `${s.name} ${s.from} → ${s.to} replicas`,
+    );
   }
 }

@@ -17,6 +17,7 @@ import {
   tokenSchema,
 } from "./api-schema.js";
 import { logStreamQuerySchema, logsQuerySchema } from "./events/routes.js";
+import { deployBodySchema, deploymentsQuerySchema, scaleBodySchema } from "./kube-routes.js";
 
 type Json = Record<string, unknown>;
 
@@ -333,6 +334,42 @@ export function openApiDocument(): Json {
       }),
     },
     "/api/v1/identity/ssh-ca": { get: op("The SSH CA's public key, for @cert-authority known_hosts lines") },
+    "/api/v1/deployments": {
+      get: op(
+        "Lab's Kubernetes deployments on every cluster (or ?cluster=), as the API servers report them; a cluster that cannot be asked is in failures with its code",
+        { parameters: queryParams(deploymentsQuerySchema) },
+      ),
+    },
+    "/api/v1/clusters/{cluster}/deployments": {
+      post: op(
+        "Deploy a label's image to a cluster (write): the Deployment, validated offline, created or replaced; ?dryRun=true returns it and sends nothing",
+        {
+          parameters: [
+            { name: "cluster", in: "path", required: true, schema: { type: "string" } },
+            { name: "dryRun", in: "query", required: false, schema: { enum: ["true", "false"] } },
+          ],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: schema(deployBodySchema, "input") } },
+          },
+        },
+      ),
+    },
+    "/api/v1/clusters/{cluster}/deployments/{label}/scale": {
+      post: op(
+        "Set a deployed label's replica count through the scale subresource (write) → {name, cluster, from, to}",
+        {
+          parameters: [
+            { name: "cluster", in: "path", required: true, schema: { type: "string" } },
+            { name: "label", in: "path", required: true, schema: { type: "string" } },
+          ],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: schema(scaleBodySchema, "input") } },
+          },
+        },
+      ),
+    },
   });
   for (const plural of [
     "groups",

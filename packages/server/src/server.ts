@@ -59,6 +59,7 @@ import { PortWatcher } from "./events/ports.js";
 import { registerPipelineRoutes, type StreamRoutes } from "./events/routes.js";
 import { EventFeed } from "./feed.js";
 import { HealthCollector } from "./health.js";
+import { registerKubeRoutes } from "./kube-routes.js";
 import { loadReports } from "./load-samples.js";
 import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
@@ -490,11 +491,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   registerSecretRoutes(app, secrets, routeAuth, auditRecord);
 
+  /** A secret's value as text: power controllers' passwords, clusters' kubeconfigs. */
+  const secretText = async (path: string) =>
+    Buffer.from((await secrets.vault.get(path)).value).toString("utf8");
   // Power: the declared controllers, polled so that a switch made outside Lab is an event.
   const power = powerControl({
     load: () => store.load(),
     record: auditRecord,
-    secret: async (path) => Buffer.from((await secrets.vault.get(path)).value).toString("utf8"),
+    secret: secretText,
     timeline,
     // A manual machine's instructions reach the person as an event (dashboard, lab get events).
     tell: (name, message) =>
@@ -519,6 +523,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       record: auditRecord,
       provider: providerRegistry({ env: process.env }),
       recorded,
+    },
+    routeAuth,
+  );
+  // Kubernetes: the kubeconfigs are secrets here, so client mode's deploys run here.
+  registerKubeRoutes(
+    app,
+    {
+      deployerAs: async (actor) =>
+        (await import("@lab/kube")).modelDeployer({ engine, secret: secretText, record: auditRecord, actor }),
     },
     routeAuth,
   );

@@ -8,10 +8,10 @@
 
 import { readFileSync } from "node:fs";
 import { type ClusterRow, LabError, notFound } from "@lab/core";
-import type { ClusterFailure, Deployer, DeploymentRow } from "@lab/kube";
+import type { ClusterFailure, DeploymentRow } from "@lab/kube";
 import type { Command } from "commander";
 import { parseAllDocuments, stringify as toYaml } from "yaml";
-import { labHome } from "../context.js";
+import { actor, labHome } from "../context.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format } from "../program.js";
@@ -57,29 +57,35 @@ async function kubeApi(ctx: CommandContext): Promise<KubeApi> {
       );
       return p.size ? `?${p}` : "";
     };
-    const at = (cluster: string) => `/api/v1/clusters/${encodeURIComponent(cluster)}`;
+    const at = (cluster: string) => `/api/v1/clusters/${encodeURIComponent(cluster)}/deployments`;
+    const body = ({ label, replicas, image }: { label: string; replicas: number; image: string }) => ({
+      label,
+      replicas,
+      image,
+    });
     return {
       list: (o) => c.request("GET", `/api/v1/deployments${q(o)}`),
-      render: (r) => c.request("POST", `${at(r.cluster)}/deployments?dryRun=true`, r),
-      deploy: (r) => c.request("POST", `${at(r.cluster)}/deployments`, r),
-      scale: (r) => c.request("POST", `${at(r.cluster)}/scale`, r),
+      render: (r) => c.request("POST", `${at(r.cluster)}?dryRun=true`, body(r)),
+      deploy: (r) => c.request("POST", at(r.cluster), body(r)),
+      scale: (r) =>
+        c.request("POST", `${at(r.cluster)}/${encodeURIComponent(r.label)}/scale`, { replicas: r.replicas }),
       close: () => undefined,
     };
   }
-  const { Deployer } = await import("@lab/kube");
+  const { modelDeployer } = await import("@lab/kube");
+  const store = session.store;
+  if (!store) throw new LabError("LAB_E_INTERNAL", "local mode without a local store");
   let host: { vault: { get(path: string): Promise<{ value: Uint8Array }> }; close(): void } | undefined;
-  const engine = session.engine;
-  const deployer: Deployer = new Deployer({
-    clusters: () => engine.list("cluster"),
-    labels: () => engine.list("label"),
-    sizes: () => engine.list("size"),
+  const deployer = modelDeployer({
+    engine: session.engine,
+    actor: actor(ctx.io.env),
+    record: (e) => store.record(e),
     secret: async (path) => {
       if (!host) {
-        if (!session.store) throw new LabError("LAB_E_INTERNAL", "local mode without a local store");
         const { SecretsHost, vaultPaths, modulePathFrom } = await import("@lab/secrets");
         host = await SecretsHost.open({
           vault: vaultPaths(labHome(ctx.io.env), ctx.io.env),
-          model: session.store,
+          model: store,
           modulePath: modulePathFrom(ctx.io.env),
         });
       }
