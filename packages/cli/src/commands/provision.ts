@@ -17,6 +17,7 @@ import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
 import type { CommandContext } from "./command-context.js";
+import { confirmPlan } from "./confirm.js";
 import { applyServer } from "./onboard-server.js";
 
 interface Ctx extends CommandContext {
@@ -336,13 +337,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
             out,
           )}\nOnboarding will:\n  + Create server ${name} with its labels\n  + Answer network boots from ${mac.toUpperCase()} with the ${opts.image} installer\n  + Serve an unattended install config with a one-time install token\n  + Follow the install until it reports complete\n${out.yellow("⚠")} PXE requires the boot services on the machine's L2 segment (lab server)\n${out.yellow("⚠")} In scoped DHCP mode Lab answers ONLY ${mac.toUpperCase()} (safe beside your router)\n`,
         );
-        if (!opts.yes) {
-          const answer = (await ctx.ask("Proceed? [y/N]: ")).trim().toLowerCase();
-          if (answer !== "y" && answer !== "yes") {
-            print("Nothing changed.\n");
-            return;
-          }
-        }
+        await confirmPlan(ctx.ask, opts.yes, "onboard it");
         await applyServer(session.engine, name, {
           provider: "baremetal",
           mac,

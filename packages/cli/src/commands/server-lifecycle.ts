@@ -15,6 +15,7 @@ import type {
 } from "@lab/providers";
 import type { Session } from "../context.js";
 import type { CommandContext } from "./command-context.js";
+import { confirmPlan } from "./confirm.js";
 
 /** The lifecycle operations, whichever side runs them; `progress` gets each line as it happens. */
 export interface LifecycleClient {
@@ -137,17 +138,6 @@ function serverWord(word: string): void {
   if (!/^servers?$/i.test(word)) throw new LabError("LAB_E_USAGE", `expected "server", got "${word}"`);
 }
 
-/** Asks before acting: --yes skips it; without a terminal there is no one to ask, so it refuses. */
-async function confirm(ctx: Ctx, yes: boolean | undefined, what: string): Promise<void> {
-  if (yes) return;
-  if (!process.stdin.isTTY) {
-    throw new LabError("LAB_E_NOT_CONFIRMED", `not a terminal, so no one can confirm: pass --yes to ${what}`);
-  }
-  const answer = (await ctx.ask(`Proceed? [y/N]: `)).trim().toLowerCase();
-  if (answer !== "y" && answer !== "yes")
-    throw new LabError("LAB_E_NOT_CONFIRMED", `not confirmed: nothing was changed`);
-}
-
 function outcomeLine(o: ApplyOutcome, ctx: Ctx): string {
   const d = o.diff;
   if (!d) return "";
@@ -168,7 +158,8 @@ export async function applyServerCommand(
   const draft = draftOf(opts);
   const planned = await client.plan(name, draft);
   if (opts.output === "table" || opts.output === "wide") ctx.print(formatPlan(planned.plan, ctx.out));
-  if (planned.plan.steps.length || planned.model !== "keep") await confirm(ctx, opts.yes, "apply this plan");
+  if (planned.plan.steps.length || planned.model !== "keep")
+    await confirmPlan(ctx.ask, opts.yes, "apply this plan");
   const outcome = await client.apply(name, draft, (l) => {
     if (opts.output === "table" || opts.output === "wide") ctx.print(`  → ${l}\n`);
   });
@@ -208,7 +199,7 @@ export function registerServerLifecycleCommands(program: Command, ctx: Ctx): voi
       ctx.print(
         formatPlan(planned.plan, ctx.out, `Destroy server ${name} (provider ${planned.spec.provider}):`),
       );
-    await confirm(ctx, opts.yes, "destroy it");
+    await confirmPlan(ctx.ask, opts.yes, "destroy it");
     const done = await client.destroy(name, (l) => human && ctx.print(`  → ${l}\n`));
     ctx.emit(opts.output, done, () => `${ctx.out.green("✓")} ${name} destroyed\n`);
   });
@@ -229,7 +220,7 @@ export function registerServerLifecycleCommands(program: Command, ctx: Ctx): voi
       ctx.print(
         formatPlan(planned.plan, ctx.out, `Sync server ${name} (provider ${planned.spec.provider}):`),
       );
-    if (planned.plan.steps.length) await confirm(ctx, opts.yes, "sync it");
+    if (planned.plan.steps.length) await confirmPlan(ctx.ask, opts.yes, "sync it");
     const outcome = await client.sync(name, (l) => human && ctx.print(`  → ${l}\n`));
     ctx.emit(opts.output, outcome, () => outcomeLine(outcome, ctx));
   });

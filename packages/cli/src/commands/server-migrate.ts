@@ -3,6 +3,7 @@ import { LabError } from "@lab/core";
 import { type Command, Option } from "commander";
 import { labHome } from "../context.js";
 import type { CommandContext } from "./command-context.js";
+import { confirmPlan } from "./confirm.js";
 import { hostPort } from "./remote.js";
 
 type Ctx = CommandContext & { ask: (question: string) => Promise<string> };
@@ -108,13 +109,7 @@ async function migrateOverSsh(ctx: Ctx, o: MigrateFlags): Promise<void> {
     try {
       print(renderPlan(plan, out));
       if (plan.alreadyDone) return;
-      if (!o.yes) {
-        const answer = await ctx.ask("Apply this plan? [y/N] ");
-        if (!/^y(es)?$/i.test(answer.trim())) {
-          say("Nothing changed.");
-          return;
-        }
-      }
+      await confirmPlan(ctx.ask, o.yes, "apply this plan");
       const report = await applyPlan(plan, say);
       if (report.failed) {
         say(
