@@ -1,4 +1,5 @@
 export * from "./aws.js";
+export * from "./baremetal.js";
 export * from "./compare.js";
 export * from "./libvirt.js";
 export * from "./mounts.js";

@@ -513,7 +513,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   registerPowerRoutes(app, power, routeAuth);
   // Providers: `lab plan|apply|diff|sync|destroy server` in client mode, run here as locally.
-  const { providerRegistry } = await import("@lab/providers");
+  const { BaremetalProvider, providerRegistry } = await import("@lab/providers");
+  // Bare metal runs on this server's provisioner and power drivers (docs/providers.md).
+  const baremetal = new BaremetalProvider({
+    machines: async () => provisioner,
+    power: async () => ({ act: (name, action, nextBoot) => power.act(name, action, "server", nextBoot) }),
+    ...(process.env.LAB_BAREMETAL_WAIT_MS ? { waitMs: Number(process.env.LAB_BAREMETAL_WAIT_MS) } : {}),
+  });
   await registerProviderRoutes(
     app,
     {
@@ -521,7 +527,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       engineAs,
       sync: store,
       record: auditRecord,
-      provider: providerRegistry({ env: process.env }),
+      provider: providerRegistry({
+        env: process.env,
+        home: opts.home,
+        extra: { baremetal: () => baremetal },
+      }),
       recorded,
     },
     routeAuth,

@@ -13,9 +13,11 @@ import type {
   ServerDraft,
   ServerPlan,
 } from "@lab/providers";
-import type { Session } from "../context.js";
+import { labHome, type Session } from "../context.js";
 import type { CommandContext } from "./command-context.js";
 import { confirmPlan } from "./confirm.js";
+import { powerClient } from "./power.js";
+import { localProvisioning } from "./provision.js";
 
 /** The lifecycle operations, whichever side runs them; `progress` gets each line as it happens. */
 export interface LifecycleClient {
@@ -73,13 +75,31 @@ async function localProviderService(
 ): Promise<ProviderService> {
   const store = session.store;
   if (!store) throw new LabError("LAB_E_INTERNAL", "local providers need the local store");
-  const { ProviderService, providerRegistry } = await import("@lab/providers");
+  const { BaremetalProvider, ProviderService, providerRegistry } = await import("@lab/providers");
+  // Bare metal runs on this process's provisioner and power drivers, opened on first use.
+  const once = <T>(open: () => Promise<T>) => {
+    let p: Promise<T> | undefined;
+    return () => (p ??= open());
+  };
+  const machines = once(() => localProvisioning(session, env));
+  const power = once(() => powerClient(session, env, actor, () => {}));
   return new ProviderService({
     load: () => store.load(),
     engine: session.engine,
     sync: store,
     record: (e) => store.record(e),
-    provider: providerRegistry({ env }),
+    provider: providerRegistry({
+      env,
+      home: labHome(env),
+      extra: {
+        baremetal: () =>
+          new BaremetalProvider({
+            machines,
+            power,
+            ...(env.LAB_BAREMETAL_WAIT_MS ? { waitMs: Number(env.LAB_BAREMETAL_WAIT_MS) } : {}),
+          }),
+      },
+    }),
     actor,
   });
 }
