@@ -137,7 +137,7 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     // 28 processes one after another: room for a machine busy with the QEMU suites.
   }, 180_000);
 
-  it("describes a server from the same pillars as get servers, and diff refuses to compare", async () => {
+  it("describes a server from the same pillars as get servers, and diff asks its provider", async () => {
     const d = await lab(["describe", "server", "db-1"]);
     expect(d.stdout).toContain("Size: large (8 cores, 32GB, 500GB NVMe) — from label: postgres");
     expect(d.stdout).toContain("Defined at: examples/homelab/servers.yaml:");
@@ -153,20 +153,21 @@ describe("a fresh LAB_HOME with the homelab applied", () => {
     );
     expect(d.stdout).toContain("  Last run: — (no Puppet run report received yet)\n");
     expect(d.stdout).not.toMatch(/unknown|not enrolled|✓/);
-    // diff cannot compare with nothing observed: it says so and exits 4, never "no drift".
+    // diff asks the baremetal provider (the provisioner's record): no machine with db-1's MAC has
+    // booted here, which is an observation, never "no drift" — and it becomes the SYNC pillar.
     const diff = await lab(["diff", "server", "db-1"]);
-    expect(diff.code).toBe(4);
-    expect(diff.stdout).toBe("");
-    expect(diff.stderr).toContain(
-      'error LAB_E_NOT_OBSERVED: cannot compare db-1 with its actual state: provider "baremetal" does not report',
-    );
+    expect(diff.code, diff.stderr).toBe(0);
+    expect(diff.stdout).toBe("- db-1: provider baremetal has no such resource\n");
+    const after = await lab(["describe", "server", "db-1"]);
+    expect(after.stdout).toMatch(/ {2}Sync: .*absent/);
   });
 
   it("re-applying changes nothing and records no event", async () => {
     const again = await lab(["apply", "-f", EXAMPLE]);
     expect(again.stdout).toBe("No changes (58 unchanged)\n");
     const events = JSON.parse((await lab(["get", "events", "-o", "json"])).stdout);
-    expect(events).toHaveLength(1);
+    // The first apply, and the diff above finding db-1 absent at its provider; nothing since.
+    expect(events.map((e: { action: string }) => e.action)).toEqual(["apply", "drift"]);
     expect(events[0]).toMatchObject({ id: 1, actor: "tester", action: "apply", result: "ok" });
   });
 });

@@ -135,6 +135,8 @@ interface StateRecord {
   vethHost: string;
   base: string;
   ownerPid: number;
+  /** The 10.a.b.0/24 this host claimed (a file in STATE_DIR), released at teardown. */
+  subnet?: string;
 }
 
 function alive(pid: number): boolean {
@@ -159,8 +161,11 @@ async function teardown(rec: StateRecord): Promise<void> {
   await run("ip", ["netns", "del", rec.ns]);
   await run("ip", ["link", "del", rec.vethHost]);
   await removeTree(rec.base);
+  if (rec.subnet) await rm(subnetClaim(rec.subnet), { force: true });
   await rm(join(STATE_DIR, `${rec.ns}.json`), { force: true });
 }
+
+const subnetClaim = (net: string) => join(STATE_DIR, `subnet-${net}`);
 
 /** Removes a host's directory, never through a mount point. */
 async function removeTree(base: string): Promise<void> {
@@ -189,14 +194,26 @@ async function sweep(prefix: string): Promise<void> {
   }
 }
 
-/** A 10.a.b.0/24 that no interface of this machine uses yet. */
-async function freeSubnet(prefix: string): Promise<string> {
+/**
+ * A 10.a.b.0/24 that no interface of this machine uses yet, claimed for this host. Test files
+ * run in parallel processes, and two prefixes can hash to the same `a`: the claim (a file
+ * created exclusively) keeps two hosts from picking the same subnet before either adds it.
+ */
+async function freeSubnet(prefix: string, rec: StateRecord): Promise<string> {
   const used = (await run("ip", ["-4", "-o", "addr"])).stdout + (await run("ip", ["-4", "route"])).stdout;
   const a = 100 + ((createHash("sha256").update(prefix).digest()[0] ?? 0) % 100);
   for (let i = 0; i < 64; i++) {
     const b = randomBytes(1)[0] ?? 0;
     const net = `10.${a}.${b}`;
-    if (!used.includes(`${net}.`)) return net;
+    if (used.includes(`${net}.`)) continue;
+    try {
+      await writeFile(subnetClaim(net), `${rec.ns}\n`, { flag: "wx" });
+    } catch {
+      continue; // another host holds it
+    }
+    rec.subnet = net;
+    await writeFile(join(STATE_DIR, `${rec.ns}.json`), JSON.stringify(rec));
+    return net;
   }
   throw new Error("test host: no free 10.x.y.0/24 subnet found");
 }
@@ -312,7 +329,7 @@ export async function startTestHost(opts: TestHostOptions): Promise<TestHost> {
     await mkdir(tree);
     await must("tar", ["-C", tree, "--numeric-owner", "-xf", tar], "extracting the tree");
 
-    const net = await freeSubnet(opts.prefix);
+    const net = await freeSubnet(opts.prefix, rec);
     const gatewayIp = `${net}.1`;
     const ip = `${net}.2`;
     await must("ip", ["netns", "add", ns], "ip netns add");
