@@ -27,7 +27,7 @@ powerContract("redfish (DMTF public-rackmount1 mockup)", () => redfishPeer());
 powerContract("redfish over https (self-signed, its CA file)", () => redfishPeer("ca-file"));
 powerContract("redfish over https (self-signed, pinned fingerprint)", () => redfishPeer("fingerprint"));
 powerContract("qmp (bare QEMU, TCG)", qmpPeer);
-powerContract("libvirt (qemu:///system, TCG domain)", libvirtPeer, { settleMs: 60_000 });
+powerContract("libvirt (a private session libvirtd, TCG domain)", libvirtPeer, { settleMs: 60_000 });
 powerContract("relay (relayinator protocol over a socat pty pair)", relayPeer);
 
 let store: KyselyStore | undefined;

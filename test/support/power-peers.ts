@@ -6,7 +6,7 @@
  *   "machine" (power, boot device, starts) in files this side reads and a person may change;
  * - the DMTF mockup service (redfish-mockup.ts);
  * - a bare QEMU (TCG, no disk image needed) with two QMP sockets: the driver's and the observer's;
- * - a libvirt domain on the system daemon (started here when none runs, stopped after);
+ * - a libvirt domain on a private session-mode libvirtd of its own;
  * - a relay board behind a socat pty pair (relay-board.ts);
  * - a "person" for the manual driver who presses the button when told, and whose machine is
  *   then seen in a real PXE Timeline (no person can run in CI: that stand-in is the mock).
@@ -38,6 +38,7 @@ import {
 } from "@lab/power";
 import type { PowerPeer } from "@lab/power/contract";
 import { spawnTracked, type TrackedChild } from "./child.js";
+import { startLibvirtSession } from "./libvirt-session.js";
 import { startRedfishMockup } from "./redfish-mockup.js";
 import { startRelayBoard } from "./relay-board.js";
 import { until } from "./wait.js";
@@ -277,35 +278,15 @@ export async function qmpPeer(): Promise<QemuPeer> {
 
 // ------------------------------------------------------------------------------- libvirt
 
-const SYSTEM_SOCKET = "/run/libvirt/libvirt-sock";
-
 /**
- * One transient-free, persistent libvirt domain (TCG, 32 MiB, no disk) on qemu:///system.
- * Without a running daemon (no systemd here), virtlogd and libvirtd are started and stopped.
+ * One persistent libvirt domain (TCG, 32 MiB, no disk) on a private libvirtd (session mode,
+ * as nobody, test/support/libvirt-session.ts). The system daemon is shared state on a machine
+ * without systemd: a virtlogd killed earlier leaves its socket behind and every start is
+ * refused, so the contract proves the driver against a daemon nobody else touches.
  */
 export async function libvirtPeer(): Promise<PowerPeer> {
-  need("/usr/sbin/libvirtd", "libvirt-daemon-system");
-  need("/usr/bin/virsh", "libvirt-clients");
-  const started: TrackedChild[] = [];
-  const virsh = (...args: string[]) =>
-    execFileSync("/usr/bin/virsh", ["-q", "-c", "qemu:///system", ...args], { encoding: "utf8" }).trim();
-  const answers = () => {
-    try {
-      virsh("version");
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!answers()) {
-    if (!existsSync("/run/libvirt/virtlogd-sock")) started.push(spawnTracked("/usr/sbin/virtlogd", []));
-    started.push(spawnTracked("/usr/sbin/libvirtd", []));
-    await until(
-      `libvirtd on ${SYSTEM_SOCKET} (${started.map((c) => c.output()).join("\n")})`,
-      answers,
-      60_000,
-    );
-  }
+  const session = await startLibvirtSession("lab-power-lv-");
+  const virsh = session.virsh;
   const dir = scratch("lab-libvirt-");
   const name = `lab-power-${process.pid}`;
   writeFileSync(
@@ -328,7 +309,7 @@ export async function libvirtPeer(): Promise<PowerPeer> {
   let starts = 0;
   const state = () => virsh("domstate", name);
   const make = (uri: string) => new LibvirtDriver({ uri, domain: name });
-  const driver = make("qemu:///system");
+  const driver = make(session.uri);
   // libvirt has no start counter of its own: count what the driver and the person do.
   const counting: PowerDriver = {
     driver: driver.driver,
@@ -362,11 +343,9 @@ export async function libvirtPeer(): Promise<PowerPeer> {
       return dev === "network" ? "pxe" : dev === "hd" ? "disk" : "none";
     },
     starts: async () => starts,
-    unreachable: () => make("qemu+unix:///system?socket=/nonexistent/libvirt-sock"),
+    unreachable: () => make("qemu+unix:///session?socket=/nonexistent/libvirt-sock"),
     cleanup: async () => {
-      if (state() === "running") virsh("destroy", name);
-      virsh("undefine", name);
-      for (const c of started.reverse()) await c.stop();
+      await session.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
