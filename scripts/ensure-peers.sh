@@ -78,6 +78,8 @@ have socat || need+=(socat)
 have tmux || need+=(tmux)
 # Puppet (issue 17): real `puppet apply` classifies through Lab's ENC and posts run reports.
 have /usr/bin/puppet || need+=(puppet)
+# puppetserver 7.9 (issue 17): certificate signing through Lab's autosign executable.
+have /usr/share/puppetserver/puppetserver.jar || need+=(puppetserver)
 # The artifact builder (issue 17): buildah builds label images from a local base, no daemon.
 have buildah || need+=(buildah)
 

@@ -88,6 +88,24 @@ describe("REST", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/api/v1/apply", "/api/v1/servers/{name}", "/api/v1/events/ws"]),
     );
+    // Every API route the server registered is in the document, with its method.
+    const documented = new Set(
+      Object.entries(doc.paths).flatMap(([path, ops]) =>
+        Object.keys(ops as object).map((m) => `${m.toUpperCase()} ${path}`),
+      ),
+    );
+    const undocumented = server.routes
+      .filter((r) => r.includes(" /api/v1/") && !/ \/api\/v1\/(openapi\.json|docs)/.test(r))
+      .map((r) => r.replace(/:([A-Za-z_]+)/g, "{$1}"))
+      .filter((r) => !documented.has(r));
+    expect(undocumented).toEqual([]);
+    for (const route of [
+      "/api/v1/puppet/enc/{certname}",
+      "/api/v1/puppet/reports",
+      "/api/v1/puppet/autosign",
+    ]) {
+      expect(doc.paths).toHaveProperty([route]);
+    }
     const page = await fetchText("/api/v1/docs");
     expect(page).toContain("SwaggerUIBundle");
     expect((await fetchText("/api/v1/docs/swagger-ui-bundle.js")).length).toBeGreaterThan(100_000);

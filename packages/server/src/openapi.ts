@@ -1,14 +1,18 @@
 /** The OpenAPI 3.1 document, generated from the same zod schemas the routes validate with. */
+import { KINDS, SECTION } from "@lab/core";
 import { z } from "zod";
 import {
   applyRequestSchema,
   applyResultSchema,
+  backendParamSchema,
   destroyBodySchema,
   errorSchema,
   eventQuerySchema,
   eventSchema,
   filterQuerySchema,
   labelRowSchema,
+  renderNoteSchema,
+  renderQuerySchema,
   resolutionSchema,
   serverDraftSchema,
   serverRowSchema,
@@ -18,6 +22,7 @@ import {
 } from "./api-schema.js";
 import { logStreamQuerySchema, logsQuerySchema } from "./events/routes.js";
 import { deployBodySchema, deploymentsQuerySchema, scaleBodySchema } from "./kube-routes.js";
+import { autosignRequestSchema } from "./puppet-routes.js";
 
 type Json = Record<string, unknown>;
 
@@ -231,7 +236,14 @@ export function openApiDocument(): Json {
       },
     },
   };
-  const machine = { name: "machine", in: "path", required: true, schema: { type: "string" } };
+  const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
+  const pathParam = (name: string, extra: Json = { type: "string" }) => ({
+    name,
+    in: "path",
+    required: true,
+    schema: extra,
+  });
+  const machine = { name: "target", in: "path", required: true, schema: { type: "string" } };
   const op = (summary: string, extra: Json = {}) => ({
     summary,
     ...extra,
@@ -246,30 +258,30 @@ export function openApiDocument(): Json {
         "Register a machine by MAC before it boots and queue its install (lab onboard --provider baremetal)",
       ),
     },
-    "/api/v1/provision/machines/{machine}": {
+    "/api/v1/provision/machines/{target}": {
       get: op("One machine (by MAC, server name or IP)", { parameters: [machine] }),
       delete: op("Forget a machine", { parameters: [machine] }),
     },
-    "/api/v1/provision/machines/{machine}/install": {
+    "/api/v1/provision/machines/{target}/install": {
       post: op("Queue an install at the next network boot ({image?, name?})", { parameters: [machine] }),
     },
-    "/api/v1/provision/machines/{machine}/reprovision": {
+    "/api/v1/provision/machines/{target}/reprovision": {
       post: op("Install again, keeping the preserved volumes ({image?, preserve?})", {
         parameters: [machine],
       }),
     },
-    "/api/v1/provision/machines/{machine}/debug": {
+    "/api/v1/provision/machines/{target}/debug": {
       post: op("Boot the rescue system once at the next network boot", { parameters: [machine] }),
     },
-    "/api/v1/provision/machines/{machine}/timeline": {
+    "/api/v1/provision/machines/{target}/timeline": {
       get: op("The boot timeline: every DHCP, TFTP, HTTP, progress and syslog step (?after=id)", {
         parameters: [machine],
       }),
     },
-    "/api/v1/provision/machines/{machine}/logs": {
+    "/api/v1/provision/machines/{target}/logs": {
       get: op("The install log (?tail=n)", { parameters: [machine] }),
     },
-    "/api/v1/provision/machines/{machine}/follow": {
+    "/api/v1/provision/machines/{target}/follow": {
       get: {
         summary: "WebSocket: live timeline steps, log lines and state changes of one machine",
         parameters: [machine],
@@ -314,12 +326,12 @@ export function openApiDocument(): Json {
     "/api/v1/runs/report": {
       get: op("Reliability per step: attempts, ok, failed, time-outs, mean and max (?lab=&series=)"),
     },
-    "/api/v1/runs/{name}": {
-      get: op("One run with every step (a unique id prefix works)", { parameters: [nameParam] }),
+    "/api/v1/runs/{id}": {
+      get: op("One run with every step (a unique id prefix works)", { parameters: [idParam] }),
     },
-    "/api/v1/runs/series/{name}": { get: op("Whether a series is running", { parameters: [nameParam] }) },
-    "/api/v1/runs/series/{name}/stop": {
-      post: op("Stop a series after the current step (write)", { parameters: [nameParam] }),
+    "/api/v1/runs/series/{id}": { get: op("Whether a series is running", { parameters: [idParam] }) },
+    "/api/v1/runs/series/{id}/stop": {
+      post: op("Stop a series after the current step (write)", { parameters: [idParam] }),
     },
     "/api/v1/agents/{name}": { get: op("One agent", { parameters: [nameParam] }) },
     "/api/v1/agents/{name}/renew": {
@@ -371,32 +383,158 @@ export function openApiDocument(): Json {
       ),
     },
   });
-  for (const plural of [
-    "groups",
-    "alerts",
-    "secrets",
-    "sizes",
-    "images",
-    "label_rules",
-    "layout",
-    "labs",
-    "clusters",
-  ]) {
-    paths[`/api/v1/${plural}`] = {
+  Object.assign(paths, {
+    "/api/v1/whoami": { get: op("The token's principal: name, id and scopes") },
+    "/api/v1/names/{kind}": {
+      get: op("Every name of a kind (servers, labels, …), for completion", {
+        parameters: [pathParam("kind")],
+      }),
+    },
+    "/api/v1/render/{backend}": {
+      get: op("The files `lab render alerts --backend` writes, rendered by the server", {
+        parameters: [
+          pathParam("backend", schema(backendParamSchema.shape.backend, "input")),
+          ...queryParams(renderQuerySchema),
+        ],
+      }),
+    },
+    "/api/v1/render/{backend}/notes": {
+      post: op("Record a render the CLI wrote (the audit entry and `lab show alert`'s where-rendered)", {
+        parameters: [pathParam("backend", schema(backendParamSchema.shape.backend, "input"))],
+        requestBody: body(renderNoteSchema),
+      }),
+    },
+    "/api/v1/callbacks": {
+      post: {
+        summary:
+          "A workload reports {server, key, status: ok|warning|failed, value?, ttlSeconds?} (a machine's callback token, or write)",
+        responses: { "202": { description: "Accepted: the stored entry" }, ...errors },
+      },
+      get: op("The latest callback reports per server (?node=a,b)"),
+    },
+    "/api/v1/callbacks/{node}": {
+      get: op("One server's callback reports", { parameters: [pathParam("node")] }),
+    },
+    "/api/v1/callbacks/tokens": { post: op("Issue a machine's callback token ({server}; admin)") },
+    "/api/v1/ports": {
+      get: op("The port watcher's latest results (?node=a,b); 404 unless lab server runs --probe-ports"),
+    },
+    "/api/v1/bastions": { get: op("Remote bastions connected to this server") },
+    "/api/v1/secret-store/secrets": { get: op("Secrets the store holds, with versions (no values)") },
+    "/api/v1/secret-store/audit": { get: op("Who read, set and rotated which secret") },
+    "/api/v1/secret-store/report": {
+      get: op("Where a secret is defined, listed and called (?name=)"),
+    },
+    "/api/v1/secret-store/status": {
+      get: op("Values held, the vault's recipient, the last backup, replicas"),
+    },
+    "/api/v1/secret-store/rotate": { post: op("Rotate a secret (?name=; admin)") },
+    "/api/v1/secret-store/backup": { post: op("Back the vault up to git ({url?}; admin)") },
+    "/api/v1/secret-store/value": { put: op("Set a secret's value (?name=, {value: base64}; admin)") },
+  });
+  // Puppet (OpenVox): puppetserver's exec ENC, its http report processor and its autosign
+  // executable call these (docs/puppet.md). ENC and reports take a `puppet`-scoped token as
+  // Bearer or as HTTP Basic's password; signing needs the `autosign` scope.
+  const puppetAuth = [{ bearer: [] }, { basic: [] }];
+  Object.assign(paths, {
+    "/api/v1/puppet/enc/{certname}": {
+      get: {
+        summary:
+          "A node's classification for Puppet's exec node terminus: classes, environment and parameters from its labels (by certname or server name; read or puppet scope)",
+        security: puppetAuth,
+        parameters: [pathParam("certname")],
+        responses: {
+          "200": {
+            description:
+              "YAML as the exec terminus reads it (each class commented with the label it came from); with Accept: application/json, the same node as JSON",
+            content: {
+              "application/yaml": { schema: { type: "string" } },
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    classes: { type: "array", items: { type: "string" } },
+                    environment: { type: "string" },
+                    parameters: { type: "object" },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    "/api/v1/puppet/reports": {
+      post: {
+        summary:
+          "A Puppet run report from the http report processor (reporturl): kept as the server's last run (the PUPPET pillar, /metrics lab_puppet_*); a failed run, and the first good one after it, is an event (write or puppet scope)",
+        security: puppetAuth,
+        requestBody: {
+          required: true,
+          description:
+            "Puppet's report: its YAML (Ruby tags and all) or its JSON; host, time and status are required",
+          content: {
+            "application/x-yaml": { schema: { type: "string" } },
+            "application/yaml": { schema: { type: "string" } },
+            "text/yaml": { schema: { type: "string" } },
+            "application/json": { schema: { type: "object" } },
+          },
+        },
+        responses: ok({
+          type: "object",
+          properties: {
+            server: { type: "string" },
+            status: { enum: ["changed", "unchanged", "failed"] },
+            eventId: { type: ["integer", "null"] },
+          },
+        }),
+      },
+    },
+    "/api/v1/puppet/autosign": {
+      post: {
+        summary:
+          "Decide one CSR for puppetserver's autosign executable (`lab puppet autosign`): sign only when its challengePassword or pp_preshared_key is an unspent, unexpired join token for that certname; the token is spent (autosign or admin scope)",
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: schema(autosignRequestSchema, "input") } },
+        },
+        responses: {
+          ...ok({
+            type: "object",
+            properties: { signed: { const: true }, certname: { type: "string" } },
+          }),
+          "403": {
+            description:
+              "LAB_E_AUTOSIGN_REFUSED with the reason (no token, wrong machine, spent, expired, not a CSR), or LAB_E_FORBIDDEN for a token without the scope",
+            content: { "application/json": { schema: ref("Error") } },
+          },
+        },
+      },
+    },
+  });
+  // Every kind lists (GET /{plural}) and deletes by name, as routes.ts registers them.
+  for (const plural of KINDS.map((k) => SECTION[k])) {
+    paths[`/api/v1/${plural}`] ??= {
       get: {
         summary: `List ${plural}`,
         parameters: queryParams(filterQuerySchema),
         responses: ok(list({ type: "object" })),
       },
     };
+    paths[`/api/v1/${plural}/{name}`] ??= {};
+    const one = paths[`/api/v1/${plural}/{name}`] as Json;
+    one.delete ??= {
+      summary: `Delete one of the ${plural} (write; names with / are URL-encoded)`,
+      parameters: [nameParam],
+      responses: ok({ type: "object" }),
+    };
   }
   for (const plural of ["labels", "groups", "alerts", "secrets"]) {
-    paths[`/api/v1/${plural}/{name}`] = {
-      get: {
-        summary: `One ${plural.slice(0, -1)} and where it applies (names with / are URL-encoded)`,
-        parameters: [nameParam],
-        responses: ok({ type: "object" }),
-      },
+    (paths[`/api/v1/${plural}/{name}`] as Json).get = {
+      summary: `One ${plural.slice(0, -1)} and where it applies (names with / are URL-encoded)`,
+      parameters: [nameParam],
+      responses: ok({ type: "object" }),
     };
   }
   return {
@@ -408,7 +546,10 @@ export function openApiDocument(): Json {
         "Everything the `lab` CLI does, over HTTP. Authenticate with `Authorization: Bearer lab_…`.",
     },
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        basic: { type: "http", scheme: "basic", description: "any user name; the API token as password" },
+      },
       schemas: {
         Resolution: schema(resolutionSchema),
         ServerRow: schema(serverRowSchema),

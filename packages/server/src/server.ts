@@ -135,6 +135,8 @@ export interface RunningServer {
   boot: BootServices | null;
   agentPort: number | null;
   sshCa: SshCa;
+  /** Every registered route as `METHOD /path/:param` (HEAD left out), in registration order. */
+  routes: string[];
   close(): Promise<void>;
 }
 
@@ -237,6 +239,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   } as FastifyServerOptions) as unknown as FastifyInstance;
   started.push(() => app.close());
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  // Every route as registered, for the check that the OpenAPI document lists them all.
+  const routes: string[] = [];
+  app.addHook("onRoute", (r) => {
+    for (const m of [r.method].flat()) if (m !== "HEAD") routes.push(`${m} ${r.url}`);
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) =>
     reply
@@ -676,7 +683,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     })();
     return closing;
   };
-  return { url, port, caPem, caPath, adminTokenPath, store, provisioner, boot, agentPort, sshCa, close };
+  return {
+    url,
+    port,
+    caPem,
+    caPath,
+    adminTokenPath,
+    store,
+    provisioner,
+    boot,
+    agentPort,
+    sshCa,
+    routes,
+    close,
+  };
 }
 
 /**
