@@ -8,11 +8,12 @@
  * A failing start first proves the rollback: local daemon running, CLI config unchanged,
  * nothing left in the host's LAB_HOME.
  */
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labAsyncIn, ROOT, SLOW_MACHINE, tempHome } from "../support/cli.js";
+import { labAsyncIn, ROOT, type Run, SLOW_MACHINE, tempHome } from "../support/cli.js";
 import { killAllServers, pidExists, type ServerProcess, startLabServer } from "../support/server-process.js";
 import { startTestHost, type TestHost } from "../support/ssh-host.js";
 
@@ -187,4 +188,111 @@ describe("lab server migrate --target ssh to a real host", () => {
     expect(r.stdout).toMatch(/already runs at https:\/\/.* nothing to do/);
     expect(r.stdout).not.toMatch(/Step 2: Apply/);
   }, 120_000);
+});
+
+/**
+ * A write that reaches the local engine after its state was copied would be lost by the
+ * switch: migrate must refuse it. The migration is paused (SIGSTOP) right after the copy, a
+ * server is applied through the local daemon, then it goes on: the last step sees the state
+ * changed, starts the local daemon again and undoes the rest.
+ */
+describe("lab server migrate --target ssh when the local state changes during the move", () => {
+  let host: TestHost;
+  let home: string;
+  const restartedPids: number[] = [];
+
+  beforeAll(async () => {
+    host = await startTestHost({ prefix: "h16m" });
+    home = tempHome("lab-migrate-changed-");
+    const lab = labAsyncIn(home, SLOW_MACHINE);
+    expect((await lab(["apply", "-f", join(ROOT, "examples/homelab")])).code).toBe(0);
+    const server = await startLabServer({ home, tls: true, readyTimeoutMs: 120_000 });
+    const login = await lab([
+      "login",
+      server.url,
+      "--token",
+      server.token ?? "",
+      "--ca-file",
+      join(home, "server/ca.crt"),
+    ]);
+    expect(login.code).toBe(0);
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const pid of restartedPids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    await killAllServers();
+    await host?.stop();
+  });
+
+  it("refuses with LAB_E_MIGRATE_CHANGED, keeps the write, and the local Lab serves it again", async () => {
+    const lab = labAsyncIn(home, SLOW_MACHINE);
+    const config = readFileSync(join(home, "config.yaml"), "utf8");
+    const migrate = spawn(
+      process.execPath,
+      [
+        join(ROOT, "bin/lab.js"),
+        "server",
+        "migrate",
+        "--target",
+        "ssh",
+        "--host",
+        host.ip,
+        "--identity",
+        host.identityFile,
+        "--host-key",
+        host.hostKeyFingerprint,
+        "--yes",
+      ],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: home, LAB_HOME: home, LAB_ACTOR: "tester", ...SLOW_MACHINE },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    let paused: Promise<Run> | undefined;
+    migrate.stderr.on("data", (c) => {
+      stderr += String(c);
+    });
+    migrate.stdout.on("data", (c) => {
+      stdout += String(c);
+      // The copy is done and nothing has switched yet: the CLI still talks to the local daemon.
+      if (!paused && /^→ Start lab server on/m.test(stdout)) {
+        migrate.kill("SIGSTOP");
+        paused = lab(["apply", "-f", "-"], NEW_SERVER).finally(() => migrate.kill("SIGCONT"));
+      }
+    });
+    const code = await new Promise<number>((r) => migrate.on("close", (c) => r(c ?? -1)));
+    if (process.env.LAB_TEST_SHOW) console.log(stdout, stderr);
+    expect(paused).toBeDefined();
+    const applied = await (paused as Promise<Run>);
+    expect(applied.stdout).toMatch(/server\/migrated-1 created/);
+
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/LAB_E_MIGRATE_CHANGED: the local state changed after it was copied/);
+    const restarted = /local lab server was started again \(pid (\d+)/.exec(stderr + stdout);
+    expect(restarted).not.toBeNull();
+    restartedPids.push(Number(restarted?.[1]));
+    expect(stdout).toMatch(/^Rolling back$/m);
+    expect(stdout).toMatch(/CLI config restored/);
+    expect(stdout).toMatch(/removed the copied state/);
+    expect(readFileSync(join(home, "config.yaml"), "utf8")).toBe(config);
+    expect(existsSync(join(host.tree, "var/lib/lab"))).toBe(false);
+
+    // Nothing lost: the restarted local daemon serves the write made during the move.
+    let shown: Run = { code: -1, stdout: "", stderr: "" };
+    for (let i = 0; i < 120 && shown.code !== 0; i++) {
+      shown = await lab(["show", "server", "migrated-1", "-o", "json"]);
+      if (shown.code !== 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(shown.stderr).toBe("");
+    expect(JSON.stringify(JSON.parse(shown.stdout))).toContain("postgres");
+  }, 600_000);
 });

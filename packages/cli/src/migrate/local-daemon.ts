@@ -92,13 +92,33 @@ export async function stopDaemon(rec: DaemonRecord, graceMs = 30_000): Promise<v
 }
 
 /**
- * Starts the daemon again with the arguments it had, detached, its output appended to
- * LAB_HOME/server/lab-server.log (the terminal it first ran in is not ours to write to).
+ * The arguments that start the daemon again where its clients look for it: a `--listen …:0`
+ * (the kernel chose the port) becomes the port it was given, from the URL it printed, or the
+ * restarted server would answer on another port than the CLI configuration names.
+ */
+export function restartArgv(rec: Pick<DaemonRecord, "argv" | "url">): string[] {
+  let port: string;
+  try {
+    port = new URL(rec.url).port;
+  } catch {
+    return rec.argv;
+  }
+  if (!port) return rec.argv;
+  const pin = (listen: string) => listen.replace(/:0$/, `:${port}`);
+  return rec.argv.map((a, i) =>
+    rec.argv[i - 1] === "--listen" ? pin(a) : a.startsWith("--listen=") ? pin(a) : a,
+  );
+}
+
+/**
+ * Starts the daemon again with the arguments it had (its port pinned: `restartArgv`),
+ * detached, its output appended to LAB_HOME/server/lab-server.log (the terminal it first ran
+ * in is not ours to write to).
  */
 export function restartDaemon(home: string, rec: DaemonRecord): { pid: number; log: string } {
   const log = join(home, "server", "lab-server.log");
   const fd = openSync(log, "a", 0o600);
-  const [cmd, ...args] = rec.argv;
+  const [cmd, ...args] = restartArgv(rec);
   if (!cmd) throw new LabError("LAB_E_MIGRATE_LOCAL_STOP", "the pid file holds no command to restart");
   const child = spawn(cmd, args, {
     cwd: rec.cwd,
