@@ -25,6 +25,19 @@ const NEW_SERVER = `servers:
     host: 10.9.9.9
 `;
 
+/** Kills the daemons a rollback started again, every test server, and the test host. */
+async function release(host: TestHost | undefined, restartedPids: number[]): Promise<void> {
+  for (const pid of restartedPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await killAllServers();
+  await host?.stop();
+}
+
 describe("lab server migrate --target ssh to a real host", () => {
   let host: TestHost;
   let home: string;
@@ -70,17 +83,7 @@ describe("lab server migrate --target ssh to a real host", () => {
     expect(JSON.parse(before).length).toBeGreaterThan(5);
   }, 300_000);
 
-  afterAll(async () => {
-    for (const pid of restartedPids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    await killAllServers();
-    await host?.stop();
-  });
+  afterAll(() => release(host, restartedPids));
 
   it("refuses a host that cannot be reached, with a code, and changes nothing", async () => {
     const config = readFileSync(join(home, "config.yaml"), "utf8");
@@ -218,17 +221,7 @@ describe("lab server migrate --target ssh when the local state changes during th
     expect(login.code).toBe(0);
   }, 300_000);
 
-  afterAll(async () => {
-    for (const pid of restartedPids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    await killAllServers();
-    await host?.stop();
-  });
+  afterAll(() => release(host, restartedPids));
 
   it("refuses with LAB_E_MIGRATE_CHANGED, keeps the write, and the local Lab serves it again", async () => {
     const lab = labAsyncIn(home, SLOW_MACHINE);
