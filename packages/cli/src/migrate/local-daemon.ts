@@ -105,9 +105,7 @@ export function restartArgv(rec: Pick<DaemonRecord, "argv" | "url">): string[] {
   }
   if (!port) return rec.argv;
   const pin = (listen: string) => listen.replace(/:0$/, `:${port}`);
-  return rec.argv.map((a, i) =>
-    rec.argv[i - 1] === "--listen" ? pin(a) : a.startsWith("--listen=") ? pin(a) : a,
-  );
+  return rec.argv.map((a, i) => (rec.argv[i - 1] === "--listen" || a.startsWith("--listen=") ? pin(a) : a));
 }
 
 /**
