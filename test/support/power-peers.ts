@@ -11,7 +11,6 @@
  * - a "person" for the manual driver who presses the button when told, and whose machine is
  *   then seen in a real PXE Timeline (no person can run in CI: that stand-in is the mock).
  */
-import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import {
   appendFileSync,
