@@ -123,9 +123,15 @@ export const METRICS: Record<string, MetricInfo> = {
   },
   config_run_failed: {
     description: "1 when the last configuration (Puppet) run failed",
-    source: "a node_exporter textfile your Puppet run writes (Lab collects no Puppet reports yet)",
+    source: "lab server /metrics (Puppet run reports)",
     backend: "prometheus",
-    promql: "lab_config_run_failed{SEL}",
+    promql: "lab_puppet_last_run_failed{SEL}",
+  },
+  puppet_last_run_age_seconds: {
+    description: "seconds since the last Puppet run Lab received started",
+    source: "lab server /metrics (Puppet run reports)",
+    backend: "prometheus",
+    promql: "time() - lab_puppet_last_run_timestamp_seconds{SEL}",
   },
   kubelet_up: {
     description: "1 when the kubelet answers",
@@ -279,6 +285,13 @@ export const BUILTIN_ALERTS: Record<string, BuiltinAlert> = {
     severity: "warning",
     for: "1h",
     description: "the machine's certificate expires soon and did not renew",
+  },
+  puppet_run_failed: {
+    // A report is a fact, not a sample: the run failed, and it stays failed until the next run
+    // (30 min by default) says otherwise, so there is nothing to wait out.
+    condition: "config_run_failed == 1",
+    severity: "warning",
+    description: "the last Puppet run failed",
   },
   postgres_process: {
     condition: "process_count < 1",

@@ -243,7 +243,7 @@ describe("resolution of one server", () => {
     expect(r.conflicts[0]?.message).toContain("db: large");
   });
 
-  it("auto-generates alerts from size, ports, classes and identity, with reasons (none for Puppet runs)", () => {
+  it("auto-generates alerts from size, ports, classes, identity and Puppet runs, with reasons", () => {
     const auto = (server: string) =>
       resolveIn(BASE, server)
         .alerts.filter((a) => a.from.every((f) => f.kind === "auto"))
@@ -254,7 +254,11 @@ describe("resolution of one server", () => {
       "postgres_process critical (from class postgresql::server)",
       "postgres_replication_lag warning (from class postgresql::server)",
       "cert_expiry warning (from identity)",
+      "puppet_run_failed warning (from puppet classes)",
     ]);
+    // Only a server Lab gives Puppet classes is expected to report Puppet runs.
+    const unclassified = `${BASE}\n  bare-1: { provider: aws, labels: [hot] }\n`;
+    expect(resolveIn(unclassified, "bare-1").alerts.map((a) => a.name)).toEqual(["cert_expiry"]);
     expect(auto("web-1")).toContain("http_80 critical (from port 80)");
     expect(auto("web-1")).toContain("https_443 critical (from port 443)");
     expect(auto("web-1")).toContain("nginx_process critical (from class nginx)");

@@ -186,6 +186,7 @@ export class Fleet {
       reach.or(sets.byLabel.get(label) ?? this.empty());
     if ((SIZE_ALERTS as readonly string[]).includes(name)) reach.or(sets.sized);
     if (name === IDENTITY_ALERT) reach.or(sets.all);
+    if (name === PUPPET_ALERT) reach.or(sets.classified);
     return this.excluding(reach, sets.alerts.get(name)?.exclude);
   }
 
@@ -318,9 +319,10 @@ export class Fleet {
       const from = src.get("auto", "class", `from class ${cls}`);
       for (const a of classAlerts(this.model, cls)) alerts.add(a, from);
     }
-    // Over lab server's own /metrics (every enrolled machine's certificate). puppet_run_failed
-    // is not generated: nothing collects Puppet run reports yet.
+    // Over lab server's own /metrics: every enrolled machine's certificate, and the Puppet run
+    // reports of every server Lab classifies (one with Puppet classes is expected to run Puppet).
     alerts.add(IDENTITY_ALERT, src.get("auto", "identity", "from identity"));
+    if (classes.size > 0) alerts.add(PUPPET_ALERT, src.get("auto", "puppet", "from puppet classes"));
 
     // Exclusion always wins, however the alert or secret arrived.
     const applyExclusions = (
@@ -490,6 +492,8 @@ function listOf(from: Interned[]): Source[] {
 
 /** The alert every server gets: its enrolled certificate's expiry. */
 const IDENTITY_ALERT = "cert_expiry";
+/** The alert every server with Puppet classes gets: its last Puppet run failed. */
+const PUPPET_ALERT = "puppet_run_failed";
 
 /**
  * The whole fleet's targeting as sets, computed once per Fleet with set operations (each one a
@@ -504,6 +508,8 @@ class FleetSets {
   private readonly ids = new Map<string, number>();
   /** Servers with an explicit size or a label that gives one (they get the size alerts). */
   readonly sized: Bitset;
+  /** Servers with a label that brings Puppet classes (they get `puppet_run_failed`). */
+  readonly classified: Bitset;
   /** Groups in definition order. */
   readonly groups = new Map<string, GroupSet>();
   readonly alerts = new Map<string, TargetSet>();
@@ -519,6 +525,7 @@ class FleetSets {
     const size = servers.length;
     this.all = Bitset.all(size);
     this.sized = new Bitset(size);
+    this.classified = new Bitset(size);
     const bit = (map: Map<string, Bitset>, key: string, id: number) => {
       const b = map.get(key) ?? new Bitset(size);
       map.set(key, b);
@@ -531,6 +538,7 @@ class FleetSets {
       if (spec.environment) bit(this.byEnvironment, spec.environment, id);
       if (spec.region) bit(this.byRegion, spec.region, id);
       if (spec.size || spec.labels?.some((l) => model.label.get(l)?.spec.size)) this.sized.add(id);
+      if (spec.labels?.some((l) => model.label.get(l)?.spec.puppet_classes?.length)) this.classified.add(id);
     });
 
     // Placeholders first, so a group can refer to one defined after it.
@@ -670,6 +678,10 @@ class Collector<T> {
 
   keys(): T[] {
     return [...this.items.keys()];
+  }
+
+  get size(): number {
+    return this.items.size;
   }
 
   entries(): [T, Source[]][] {

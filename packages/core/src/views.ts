@@ -663,7 +663,8 @@ export class FleetViews {
 
   /**
    * User-defined alerts, then alerts labels attach by name, then the ones Lab can generate: from
-   * sizes, then the ports and classes labels declare (in label order), then identity.
+   * sizes, then the ports and classes labels declare (in label order), then identity, then Puppet
+   * runs (when any label brings classes).
    */
   private alertNames(): string[] {
     const names = new Set([...this.model.alert.keys(), ...this.labelAttached()]);
@@ -674,6 +675,7 @@ export class FleetViews {
       for (const c of l.spec.puppet_classes ?? []) for (const a of classAlerts(this.model, c)) names.add(a);
     }
     names.add("cert_expiry");
+    if ([...this.model.label.values()].some((l) => l.spec.puppet_classes?.length)) names.add("puppet_run_failed");
     return [...names];
   }
 

@@ -1,5 +1,5 @@
 /** Prometheus metrics: requests, latencies, the event bus and the database. */
-import type { StateStore } from "@lab/core";
+import type { PuppetRun, StateStore } from "@lab/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus } from "./bus.js";
 
@@ -101,6 +101,48 @@ export class Metrics {
     byServer("lab_identity_revoked", "1 when the machine's identity is revoked", (a) =>
       a.revokedAt ? 1 : 0,
     );
+  }
+
+  /**
+   * Every server's last Puppet run as its reports said (labelled `lab_server`), read from the
+   * store at each scrape: what the generated `puppet_run_failed` alert watches. A server no
+   * report has reached has no series (unknown is not "fine").
+   */
+  puppet(runs: () => Promise<PuppetRun[]>): void {
+    const gauges: [string, string, (r: PuppetRun) => number | null][] = [
+      ["lab_puppet_last_run_failed", "1 when the server's last Puppet run failed", (r) => (r.status === "failed" ? 1 : 0)],
+      ["lab_puppet_last_run_timestamp_seconds", "When the server's last Puppet run started", (r) => Date.parse(r.time) / 1000],
+      ["lab_puppet_last_run_duration_seconds", "How long the server's last Puppet run took", (r) => r.timing.total],
+      [
+        "lab_puppet_last_run_failed_resources",
+        "Resources that failed in the server's last Puppet run",
+        (r) => r.resources.failed ?? r.failures.length,
+      ],
+      ["lab_puppet_last_run_catalog_errors", "Catalog errors of the server's last Puppet run", (r) => r.catalogErrors.length],
+    ];
+    // One read of the store per scrape, shared by the gauges (prom-client collects them in turn).
+    let pending: Promise<PuppetRun[]> | undefined;
+    const read = () => {
+      pending ??= runs().finally(() => {
+        pending = undefined;
+      });
+      return pending;
+    };
+    for (const [name, help, value] of gauges) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["lab_server"],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const r of await read()) {
+            const v = value(r);
+            if (v !== null && Number.isFinite(v)) this.set({ lab_server: r.server }, v);
+          }
+        },
+      });
+    }
   }
 
   /** Counts and times one request; label children are bound once per route (hot path). */

@@ -367,6 +367,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let apiUrl = "";
   const identities = identityRepo(store);
   metrics.identity(() => identities.listAgents());
+  metrics.puppet(async () => (await store.puppetRuns?.()) ?? []);
   const agentDir = agentDistDir();
   const timeline = new Timeline(store.db, log);
   started.push(() => timeline.close());
