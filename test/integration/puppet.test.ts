@@ -3,13 +3,23 @@
  * `lab enc`, and the HTTP endpoint through deploy/puppet/lab-enc), and posts its run reports to
  * a real `lab server` with the http report processor. One run succeeds and one fails: the
  * PUPPET pillar, `describe server`'s Puppet block and the event stream follow what Puppet did.
+ * The failed run is then on lab server's /metrics, and the generated `puppet_run_failed` rule
+ * passes `promtool check rules`, fires in `promtool test rules` on the scraped samples and
+ * fires in a real Prometheus scraping lab server.
  */
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { labAsyncIn, ROOT, tempHome } from "../support/cli.js";
+import {
+  type Proc,
+  promtool,
+  startPrometheus,
+  stopAllExporters,
+  waitFor,
+} from "../support/prometheus-process.js";
 import { assertPuppetInstalled, type PuppetTree, puppetTree } from "../support/puppet.js";
 import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
 
@@ -107,6 +117,7 @@ describe("Puppet: the ENC and run reports against real puppet apply", () => {
 
   afterAll(async () => {
     await killAllServers();
+    await stopAllExporters();
   });
 
   it("lab enc prints the YAML Puppet's exec terminus reads, for the certname or the server name", async () => {
@@ -230,5 +241,122 @@ describe("Puppet: the ENC and run reports against real puppet apply", () => {
     const web = JSON.parse(ok).puppet;
     expect(web).toMatchObject({ environment: "production", role: "web", lastRun: { status: "changed" } });
     expect(web.lastRun.timing.total).toBeGreaterThan(0);
+  }, 240_000);
+
+  it("puppet_run_failed: the failed run on /metrics, the rendered rule checked, tested and fired by Prometheus", async () => {
+    // Runs after the real runs above: broken-1's last run failed, web-1's changed things.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const samples = metrics.split("\n").filter((l) => l.startsWith("lab_puppet_last_run_failed{"));
+    expect(samples.sort()).toEqual([
+      'lab_puppet_last_run_failed{lab_server="broken-1"} 1',
+      'lab_puppet_last_run_failed{lab_server="web-1"} 0',
+    ]);
+    expect(metrics).toMatch(/^lab_puppet_last_run_failed_resources\{lab_server="broken-1"\} 1$/m);
+    const started = /^lab_puppet_last_run_timestamp_seconds\{lab_server="broken-1"\} (\S+)$/m.exec(metrics);
+    const described = JSON.parse((await admin(["describe", "server", "broken-1", "-o", "json"])).stdout);
+    expect(Number(started?.[1])).toBe(Date.parse(described.puppet.lastRun.time) / 1000);
+
+    // Rendered through lab server, as an operator would: the rule and the job scraping /metrics.
+    const out = join(tree.dir, "prom");
+    const render = await admin(["render", "alerts", "--backend", "prometheus", "--out", out]);
+    expect(render.code, render.stderr).toBe(0);
+    const ruleFile = join(out, "rules", "auto-puppet.yaml");
+    const rules = parseYaml(readFileSync(ruleFile, "utf8")) as {
+      groups: { rules: { alert: string; expr: string; annotations: Record<string, string> }[] }[];
+    };
+    const rule = rules.groups[0]?.rules.find((r) => r.alert === "puppet_run_failed");
+    expect(rule?.expr).toBe('(lab_puppet_last_run_failed{lab_server=~"^(broken-1|web-1)$"}) == 1');
+    const check = promtool([
+      "check",
+      "rules",
+      ...readdirSync(join(out, "rules")).map((f) => join(out, "rules", f)),
+    ]);
+    expect(check.code, check.output).toBe(0);
+    expect(check.output).toContain("SUCCESS");
+
+    // promtool's rule unit test, on the samples exactly as lab server exported them.
+    const series = samples.map((line) => {
+      const [name, value] = line.split(" ") as [string, string];
+      return { series: name, values: `${value}x10` };
+    });
+    const annotations = (server: string) => ({
+      summary: (rule?.annotations.summary ?? "").replace("{{ $labels.lab_server }}", server),
+      description: (rule?.annotations.description ?? "").replace("{{ $value }}", "1"),
+    });
+    const unit = join(tree.dir, "puppet-rule-test.yaml");
+    writeFileSync(
+      unit,
+      JSON.stringify({
+        rule_files: [ruleFile],
+        evaluation_interval: "1m",
+        tests: [
+          {
+            interval: "1m",
+            input_series: series,
+            alert_rule_test: [
+              {
+                eval_time: "5m",
+                alertname: "puppet_run_failed",
+                exp_alerts: [
+                  {
+                    exp_labels: {
+                      lab_server: "broken-1",
+                      severity: "warning",
+                      lab_alert: "puppet_run_failed",
+                    },
+                    exp_annotations: annotations("broken-1"),
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const tested = promtool(["test", "rules", unit]);
+    expect(tested.code, tested.output).toBe(0);
+    expect(tested.output).toContain("SUCCESS");
+
+    // And a real Prometheus with the rendered snippet: it scrapes lab server and fires for broken-1 only.
+    const snippet = parseYaml(readFileSync(join(out, "prometheus-scrape.yaml"), "utf8")) as object;
+    const config = join(tree.dir, "prometheus.yml");
+    writeFileSync(
+      config,
+      JSON.stringify({ global: { scrape_interval: "1s", evaluation_interval: "1s" }, ...snippet }),
+    );
+    mkdirSync(join(tree.dir, "tsdb"));
+    const prometheus: Proc = await startPrometheus(config, join(tree.dir, "tsdb"));
+    const firing = await waitFor(
+      "puppet_run_failed to fire",
+      async () => {
+        const res = await fetch(
+          `${prometheus.url}/api/v1/query?query=${encodeURIComponent('ALERTS{alertname="puppet_run_failed"}')}`,
+        );
+        const r = ((await res.json()) as { data: { result: { metric: Record<string, string> }[] } }).data
+          .result;
+        return r.some((a) => a.metric.alertstate === "firing") ? r : undefined;
+      },
+      120_000,
+    );
+    expect(firing.map((a) => [a.metric.lab_server, a.metric.alertstate, a.metric.job])).toEqual([
+      ["broken-1", "firing", "lab-server"],
+    ]);
+
+    // Naemon has no check for a metric on lab server's /metrics: nothing is rendered there.
+    const naemon = await admin([
+      "render",
+      "alerts",
+      "--backend",
+      "naemon",
+      "--out",
+      join(tree.dir, "naemon"),
+    ]);
+    expect(naemon.code, naemon.stderr).toBe(0);
+    const cfg = readdirSync(join(tree.dir, "naemon"), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".cfg"))
+      .map((f) => readFileSync(join(tree.dir, "naemon", f), "utf8"))
+      .join("\n");
+    expect(cfg).not.toContain("puppet_run_failed");
   }, 240_000);
 });

@@ -675,7 +675,8 @@ export class FleetViews {
       for (const c of l.spec.puppet_classes ?? []) for (const a of classAlerts(this.model, c)) names.add(a);
     }
     names.add("cert_expiry");
-    if ([...this.model.label.values()].some((l) => l.spec.puppet_classes?.length)) names.add("puppet_run_failed");
+    if ([...this.model.label.values()].some((l) => l.spec.puppet_classes?.length))
+      names.add("puppet_run_failed");
     return [...names];
   }
 

@@ -110,15 +110,31 @@ export class Metrics {
    */
   puppet(runs: () => Promise<PuppetRun[]>): void {
     const gauges: [string, string, (r: PuppetRun) => number | null][] = [
-      ["lab_puppet_last_run_failed", "1 when the server's last Puppet run failed", (r) => (r.status === "failed" ? 1 : 0)],
-      ["lab_puppet_last_run_timestamp_seconds", "When the server's last Puppet run started", (r) => Date.parse(r.time) / 1000],
-      ["lab_puppet_last_run_duration_seconds", "How long the server's last Puppet run took", (r) => r.timing.total],
+      [
+        "lab_puppet_last_run_failed",
+        "1 when the server's last Puppet run failed",
+        (r) => (r.status === "failed" ? 1 : 0),
+      ],
+      [
+        "lab_puppet_last_run_timestamp_seconds",
+        "When the server's last Puppet run started",
+        (r) => Date.parse(r.time) / 1000,
+      ],
+      [
+        "lab_puppet_last_run_duration_seconds",
+        "How long the server's last Puppet run took",
+        (r) => r.timing.total,
+      ],
       [
         "lab_puppet_last_run_failed_resources",
         "Resources that failed in the server's last Puppet run",
         (r) => r.resources.failed ?? r.failures.length,
       ],
-      ["lab_puppet_last_run_catalog_errors", "Catalog errors of the server's last Puppet run", (r) => r.catalogErrors.length],
+      [
+        "lab_puppet_last_run_catalog_errors",
+        "Catalog errors of the server's last Puppet run",
+        (r) => r.catalogErrors.length,
+      ],
     ];
     // One read of the store per scrape, shared by the gauges (prom-client collects them in turn).
     let pending: Promise<PuppetRun[]> | undefined;
