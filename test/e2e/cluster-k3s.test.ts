@@ -8,9 +8,10 @@
  * k3s itself is k3s-standin (NOT k3s; the real binary cannot be downloaded here): the server and
  * agent start, the token file and `k3s kubectl get node` come from it.
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { SecretVault, vaultPaths } from "@lab/secrets";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labAsyncIn, tempHome } from "../support/cli.js";
 import { startTestHost, type TestHost } from "../support/ssh-host.js";
@@ -28,6 +29,19 @@ interface Result {
   results: Op[];
   health: { node: string; check: string; ok: boolean; detail: string }[];
   ok: boolean;
+  recorded: {
+    model: { op: string; fields?: string[] };
+    kubeconfig: { secret: string | null; version?: number; stored?: boolean; from: string; error?: string };
+    migrated?: string;
+  };
+}
+interface ClusterRow {
+  name: string;
+  type: string;
+  apiServer: string | null;
+  kubeconfigSecret: string | null;
+  nodes: { name: string; role: string; from: string }[];
+  spec: Record<string, unknown>;
 }
 
 const INOTIFY = ["/proc/sys/fs/inotify/max_user_instances", "/proc/sys/fs/inotify/max_user_watches"];
@@ -62,6 +76,16 @@ async function apply(
     throw new Error(`lab apply cluster printed no JSON (exit ${run.code}): ${run.stderr}${run.stdout}`);
   }
   return { code: run.code, r, stderr: run.stderr, stdout: run.stdout };
+}
+
+/** A secret's current value, read from LAB_HOME's vault as lab itself would. */
+async function vaultValue(home: string, path: string): Promise<string> {
+  const vault = await SecretVault.open(vaultPaths(home, {}));
+  try {
+    return Buffer.from((await vault.get(path)).value).toString("utf8");
+  } finally {
+    vault.close();
+  }
 }
 
 const statuses = (r: Result, node: string) =>
@@ -143,10 +167,45 @@ describe("lab apply cluster (k3s module) over SSH", () => {
     const token = readFileSync(join(a.tree, "var/lib/rancher/k3s/server/node-token"), "utf8").trim();
     expect(readFileSync(join(b.tree, "etc/rancher/k3s/cluster-token"), "utf8").trim()).toBe(token);
     expect(stdout).not.toContain(token.slice(-32));
-    // The cluster is recorded (join server, URL; never the token).
-    const rec = readFileSync(join(home, "clusters/demo.json"), "utf8");
-    expect(JSON.parse(rec)).toMatchObject({ name: "demo", joinServer: "k3s-a", servers: ["k3s-a", "k3s-b"] });
-    expect(rec).not.toContain(token.slice(-32));
+    // The cluster is in the model (servers, join server, created, API URL; never the token) and
+    // its kubeconfig, as k3s wrote it on k3s-a but pointed at the cluster's URL, is its secret.
+    expect(r.recorded.model).toEqual({ op: "create" });
+    expect(r.recorded.kubeconfig).toEqual({
+      secret: "k8s/demo/kubeconfig",
+      version: 1,
+      stored: true,
+      from: "k3s-a",
+    });
+    expect(existsSync(join(home, "clusters"))).toBe(false);
+    const rows = JSON.parse((await lab(["get", "clusters", "-o", "json"])).stdout) as ClusterRow[];
+    const demo = rows.find((c) => c.name === "demo");
+    expect(demo?.spec).toEqual({
+      type: "k3s",
+      api_server: `https://${a.ip}:6443`,
+      servers: ["k3s-a", "k3s-b"],
+      k3s: { join_server: "k3s-a", origin: "created" },
+      kubeconfig_secret: "k8s/demo/kubeconfig",
+    });
+    expect(demo?.nodes).toEqual([
+      { name: "k3s-a", role: "server", from: "servers:" },
+      { name: "k3s-b", role: "server", from: "servers:" },
+    ]);
+    expect(JSON.stringify(rows)).not.toContain(token.slice(-32));
+    const table = await lab(["get", "clusters"]);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `demo\\s+k3s\\s+https://${a.ip.replace(/\./g, "\\.")}:6443\\s+2 servers, 0 agents\\s+default\\s+k8s/demo/kubeconfig`,
+      ),
+    );
+    const described = JSON.parse((await lab(["describe", "cluster", "demo", "-o", "json"])).stdout);
+    expect(described.kubeconfig).toMatchObject({ secret: "k8s/demo/kubeconfig", state: "set", version: 1 });
+    // The secret's value is the kubeconfig on k3s-a with its server: rewritten, read back through
+    // the vault (lab secret get is the machines'; the test reads the vault as lab server would).
+    const onHost = readFileSync(join(a.tree, "etc/rancher/k3s/k3s.yaml"), "utf8");
+    expect(onHost).toContain("https://127.0.0.1:6443");
+    expect(await vaultValue(home, "k8s/demo/kubeconfig")).toBe(
+      onHost.replace("https://127.0.0.1:6443", `https://${a.ip}:6443`),
+    );
   }, 180_000);
 
   it("a second apply changes nothing: every operation is ok", async () => {
@@ -156,6 +215,9 @@ describe("lab apply cluster (k3s module) over SSH", () => {
     expect(notOk, JSON.stringify(notOk)).toEqual([]);
     expect(r.results.length).toBe(27);
     expect(r.health.every((h) => h.ok)).toBe(true);
+    // Nor in the model or the secret store: no new version, no apply event.
+    expect(r.recorded.model).toEqual({ op: "unchanged" });
+    expect(r.recorded.kubeconfig).toMatchObject({ version: 1, stored: false });
     expect(code).toBe(0);
   }, 120_000);
 
@@ -172,7 +234,8 @@ describe("lab apply cluster (k3s module) over SSH", () => {
 
   it("a cluster Lab has not recorded is found on the machines by its token and joined, not created again", async () => {
     // As if the cluster had been made outside Lab, or Lab's state lost: only the machines know.
-    rmSync(join(home, "clusters/demo.json"));
+    const del = await lab(["delete", "cluster", "demo"]);
+    expect(del.code, del.stderr).toBe(0);
     const { code, r } = await apply("demo");
     expect(r.plan).toMatchObject({
       mode: "join",
@@ -180,8 +243,40 @@ describe("lab apply cluster (k3s module) over SSH", () => {
       reason: "found an existing k3s cluster on k3s-a",
     });
     expect(r.results.filter((o) => o.status !== "ok")).toEqual([]);
+    // Recorded again, as found: joined, not created. The kubeconfig is the one already stored.
+    expect(r.recorded.model).toEqual({ op: "create" });
+    expect(r.recorded.kubeconfig).toMatchObject({ version: 1, stored: false });
+    const rows = JSON.parse((await lab(["get", "clusters", "-o", "json"])).stdout) as ClusterRow[];
+    expect(rows.find((c) => c.name === "demo")?.spec.k3s).toEqual({ join_server: "k3s-a", origin: "joined" });
     expect(code).toBe(0);
   }, 120_000);
+
+  it("a LAB_HOME/clusters/NAME.json from before the clusters kind is migrated into the model once", async () => {
+    expect((await lab(["delete", "cluster", "demo"])).code).toBe(0);
+    mkdirSync(join(home, "clusters"));
+    // What the earlier Lab wrote: join server and URL, never the token.
+    writeFileSync(
+      join(home, "clusters/demo.json"),
+      `${JSON.stringify({ name: "demo", distribution: "k3s", joinServer: "k3s-a", url: `https://${a.ip}:6443`, servers: ["k3s-a", "k3s-b"], agents: [], updated: "2026-12-01T10:00:00.000Z" }, null, 2)}\n`,
+    );
+    const { code, r, stderr } = await apply("demo");
+    expect(r.plan).toMatchObject({ mode: "join", reason: "cluster demo is recorded on k3s-a" });
+    expect(stderr).toContain(`migrated ${join(home, "clusters/demo.json")} into the model (clusters: demo)`);
+    expect(r.recorded.migrated).toBe(join(home, "clusters/demo.json"));
+    expect(existsSync(join(home, "clusters"))).toBe(false);
+    const rows = JSON.parse((await lab(["get", "clusters", "-o", "json"])).stdout) as ClusterRow[];
+    // The file never said whether Lab created the cluster: the model does not claim it either.
+    expect(rows.find((c) => c.name === "demo")?.spec).toMatchObject({
+      servers: ["k3s-a", "k3s-b"],
+      k3s: { join_server: "k3s-a" },
+    });
+    expect(rows.find((c) => c.name === "demo")?.spec.k3s).not.toHaveProperty("origin");
+    expect(code).toBe(0);
+    // Once: the next apply reads the model, says nothing of a file.
+    const again = await apply("demo");
+    expect(again.stderr).not.toContain("migrated");
+    expect(again.r.recorded.model).toEqual({ op: "unchanged" });
+  }, 180_000);
 
   it("a stopped k3s is restarted; the human output has a progress line per operation", async () => {
     await b.execInChroot("kill $(cat /run/lab-k3s.pid)");
@@ -202,6 +297,9 @@ describe("lab apply cluster (k3s module) over SSH", () => {
     ]);
     expect(run.stdout).toMatch(
       /cluster demo: 1 changed, 26 ok, 0 failed, 0 skipped; 4\/4 health checks pass/,
+    );
+    expect(run.stdout).toContain(
+      "model: cluster demo unchanged (lab get clusters); kubeconfig from k3s-a in secret k8s/demo/kubeconfig (v1, unchanged)\n",
     );
   }, 120_000);
 

@@ -23,6 +23,7 @@ clusters:
     api_server: https://cp-1.lab.test:6443
     servers: [cp-1]
     members: { labels: [k8s-worker] }
+    agents: [other]
     kubeconfig_secret: k8s/homelab/kubeconfig
   bare:
     type: k8s
@@ -42,7 +43,7 @@ describe("clusters: a model kind with its kubeconfig as a secret", () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/CLUSTER\s+TYPE\s+API SERVER\s+NODES\s+NAMESPACE\s+KUBECONFIG/);
     expect(table.stdout).toMatch(
-      /homelab\s+k3s\s+https:\/\/cp-1\.lab\.test:6443\s+1 server, 2 agents\s+default\s+k8s\/homelab\/kubeconfig/,
+      /homelab\s+k3s\s+https:\/\/cp-1\.lab\.test:6443\s+1 server, 3 agents\s+default\s+k8s\/homelab\/kubeconfig/,
     );
     expect(table.stdout).toMatch(/bare\s+k8s\s+—\s+0 servers, 0 agents\s+default\s+not configured/);
     const rows = JSON.parse(lab(["get", "clusters", "-o", "json"]).stdout) as {
@@ -51,6 +52,7 @@ describe("clusters: a model kind with its kubeconfig as a secret", () => {
     }[];
     expect(rows.find((r) => r.name === "homelab")?.nodes).toEqual([
       { name: "cp-1", role: "server", from: "servers:" },
+      { name: "other", role: "agent", from: "agents:" },
       { name: "w-1", role: "agent", from: 'members: label "k8s-worker"' },
       { name: "w-2", role: "agent", from: 'members: label "k8s-worker"' },
     ]);
@@ -77,12 +79,13 @@ describe("clusters: a model kind with its kubeconfig as a secret", () => {
     const bad = join(home, "bad.yaml");
     writeFileSync(
       bad,
-      "clusters:\n  x:\n    type: k3s\n    servers: [cp-9]\n    members: { labels: [nope] }\n",
+      "clusters:\n  x:\n    type: k3s\n    servers: [cp-9]\n    agents: [w-9]\n    members: { labels: [nope] }\n",
     );
     const r = lab(["apply", "-f", bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("LAB_E_REF_SERVER");
     expect(r.stderr).toContain('cluster "x" refers to server "cp-9"');
+    expect(r.stderr).toContain('cluster "x" refers to server "w-9"');
     expect(r.stderr).toContain("LAB_E_REF_LABEL");
     writeFileSync(bad, "clusters:\n  y:\n    type: eks\n    api_server: http://a:6443\n");
     const t = lab(["apply", "-f", bad]);

@@ -25,6 +25,7 @@ import { stringify as toYaml } from "yaml";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerBastionCommand } from "./commands/bastion.js";
 import { registerBuildCommands } from "./commands/build.js";
+import type { ClusterOptions } from "./commands/cluster.js";
 import { registerKubeCommands } from "./commands/kube.js";
 import { registerLogCommands } from "./commands/logs.js";
 import { registerPowerCommands } from "./commands/power.js";
@@ -66,19 +67,13 @@ export interface IO {
 
 export type Format = "table" | "wide" | "json" | "yaml";
 
-interface ApplyOpts {
+/** `lab apply`'s flags: -f's, `apply server`'s and `apply cluster`'s (declared once, below). */
+interface ApplyOpts extends ClusterOptions {
   filename?: string[];
   dryRun?: boolean;
   prune?: boolean;
   output: Format;
   yes?: boolean;
-  servers?: string[];
-  agents?: string[];
-  join?: boolean;
-  k3sBinary?: string;
-  user: string;
-  identityFile?: string;
-  sshPort: number;
 }
 const FORMATS: Format[] = ["table", "wide", "json", "yaml"];
 const SHOW_KINDS: ShowKind[] = ["server", "label", "group", "alert", "secret"];
@@ -199,20 +194,25 @@ export async function run(argv: string[], io: IO): Promise<number> {
       .option("--ssh-port <port>", "apply cluster: SSH port", (v) => Number.parseInt(v, 10), 22)
       .addOption(outputOption()),
   ).action(async (word: string | undefined, name: string | undefined, opts: ApplyOpts) => {
-    if (word !== undefined && /^clusters?$/i.test(word)) {
-      if (opts.filename) throw usage("give either -f FILE or cluster NAME, not both");
-      const { applyCluster } = await import("./commands/cluster.js");
-      return applyCluster(runCtx, name, {
-        ...opts,
-        servers: opts.servers?.flatMap(splitCommas),
-        agents: opts.agents?.flatMap(splitCommas),
-      });
-    }
+    // `lab apply KIND NAME`: one object, acted on where it lives (its provider; k3s over SSH).
+    const applyKinds: Record<string, (name: string) => Promise<unknown>> = {
+      server: (n) => applyServerCommand(lifecycleCtx, n, opts),
+      cluster: async (n) =>
+        (await import("./commands/cluster.js")).applyCluster(runCtx, n, {
+          ...opts,
+          servers: opts.servers?.flatMap(splitCommas),
+          agents: opts.agents?.flatMap(splitCommas),
+        }),
+    };
     if (word !== undefined) {
-      if (!/^servers?$/i.test(word) || !name)
+      const kind = word.toLowerCase().replace(/s$/, "");
+      const act = applyKinds[kind];
+      if (!act)
         throw usage("expected `lab apply server NAME`, `lab apply cluster NAME` or `lab apply -f FILE`");
-      if (opts.filename) throw usage("give either -f FILE or server NAME, not both");
-      return applyServerCommand(lifecycleCtx, name, opts);
+      if (!name) throw usage(`lab apply ${kind} NAME: name the ${kind}`);
+      if (opts.filename) throw usage(`give either -f FILE or ${kind} NAME, not both`);
+      await act(name);
+      return;
     }
     if (!opts.filename) throw usage("give -f FILE (or `lab apply server NAME`, `lab apply cluster NAME`)");
     const files = readSources(opts.filename.flatMap(splitCommas), io.stdin);

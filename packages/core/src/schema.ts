@@ -463,6 +463,20 @@ export const K8S_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const CLUSTER_TYPES = ["k8s", "k3s"] as const;
 
 /**
+ * The k3s module's record of a cluster: the server new nodes join through, and whether Lab
+ * created the cluster there or found it on the machines (made outside Lab, or Lab's state lost)
+ * and joined it. Never the token: that stays on the servers.
+ */
+export const k3sRecordSchema = z.strictObject(
+  {
+    join_server: serverNameSchema,
+    /** created: Lab's first apply created it; joined: it existed and Lab joined nodes to it. */
+    origin: z.enum(["created", "joined"], { error: "origin is created or joined" }).optional(),
+  },
+  { error: "expected k3s: { join_server: SERVER, origin: created|joined }" },
+);
+
+/**
  * A Kubernetes cluster Lab deploys to (docs/kubernetes.md). Its nodes are Lab servers: the
  * control plane by name (`servers:`, the first one initialises a k3s cluster) and the rest by a
  * selector (`members:`). The kubeconfig is never inline: it names a secret in Lab's store.
@@ -477,6 +491,10 @@ export const clusterSchema = z.strictObject(
     servers: z.array(serverNameSchema, { error: "expected a list of server names" }).optional(),
     /** Worker nodes, by selector (labels, groups, servers, environment, region). */
     members: selectorSchema.optional(),
+    /** Worker nodes by name (`lab apply cluster --agents` records them here). */
+    agents: z.array(serverNameSchema, { error: "expected a list of server names" }).optional(),
+    /** What the k3s module recorded when it created or joined the cluster (`lab apply cluster`). */
+    k3s: k3sRecordSchema.optional(),
     /** The secret holding the cluster's kubeconfig (set it with `lab secret set PATH --from-file`). */
     kubeconfig_secret: secretPath.optional(),
     /** Where `lab deploy` puts workloads (default "default"). */
@@ -485,7 +503,9 @@ export const clusterSchema = z.strictObject(
       .regex(K8S_NAME, { error: "a namespace is lower-case letters, digits and -, at most 63" })
       .optional(),
   },
-  { error: "expected a cluster definition (type, api_server, servers, members, kubeconfig_secret)" },
+  {
+    error: "expected a cluster definition (type, api_server, servers, members, agents, kubeconfig_secret)",
+  },
 );
 
 export type ClusterSpec = z.infer<typeof clusterSchema>;

@@ -96,6 +96,10 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
     r.spec.servers?.forEach((m, i) => {
       ref(r, "server", m, ["servers", i]);
     });
+    r.spec.agents?.forEach((m, i) => {
+      ref(r, "server", m, ["agents", i]);
+    });
+    if (r.spec.k3s) ref(r, "server", r.spec.k3s.join_server, ["k3s", "join_server"]);
     selectorRefs(r, r.spec.members, "members");
   }
   const images = imageCatalogue(model);

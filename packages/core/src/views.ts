@@ -128,7 +128,7 @@ export interface LabRow {
 /** A cluster node: a Lab server, its role, and which part of the cluster's spec put it there. */
 export interface ClusterNode {
   name: string;
-  /** "server": control plane (listed by name); "agent": a worker matched by `members:`. */
+  /** "server": control plane (listed by name); "agent": a worker (by name under `agents:`, or matched by `members:`). */
   role: "server" | "agent";
   from: string;
 }
@@ -445,8 +445,13 @@ export class FleetViews {
         role: "server",
         from: "servers:",
       }));
+      const listed = new Set(spec.servers ?? []);
+      for (const a of spec.agents ?? []) {
+        if (listed.has(a)) continue;
+        listed.add(a);
+        nodes.push({ name: a, role: "agent", from: "agents:" });
+      }
       if (spec.members) {
-        const listed = new Set(spec.servers ?? []);
         const m = spec.members;
         const set = this.chosen({
           labels: m.labels,

@@ -146,11 +146,35 @@ export class SecretsHost {
   }
 
   /** Stores a value and says who can read it (for `lab secret set`'s answer). */
-  async set(name: string, value: Uint8Array, by: string): Promise<SetResult> {
-    const meta = await this.vault.set(name, value, by);
+  /**
+   * Stores a new version. With `unlessSame`, a value equal to the current one stores nothing
+   * (`unchanged: true`, the current version's meta): a re-apply that read the same file again.
+   */
+  async set(
+    name: string,
+    value: Uint8Array,
+    by: string,
+    o: { unlessSame?: boolean } = {},
+  ): Promise<SetResult> {
+    let meta: SecretMeta | undefined;
+    if (o.unlessSame) {
+      const current = await this.vault.get(name).catch((e: unknown) => {
+        if (e instanceof LabError && e.code === "LAB_E_SECRET_NOT_SET") return undefined;
+        throw e;
+      });
+      if (current && Buffer.from(current.value).equals(Buffer.from(value))) meta = this.vault.meta(name);
+    }
+    const unchanged = meta !== undefined;
+    if (!meta) meta = await this.vault.set(name, value, by);
     const row = (await this.list()).find((r) => r.name === name);
-    await this.changed();
-    return { meta, usedBy: row?.usedBy ?? [], servers: row?.servers ?? 0, known: row !== undefined };
+    if (!unchanged) await this.changed();
+    return {
+      meta,
+      usedBy: row?.usedBy ?? [],
+      servers: row?.servers ?? 0,
+      known: row !== undefined,
+      ...(unchanged ? { unchanged } : {}),
+    };
   }
 
   /**
@@ -356,6 +380,8 @@ export interface SetResult {
   servers: number;
   /** false: nothing defines or references this name (stored anyway; audit lists it). */
   known: boolean;
+  /** Asked with `unlessSame` and the value was the current one: nothing was stored. */
+  unchanged?: boolean;
 }
 
 const UNIT_MS: Record<string, number> = {

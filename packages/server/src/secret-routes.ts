@@ -7,7 +7,7 @@
  *   GET /api/v1/secret-store/report?name=N    read   derivation chain (`lab show secret N`)
  *   GET /api/v1/secret-store/audit            read   orphans, empties (`lab secret audit`)
  *   GET /api/v1/secret-store/status           read   the store as the server sees it
- *   PUT /api/v1/secret-store/value?name=N     admin  {value: base64}
+ *   PUT /api/v1/secret-store/value?name=N     admin  {value: base64, unlessSame?}
  *   POST /api/v1/secret-store/rotate?name=N   admin  a new value for a dynamic secret
  *   POST /api/v1/secret-store/backup          admin  {url?}: push the encrypted git backup
  */
@@ -23,6 +23,8 @@ const valueBody = z.object({
     .string()
     .min(1)
     .max(2 * 1024 * 1024),
+  /** Store nothing when the value is the current one (`lab apply cluster`'s kubeconfig). */
+  unlessSame: z.boolean().optional(),
 });
 
 export function registerSecretRoutes(
@@ -69,9 +71,10 @@ export function registerSecretRoutes(
     { preHandler: auth("admin"), bodyLimit: 3 * 1024 * 1024 },
     async (req) => {
       const { name } = parse(nameQuery, req.query);
-      const { value } = parse(valueBody, req.body);
+      const { value, unlessSame } = parse(valueBody, req.body);
       const actor = actorOf(req);
-      const result = await host.set(name, Buffer.from(value, "base64"), actor);
+      const result = await host.set(name, Buffer.from(value, "base64"), actor, { unlessSame });
+      if (result.unchanged) return result;
       await record({
         actor,
         action: "secret.set",

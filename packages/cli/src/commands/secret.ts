@@ -52,7 +52,8 @@ export interface SecretsApi {
   list(): Promise<SecretListRow[]>;
   report(name: string): Promise<SecretReport>;
   audit(): Promise<AuditReport>;
-  set(name: string, value: Uint8Array): Promise<SetResult>;
+  /** `unlessSame`: store nothing when the value is the current one (SetResult.unchanged). */
+  set(name: string, value: Uint8Array, o?: { unlessSame?: boolean }): Promise<SetResult>;
   rotate(name: string): Promise<SecretMeta[]>;
   backup(url?: string): Promise<BackupResult>;
   status(): Promise<StoreSide>;
@@ -68,9 +69,10 @@ export async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi
       list: () => c.request("GET", "/api/v1/secret-store/secrets"),
       report: (name) => c.request("GET", `/api/v1/secret-store/report${q(name)}`),
       audit: () => c.request("GET", "/api/v1/secret-store/audit"),
-      set: (name, value) =>
+      set: (name, value, o) =>
         c.request("PUT", `/api/v1/secret-store/value${q(name)}`, {
           value: Buffer.from(value).toString("base64"),
+          ...(o?.unlessSame ? { unlessSame: true } : {}),
         }),
       rotate: (name) => c.request("POST", `/api/v1/secret-store/rotate${q(name)}`, {}),
       backup: (url) => c.request("POST", "/api/v1/secret-store/backup", url ? { url } : {}),
@@ -91,7 +93,7 @@ export async function secretsApi(ctx: SecretCommandsContext): Promise<SecretsApi
       return r;
     },
     audit: () => host.audit(),
-    set: (name, value) => host.set(name, value, actor(ctx.io.env)),
+    set: (name, value, o) => host.set(name, value, actor(ctx.io.env), o),
     rotate: (name) => host.rotate(name, actor(ctx.io.env)),
     backup: (url) => host.backup(url),
     status: async () => ({ backup: host.lastBackup(), replicas: null, server: null }),

@@ -26,6 +26,12 @@ export interface ApplyClusterOptions {
   onPlan?(plan: ClusterPlan): void;
   onResult?(r: OpResult): void;
   onHealth?(h: HealthResult): void;
+  /**
+   * The admin kubeconfig k3s wrote on the join server, its `server:` pointed at the cluster's
+   * URL instead of 127.0.0.1; or why it could not be read. Handed over while the connection is
+   * open and never part of the result (it holds the cluster's admin credentials).
+   */
+  onKubeconfig?(k: { text: string; from: string } | { error: string; from: string }): Promise<void>;
   clusterCidr?: string;
   serviceCidr?: string;
 }
@@ -116,6 +122,25 @@ async function nodeHealth(x: Executor, asker: Executor, role: "server" | "agent"
   return out;
 }
 
+/** Where k3s writes the admin kubeconfig on a server. */
+export const K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml";
+
+/** k3s's kubeconfig names the API server as seen from the server itself: 127.0.0.1:6443. */
+const LOOPBACK_API = /https:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):6443/g;
+
+async function readKubeconfig(
+  head: Executor,
+  url: string,
+): Promise<{ text: string; from: string } | { error: string; from: string }> {
+  const r = await head.run(`cat ${K3S_KUBECONFIG}`);
+  if (r.code !== 0 || !r.stdout.trim())
+    return {
+      from: head.node,
+      error: `${K3S_KUBECONFIG}: ${r.stderr.trim().split("\n")[0] || (r.code === 0 ? "empty" : `exit ${r.code}`)}`,
+    };
+  return { from: head.node, text: r.stdout.replace(LOOPBACK_API, url) };
+}
+
 export async function applyK3sCluster(o: ApplyClusterOptions): Promise<ApplyClusterResult> {
   if (o.servers.length === 0)
     throw new LabError("LAB_E_USAGE", "a cluster needs at least one server: --servers a,b,c");
@@ -201,6 +226,8 @@ export async function applyK3sCluster(o: ApplyClusterOptions): Promise<ApplyClus
       }
     }
     const ok = results.every((r) => r.status === "ok" || r.status === "changed") && health.every((h) => h.ok);
+    if (o.onKubeconfig) await o.onKubeconfig(await readKubeconfig(head, plan.url));
+    const origin = o.recorded ? o.recorded.origin : plan.mode === "create" ? "created" : "joined";
     const record: ClusterRecord = {
       name: o.name,
       distribution: "k3s",
@@ -208,7 +235,7 @@ export async function applyK3sCluster(o: ApplyClusterOptions): Promise<ApplyClus
       url: plan.url,
       servers: [...new Set([...(o.recorded?.servers ?? []), ...o.servers])],
       agents: [...new Set([...(o.recorded?.agents ?? []), ...o.agents])],
-      updated: new Date().toISOString(),
+      ...(origin ? { origin } : {}),
     };
     return { cluster: o.name, plan, results, health, ok, record };
   } finally {

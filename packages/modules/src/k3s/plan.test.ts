@@ -17,7 +17,6 @@ const rec: ClusterRecord = {
   url: "https://10.0.0.2:6443",
   servers: ["b"],
   agents: [],
-  updated: "",
 };
 const input = (over: Partial<PlanInput>): PlanInput => ({
   cluster: "c",

@@ -18,7 +18,7 @@ export interface NodeObservation {
   joinUrl?: string;
 }
 
-/** The cluster as Lab recorded it when it created or joined it. */
+/** The cluster as Lab recorded it (the model's `clusters:` kind) when it created or joined it. */
 export interface ClusterRecord {
   name: string;
   distribution: "k3s";
@@ -27,7 +27,8 @@ export interface ClusterRecord {
   url: string;
   servers: string[];
   agents: string[];
-  updated: string;
+  /** Whether Lab created the cluster or found it on the machines and joined it; absent when not recorded. */
+  origin?: "created" | "joined";
 }
 
 export interface ClusterPlan {
