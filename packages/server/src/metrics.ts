@@ -74,19 +74,7 @@ export class Metrics {
    */
   identity(agents: () => Promise<IdentityFigures[]>): void {
     const byServer = (name: string, help: string, value: (a: IdentityFigures) => number | null) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ["lab_server"],
-        registers: [this.registry],
-        async collect() {
-          this.reset();
-          for (const a of await agents()) {
-            const v = value(a);
-            if (v !== null) this.set({ lab_server: a.name }, v);
-          }
-        },
-      });
+      this.perServer(name, help, agents, (a) => a.name, value);
     const seconds = (iso: string | null) => (iso ? Date.parse(iso) / 1000 : null);
     // A revoked machine's certificate is not going to renew: it has no expiry to watch.
     byServer("lab_identity_cert_expiry_timestamp_seconds", "When the machine's certificate expires", (a) =>
@@ -144,21 +132,33 @@ export class Metrics {
       });
       return pending;
     };
-    for (const [name, help, value] of gauges) {
-      new Gauge({
-        name,
-        help,
-        labelNames: ["lab_server"],
-        registers: [this.registry],
-        async collect() {
-          this.reset();
-          for (const r of await read()) {
-            const v = value(r);
-            if (v !== null && Number.isFinite(v)) this.set({ lab_server: r.server }, v);
-          }
-        },
-      });
-    }
+    for (const [name, help, value] of gauges) this.perServer(name, help, read, (r) => r.server, value);
+  }
+
+  /**
+   * A gauge with one series per server (`lab_server`, the label Lab's rendered rules select
+   * on), rebuilt from `rows` at each scrape; a row whose value is unknown has no series.
+   */
+  private perServer<T>(
+    name: string,
+    help: string,
+    rows: () => Promise<T[]>,
+    server: (row: T) => string,
+    value: (row: T) => number | null,
+  ): void {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["lab_server"],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const row of await rows()) {
+          const v = value(row);
+          if (v !== null && Number.isFinite(v)) this.set({ lab_server: server(row) }, v);
+        }
+      },
+    });
   }
 
   /** Counts and times one request; label children are bound once per route (hot path). */
