@@ -25,6 +25,40 @@ const NEW_SERVER = `servers:
     host: 10.9.9.9
 `;
 
+const migrateTo = (host: TestHost) => [
+  "server",
+  "migrate",
+  "--target",
+  "ssh",
+  "--host",
+  host.ip,
+  "--identity",
+  host.identityFile,
+  "--host-key",
+  host.hostKeyFingerprint,
+  "--yes",
+];
+
+/** A local lab server over LAB_HOME with the homelab example applied, the CLI logged in to it. */
+async function homelabServer(home: string): Promise<ServerProcess> {
+  const lab = labAsyncIn(home, SLOW_MACHINE);
+  const applied = await lab(["apply", "-f", join(ROOT, "examples/homelab")]);
+  expect(applied.stderr).toBe("");
+  expect(applied.code).toBe(0);
+  const server = await startLabServer({ home, tls: true, readyTimeoutMs: 120_000 });
+  const login = await lab([
+    "login",
+    server.url,
+    "--token",
+    server.token ?? "",
+    "--ca-file",
+    join(home, "server/ca.crt"),
+  ]);
+  expect(login.stderr).toBe("");
+  expect(login.code).toBe(0);
+  return server;
+}
+
 /** Kills the daemons a rollback started again, every test server, and the test host. */
 async function release(host: TestHost | undefined, restartedPids: number[]): Promise<void> {
   for (const pid of restartedPids) {
@@ -45,38 +79,13 @@ describe("lab server migrate --target ssh to a real host", () => {
   let lab: ReturnType<typeof labAsyncIn>;
   let before = "";
   const restartedPids: number[] = [];
-  const migrateArgs = () => [
-    "server",
-    "migrate",
-    "--target",
-    "ssh",
-    "--host",
-    host.ip,
-    "--identity",
-    host.identityFile,
-    "--host-key",
-    host.hostKeyFingerprint,
-    "--yes",
-  ];
+  const migrateArgs = () => migrateTo(host);
 
   beforeAll(async () => {
     host = await startTestHost({ prefix: "h16b" });
     home = tempHome("lab-migrate-");
     lab = labAsyncIn(home, SLOW_MACHINE);
-    const applied = await lab(["apply", "-f", join(ROOT, "examples/homelab")]);
-    expect(applied.stderr).toBe("");
-    expect(applied.code).toBe(0);
-    server = await startLabServer({ home, tls: true, readyTimeoutMs: 120_000 });
-    const login = await lab([
-      "login",
-      server.url,
-      "--token",
-      server.token ?? "",
-      "--ca-file",
-      join(home, "server/ca.crt"),
-    ]);
-    expect(login.stderr).toBe("");
-    expect(login.code).toBe(0);
+    server = await homelabServer(home);
     const got = await lab(["get", "servers", "-o", "json"]);
     expect(got.code).toBe(0);
     before = got.stdout;
@@ -207,18 +216,7 @@ describe("lab server migrate --target ssh when the local state changes during th
   beforeAll(async () => {
     host = await startTestHost({ prefix: "h16m" });
     home = tempHome("lab-migrate-changed-");
-    const lab = labAsyncIn(home, SLOW_MACHINE);
-    expect((await lab(["apply", "-f", join(ROOT, "examples/homelab")])).code).toBe(0);
-    const server = await startLabServer({ home, tls: true, readyTimeoutMs: 120_000 });
-    const login = await lab([
-      "login",
-      server.url,
-      "--token",
-      server.token ?? "",
-      "--ca-file",
-      join(home, "server/ca.crt"),
-    ]);
-    expect(login.code).toBe(0);
+    await homelabServer(home);
   }, 300_000);
 
   afterAll(() => release(host, restartedPids));
@@ -226,28 +224,11 @@ describe("lab server migrate --target ssh when the local state changes during th
   it("refuses with LAB_E_MIGRATE_CHANGED, keeps the write, and the local Lab serves it again", async () => {
     const lab = labAsyncIn(home, SLOW_MACHINE);
     const config = readFileSync(join(home, "config.yaml"), "utf8");
-    const migrate = spawn(
-      process.execPath,
-      [
-        join(ROOT, "bin/lab.js"),
-        "server",
-        "migrate",
-        "--target",
-        "ssh",
-        "--host",
-        host.ip,
-        "--identity",
-        host.identityFile,
-        "--host-key",
-        host.hostKeyFingerprint,
-        "--yes",
-      ],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: home, LAB_HOME: home, LAB_ACTOR: "tester", ...SLOW_MACHINE },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const migrate = spawn(process.execPath, [join(ROOT, "bin/lab.js"), ...migrateTo(host)], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: home, LAB_HOME: home, LAB_ACTOR: "tester", ...SLOW_MACHINE },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     let paused: Promise<Run> | undefined;
