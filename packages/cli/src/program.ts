@@ -28,6 +28,7 @@ import { registerBuildCommands } from "./commands/build.js";
 import type { ClusterOptions } from "./commands/cluster.js";
 import { registerKubeCommands } from "./commands/kube.js";
 import { registerLogCommands } from "./commands/logs.js";
+import { registerOnboardCommand } from "./commands/onboard.js";
 import { registerPowerCommands } from "./commands/power.js";
 import { registerProvisionCommands } from "./commands/provision.js";
 import { registerPuppetCommands } from "./commands/puppet.js";
@@ -478,6 +479,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
   registerMigrateCommand(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerBastionCommand(program, { io, print, emit, out, open });
   registerProvisionCommands(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
+  registerOnboardCommand(program, { io, print, emit, out, open, ask: (q) => ask(q, io) });
   registerRemoteAccessCommands(program, { print, emit, out });
   registerSecretCommands(program, { io, print, emit, out, open });
   registerLogCommands(program, { io, print, emit, out, open });

@@ -14,6 +14,7 @@ import { isLabError, LabError } from "@lab/core";
 import { compare, planFrom, type Reconcilable } from "./compare.js";
 import { catalogueSizes, type SizeCatalogue } from "./sizes.js";
 import type {
+  ApplyOptions,
   DiffResult,
   Filters,
   ObservedResource,
@@ -43,7 +44,8 @@ export interface BaremetalMachines {
   list(): Promise<BaremetalMachine[]>;
   /** Throws LAB_E_NOT_FOUND for a MAC Lab does not know. */
   find(mac: string): Promise<BaremetalMachine>;
-  enlist(o: { mac: string; name: string; image: string }): Promise<BaremetalMachine>;
+  /** `bastion`: the remote site the machine boots at (`attributes.bastion`; lab server only). */
+  enlist(o: { mac: string; name: string; image: string; bastion?: string }): Promise<BaremetalMachine>;
   install(mac: string, o: { image?: string; name?: string }): Promise<BaremetalMachine>;
   forget(mac: string): Promise<BaremetalMachine>;
 }
@@ -144,8 +146,15 @@ export class BaremetalProvider implements Provider {
     return plan;
   }
 
-  /** Queues the install, boots the machine into PXE through its power driver, waits for INSTALLED. */
-  async apply(spec: ResourceSpec, progress: Progress = () => {}): Promise<ObservedResource> {
+  /**
+   * Queues the install, boots the machine into PXE through its power driver, waits for
+   * INSTALLED (unless `wait: false`: then it returns once the machine is queued and booted).
+   */
+  async apply(
+    spec: ResourceSpec,
+    progress: Progress = () => {},
+    options: ApplyOptions = {},
+  ): Promise<ObservedResource> {
     const mac = this.mac(spec);
     const machines = await this.o.machines();
     let m = await this.machine(spec);
@@ -161,15 +170,17 @@ export class BaremetalProvider implements Provider {
           `server ${spec.name} has no image: — which system should it get? (lab get images lists them)`,
         );
       }
+      const bastion = bastionOf(spec);
       m = m
         ? await machines.install(mac, { image, name: spec.name })
-        : await machines.enlist({ mac, name: spec.name, image });
-      progress(`${spec.name} (${mac}) queued for ${image}`);
+        : await machines.enlist({ mac, name: spec.name, image, ...(bastion ? { bastion } : {}) });
+      progress(`${spec.name} (${mac}) queued for ${image}${bastion ? ` at bastion ${bastion}` : ""}`);
       if (spec.power) {
         const row = await (await this.o.power()).act(spec.name, "cycle", "pxe");
         progress(`power cycle, next boot pxe → ${row.state} (${row.detail})`);
       } else progress(`no power: section — boot ${spec.name} from the network now`);
     }
+    if (options.wait === false) return observed(await machines.find(mac));
     return observed(await this.waitInstalled(machines, mac, spec.name, progress));
   }
 
@@ -239,6 +250,18 @@ export class BaremetalProvider implements Provider {
   async images(): Promise<ProviderImage[]> {
     return [];
   }
+}
+
+/** The remote site the machine boots at, when its `attributes.bastion` names one. */
+function bastionOf(spec: ResourceSpec): string | undefined {
+  const b = spec.attributes.bastion;
+  if (b === undefined) return undefined;
+  if (typeof b !== "string" || !b)
+    throw new LabError(
+      "LAB_E_PROVIDER_NOT_CONFIGURED",
+      `server ${spec.name}: attributes.bastion must be a bastion's name (lab get bastions), not ${JSON.stringify(b)}`,
+    );
+  return b;
 }
 
 /** What the machine reported of itself (its discovery boot), with the provisioner's state. */

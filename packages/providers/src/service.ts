@@ -19,7 +19,15 @@ import {
 } from "@lab/core";
 import { stringify } from "yaml";
 import { resourceSpec } from "./resolve.js";
-import type { DiffResult, ObservedResource, PlanResult, Progress, Provider, ResourceSpec } from "./types.js";
+import type {
+  ApplyOptions,
+  DiffResult,
+  ObservedResource,
+  PlanResult,
+  Progress,
+  Provider,
+  ResourceSpec,
+} from "./types.js";
 
 /** A server as `lab plan|apply server NAME --label … --provider …` describes it. */
 export interface ServerDraft {
@@ -77,6 +85,9 @@ export class ProviderService {
     }
     const before = (existing?.spec ?? {}) as Record<string, unknown>;
     const merged = { ...before, ...changes };
+    // A draft's attributes are set one by one: the server's others stay (ssh_user beside bastion).
+    if (changes.attributes && before.attributes)
+      merged.attributes = { ...(before.attributes as object), ...(changes.attributes as object) };
     const changed = Object.keys(changes).some((k) => JSON.stringify(before[k]) !== JSON.stringify(merged[k]));
     const model: ServerPlan["model"] = !existing ? "create" : changed ? "update" : "keep";
     const resource = { kind: "server", name, spec: merged, origin: existing?.origin } as Resource;
@@ -101,6 +112,7 @@ export class ProviderService {
     name: string,
     draft: ServerDraft | undefined,
     progress: Progress = () => {},
+    options: ApplyOptions = {},
   ): Promise<ApplyOutcome> {
     const planned = await this.plan(name, draft);
     const { doc } = await this.specOf(name, draft);
@@ -115,7 +127,7 @@ export class ProviderService {
       progress(`provider ${provider.name}: nothing to do`);
     } else {
       await this.guard(planned.spec, () =>
-        provider.apply(planned.spec, (l) => progress(`${provider.name}: ${l}`)),
+        provider.apply(planned.spec, (l) => progress(`${provider.name}: ${l}`), options),
       );
     }
     const diff = await this.observe(planned.spec, provider);

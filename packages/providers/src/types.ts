@@ -133,6 +133,16 @@ export interface ProviderImage {
 /** Progress lines while a provider works (`→ creating volume …`). */
 export type Progress = (line: string) => void;
 
+/** How far an apply goes before it returns. */
+export interface ApplyOptions {
+  /**
+   * false: start the work and return without following it (bare metal: queued and booted into
+   * PXE, the install not waited for — `lab onboard --no-wait`, which follows it itself).
+   * Providers that finish within the call ignore it.
+   */
+  wait?: boolean;
+}
+
 export interface Filters {
   /** Only resources Lab created (tagged/named as Lab's). */
   managed?: boolean;
@@ -143,7 +153,7 @@ export interface Provider {
   /** What an apply would do, without touching anything. */
   plan(spec: ResourceSpec): Promise<PlanResult>;
   /** Creates the resource, or reconciles it to the spec when it exists (`lab sync`). */
-  apply(spec: ResourceSpec, progress?: Progress): Promise<ObservedResource>;
+  apply(spec: ResourceSpec, progress?: Progress, options?: ApplyOptions): Promise<ObservedResource>;
   /** Removes the resource (a cloud instance terminated, a VM and its volumes deleted, a machine released). */
   destroy(spec: ResourceSpec, progress?: Progress): Promise<void>;
   get(spec: ResourceSpec): Promise<ObservedResource | null>;

@@ -216,6 +216,12 @@ export const serverDraftSchema = z
     host: text.optional(),
     mac: text.optional(),
     environment: text.optional(),
+    /** Provider options (ssh_user, ssh_port; bastion for bare metal), as `attributes:` in the model. */
+    attributes: z.record(z.string(), z.unknown()).optional(),
+    /** How Lab switches it (`power:` in the model): `lab onboard --ipmi`. */
+    power: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+/** `?wait=false`: queue and return (bare metal: `lab onboard --no-wait`). */
+export const applyQuerySchema = z.object({ wait: z.enum(["true", "false"]).optional() });
 export const destroyBodySchema = z.object({ dryRun: z.boolean().optional() }).strict();

@@ -2,6 +2,7 @@
 import { KINDS, SECTION } from "@lab/core";
 import { z } from "zod";
 import {
+  applyQuerySchema,
   applyRequestSchema,
   applyResultSchema,
   backendParamSchema,
@@ -117,7 +118,7 @@ export function openApiDocument(): Json {
     "/api/v1/servers/{name}/apply": {
       post: {
         summary: "Apply the server: the model first, then its provider (progress lines in the answer)",
-        parameters: [nameParam],
+        parameters: [nameParam, ...queryParams(applyQuerySchema)],
         requestBody: body(serverDraftSchema),
         responses: ok({ type: "object" }),
       },

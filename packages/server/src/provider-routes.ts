@@ -4,7 +4,7 @@
  * (its environment's LAB_LIBVIRT_URI, AWS credentials …), so both modes print the same bytes:
  *
  *   POST /api/v1/servers/:name/plan     read   what apply would do  {draft?}
- *   POST /api/v1/servers/:name/apply    write  the model, then the provider  {draft?}
+ *   POST /api/v1/servers/:name/apply    write  the model, then the provider  {draft?} ?wait=false
  *   GET  /api/v1/servers/:name/diff     read   spec against what the provider reports now
  *   POST /api/v1/servers/:name/sync     write  reconcile where the provider can
  *   POST /api/v1/servers/:name/destroy  write  at the provider, then in the model  {dryRun?}
@@ -15,7 +15,7 @@
 import type { Provider, ProviderServiceDeps } from "@lab/providers";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { destroyBodySchema, serverDraftSchema } from "./api-schema.js";
+import { applyQuerySchema, destroyBodySchema, serverDraftSchema } from "./api-schema.js";
 import { parse, type RouteAuth } from "./routes.js";
 
 const nameParam = z.object({ name: z.string().min(1).max(253) });
@@ -63,8 +63,9 @@ export async function registerProviderRoutes(
   app.post("/api/v1/servers/:name/apply", { preHandler: auth("write") }, async (req) => {
     const name = nameOf(req);
     const draft = parse(serverDraftSchema, req.body ?? {});
+    const { wait } = parse(applyQuerySchema, req.query ?? {});
     try {
-      return await withProgress((p) => serviceFor(req).apply(name, draft, p));
+      return await withProgress((p) => serviceFor(req).apply(name, draft, p, { wait: wait !== "false" }));
     } finally {
       deps.recorded();
     }

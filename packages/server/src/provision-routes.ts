@@ -58,6 +58,37 @@ export interface ProvisionRouteDeps {
 
 type Target = { target: string };
 
+/**
+ * The provisioner's lifecycle as this server runs it: a machine a remote bastion serves is
+ * enlisted, installed and forgotten there. The operator API and the bare-metal provider
+ * (`lab apply server`, `lab onboard`) both go through it, so both reach the same site.
+ */
+export function siteMachines(p: Provisioner, bastions?: BastionHub) {
+  const at = async (target: string) => {
+    const m = await p.find(target);
+    return { m, site: bastions && m.bastion ? m.bastion : undefined };
+  };
+  return {
+    list: () => p.list(),
+    find: (target: string) => p.find(target),
+    async enlist({ bastion, ...body }: z.infer<typeof enlistSchema>): Promise<Machine> {
+      // A machine a bastion already saw (discovered there) is enlisted there too.
+      const known = await p.find(body.mac).catch(() => undefined);
+      const site = bastion ?? known?.bastion;
+      if (site && bastions) return bastions.command(site, "enlist", known?.mac ?? body.mac, body);
+      return p.enlist(body);
+    },
+    async install(target: string, o: z.infer<typeof installSchema>): Promise<Machine> {
+      const { m, site } = await at(target);
+      return site && bastions ? bastions.command(site, "install", m.mac, o) : p.install(m.mac, o);
+    },
+    async forget(target: string): Promise<Machine> {
+      const { m, site } = await at(target);
+      return site && bastions ? bastions.command(site, "forget", m.mac, {}) : p.forget(m.mac);
+    },
+  };
+}
+
 /** The operator API: list, install, reprovision, debug, forget, logs, timeline, follow. */
 export function registerProvisionRoutes(
   app: FastifyInstance,
@@ -83,14 +114,10 @@ export function registerProvisionRoutes(
   app.get("/api/v1/provision/machines/:target", { preHandler: auth("read") }, async (req) =>
     p.find(target(req)),
   );
-  app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) => {
-    const { bastion, ...body } = parse(enlistSchema, req.body);
-    // A machine a bastion already saw (discovered there) is enlisted there too.
-    const known = await p.find(body.mac).catch(() => undefined);
-    const site = bastion ?? known?.bastion;
-    if (site && deps.bastions) return deps.bastions.command(site, "enlist", known?.mac ?? body.mac, body);
-    return p.enlist(body);
-  });
+  const sites = siteMachines(p, deps.bastions);
+  app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) =>
+    sites.enlist(parse(enlistSchema, req.body)),
+  );
   app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) => {
     const body = parse(installSchema, req.body);
     return routed(req, "install", body, (mac) => p.install(mac, body));

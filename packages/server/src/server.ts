@@ -65,7 +65,7 @@ import { Metrics } from "./metrics.js";
 import { openApiDocument, swaggerPage } from "./openapi.js";
 import { registerPowerRoutes } from "./power-routes.js";
 import { registerProviderRoutes } from "./provider-routes.js";
-import { registerProvisionRoutes } from "./provision-routes.js";
+import { registerProvisionRoutes, siteMachines } from "./provision-routes.js";
 import { registerPuppetRoutes } from "./puppet-routes.js";
 import { RevisionCache } from "./response-cache.js";
 import { errorBody, errorHandler, registerRoutes } from "./routes.js";
@@ -524,7 +524,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { BaremetalProvider, providerRegistry } = await import("@lab/providers");
   // Bare metal runs on this server's provisioner and power drivers (docs/providers.md).
   const baremetal = new BaremetalProvider({
-    machines: async () => provisioner,
+    // Through the bastions: a machine onboarded at a remote site is queued there.
+    machines: async () => siteMachines(provisioner, bastions),
     power: async () => ({ act: (name, action, nextBoot) => power.act(name, action, "server", nextBoot) }),
     ...(process.env.LAB_BAREMETAL_WAIT_MS ? { waitMs: Number(process.env.LAB_BAREMETAL_WAIT_MS) } : {}),
   });

@@ -1,9 +1,10 @@
 /**
- * `lab onboard NAME --provider ssh`: a machine that already runs Linux. Lab connects over SSH,
- * detects the hardware in one round trip, suggests labels from the model's `label_rules:`,
- * creates the server, then installs the agent and enrols it with a one-time join token.
+ * `lab onboard NAME --provider ssh`, the parts only an existing machine has: Lab connects over
+ * SSH, detects the hardware in one round trip and suggests labels from the model's
+ * `label_rules:` (render); after the plan is applied, it installs the agent over the same
+ * session and enrols it with a one-time join token (enrol). onboard.ts runs the steps between.
  */
-import { type Hardware, LabError } from "@lab/core";
+import type { Hardware } from "@lab/core";
 import {
   defaultIdentityFile,
   defaultLabelRules,
@@ -15,7 +16,6 @@ import {
 import type { Session } from "../context.js";
 import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
-import { applyServer } from "./onboard-server.js";
 
 export interface SshOnboardOptions {
   host: string;
@@ -23,8 +23,6 @@ export interface SshOnboardOptions {
   port: number;
   identityFile?: string;
   labels?: string[];
-  environment?: string;
-  yes?: boolean;
   /** Install and enrol the agent (needs a Lab server the machine can reach). */
   agent: boolean;
   domain: string;
@@ -35,15 +33,26 @@ export interface SshOnboardDeps {
   out: Style;
   print: (s: string) => void;
   ask: (q: string) => Promise<string>;
+  /** A person can answer the label question (a terminal, no --yes). */
   interactive: boolean;
   /** Installs and enrols the agent over the open SSH session (the agent command's part). */
   installAgent?: (ssh: SshSession, name: string, step: (line: string) => void) => Promise<void>;
 }
 
-/** Runs the whole flow; returns the labels assigned. */
-export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboardDeps): Promise<string[]> {
+/** What Step 1 found: the labels to assign, and the session the enrol step reuses. */
+export interface SshRendered {
+  labels: string[];
+  hostKey: string;
+  /** The enrol part of "Onboarding will:". */
+  will: string[];
+  /** Installs and enrols the agent over the session rendered from (no-op with --no-agent). */
+  enrol(step: (line: string) => void): Promise<void>;
+  close(): void;
+}
+
+/** Step 1 for ssh: connect, detect, render the box and the label suggestions, settle the labels. */
+export async function renderSsh(name: string, o: SshOnboardOptions, d: SshOnboardDeps): Promise<SshRendered> {
   const { out, print } = d;
-  const step = (line: string) => print(`  → ${line}\n`);
   const identityFile = o.identityFile ?? defaultIdentityFile();
   const ssh = await SshSession.connect({
     host: o.host,
@@ -62,18 +71,7 @@ export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboa
     const defined = new Set(await d.session.engine.names("label"));
 
     print(`${out.bold("Step 1: Render")}\n${box(renderRows(name, o, hw), out)}\n`);
-    print(
-      `Host key: ${ssh.hostKeyFingerprint}\nOnboarding will:\n${o.agent ? "  + Install lab agent\n  + Generate one-time enrollment token\n" : ""}  + Register in DNS: ${name}.${o.domain} (if lab server runs with --dns-update)\n  + Sign the SSH host key (no more trust-on-first-use)\n  + Assign labels (${d.interactive && !o.labels ? "interactive" : "--labels"})\n`,
-    );
-    if (!o.yes) {
-      const answer = (await d.ask("Proceed? [y/N]: ")).trim().toLowerCase();
-      if (answer !== "y" && answer !== "yes") {
-        print("Nothing changed.\n");
-        return [];
-      }
-    }
-
-    print(`${out.bold("Step 2: Detect & assign labels")}\nDetected hardware:\n${hardwareLines(hw)}`);
+    print(`Host key: ${ssh.hostKeyFingerprint}\nDetected hardware:\n${hardwareLines(hw)}`);
     for (const s of suggestions) {
       const note = defined.has(s.label) ? "" : out.dim(" (not defined in the model yet)");
       print(`  ${s.reason} → suggesting label: ${s.label}${note}\n`);
@@ -89,27 +87,29 @@ export async function onboardSsh(name: string, o: SshOnboardOptions, d: SshOnboa
           .map((l) => l.trim())
           .filter(Boolean);
     }
-
-    print(`${out.bold("Step 3: Apply")} (same engine as lab apply)\n`);
-    const result = await applyServer(d.session.engine, name, {
-      provider: "ssh",
-      host: o.host,
+    const installAgent = d.installAgent;
+    return {
       labels,
-      ...(o.environment ? { environment: o.environment } : {}),
-    });
-    step(
-      `server ${name} ${result.changes.length ? "created" : "unchanged"} with labels [${labels.join(", ")}]`,
-    );
-    if (o.agent) {
-      if (!d.installAgent)
-        throw new LabError("LAB_E_USAGE", "installing the agent needs a Lab server: `lab login` first");
-      step(`SSH into ${o.host}`);
-      await d.installAgent(ssh, name, step);
-    }
-    print(`${out.green("✓")} ${name} onboarded\n`);
-    return labels;
-  } finally {
+      hostKey: ssh.hostKeyFingerprint,
+      // DNS and the host certificate come with the agent's enrolment: without it, neither.
+      will: o.agent
+        ? [
+            "Install lab agent",
+            "Generate one-time enrollment token",
+            `Register in DNS: ${name}.${o.domain} (if lab server runs with --dns-update)`,
+            "Sign the SSH host key (no more trust-on-first-use)",
+          ]
+        : ["Leave the agent out (--no-agent): no enrolment, DNS record or host certificate"],
+      async enrol(step) {
+        if (!o.agent || !installAgent) return;
+        step(`SSH into ${o.host}`);
+        await installAgent(ssh, name, step);
+      },
+      close: () => ssh.close(),
+    };
+  } catch (e) {
     ssh.close();
+    throw e;
   }
 }
 

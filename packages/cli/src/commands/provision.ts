@@ -1,34 +1,24 @@
 /**
- * `lab provision …` (the machine lifecycle), `lab onboard --provider baremetal` and
- * `lab pxe config`. Local mode drives the Provisioner over the SQLite state; client mode the
+ * `lab provision …` (the machine lifecycle), `lab doctor` and `lab pxe …`; the install follower
+ * `lab onboard --provider baremetal` uses (onboard.ts). Local mode drives the Provisioner over the SQLite state; client mode the
  * same operations over the API — the output is the same either way.
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkServerName, LabError, normaliseMac } from "@lab/core";
+import { LabError } from "@lab/core";
 import type { Machine, TimelineStep } from "@lab/pxe";
 import { DEFAULT_IPXE_DIR } from "@lab/pxe/ipxe-files";
 import type { Command } from "commander";
-import { actor, labHome, type Session } from "../context.js";
+import { labHome, type Session } from "../context.js";
 import type { HttpClient } from "../http-engine.js";
-import { box } from "../output/box.js";
 import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format, IO } from "../program.js";
 import type { CommandContext } from "./command-context.js";
-import { confirmPlan } from "./confirm.js";
-import { applyServer } from "./onboard-server.js";
 
 interface Ctx extends CommandContext {
   ask: (question: string) => Promise<string>;
-}
-
-function splitList(s: string): string[] {
-  return s
-    .split(",")
-    .map((l) => l.trim())
-    .filter(Boolean);
 }
 
 /** The provisioning operations, whichever side runs them. */
@@ -217,189 +207,6 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
     });
 
   program
-    .command("onboard")
-    .description("bring a machine under management (bare metal: network boot, install, enrol)")
-    .argument("<name>", "the server name")
-    .requiredOption("--provider <provider>", "baremetal (PXE) or ssh")
-    .option("--host <host>", "the machine's address (ssh)")
-    .option("--user <user>", "SSH user (ssh)", "root")
-    .option("--port <port>", "SSH port (ssh)", "22")
-    .option("--identity-file <file>", "SSH private key (ssh; default ~/.ssh/id_ed25519, or ssh-agent)")
-    .option("--no-agent", "do not install the lab agent (ssh)")
-    .option("--agent-server <url>", "the Lab API as the machine reaches it (default: the URL this CLI uses)")
-    .option("--heartbeat <duration>", "agent heartbeat interval (ssh)")
-    .option("--domain <domain>", "DNS domain the machine is registered in", "lab.internal")
-    .option("--mac <mac>", "the machine's boot NIC (baremetal)")
-    .option("--image <image>", "the image to install (baremetal; `lab get images`)", "ubuntu-24.04")
-    .option(
-      "--bastion <name>",
-      "the remote bastion whose site the machine boots at (baremetal; `lab get bastions`)",
-    )
-    .option("--labels <labels>", "comma-separated labels")
-    .option("--environment <env>", "the server's environment")
-    .option("--ipmi <host>", "the machine's BMC (baremetal): Lab sets PXE boot and powers it on")
-    .option("--ipmi-user <user>", "BMC user for --ipmi", "admin")
-    .option("--ipmi-port <port>", "BMC UDP port for --ipmi", "623")
-    .option("--ipmi-password-secret <path>", "the secret holding the BMC password (default bmc/NAME)")
-    .option("--ipmi-password-env <var>", "read the BMC password from this environment variable instead")
-    .option("-y, --yes", "do not ask before proceeding")
-    .option("--no-wait", "queue the install and return without following it")
-    .action(
-      async (
-        name: string,
-        opts: {
-          provider: string;
-          mac?: string;
-          image: string;
-          bastion?: string;
-          labels?: string;
-          environment?: string;
-          yes?: boolean;
-          wait: boolean;
-          host?: string;
-          user: string;
-          port: string;
-          identityFile?: string;
-          agent: boolean;
-          domain: string;
-          agentServer?: string;
-          heartbeat?: string;
-          ipmi?: string;
-          ipmiUser: string;
-          ipmiPort: string;
-          ipmiPasswordSecret?: string;
-          ipmiPasswordEnv?: string;
-        },
-      ) => {
-        // Before any plan, connection or boot step: the name becomes the host name everywhere.
-        checkServerName(name);
-        if (opts.provider === "ssh") {
-          if (!opts.host) throw new LabError("LAB_E_USAGE", "--host is required for --provider ssh");
-          const session = await ctx.open();
-          // SSH (ssh2) loads only for this command: every other command starts faster.
-          const [{ onboardSsh }, { agentInstaller }] = await Promise.all([
-            import("./onboard-ssh.js"),
-            import("./install-agent.js"),
-          ]);
-          await onboardSsh(
-            name,
-            {
-              host: opts.host,
-              user: opts.user,
-              port: Number(opts.port),
-              identityFile: opts.identityFile,
-              labels: opts.labels === undefined ? undefined : splitList(opts.labels),
-              environment: opts.environment,
-              yes: opts.yes,
-              agent: opts.agent,
-              domain: opts.domain,
-            },
-            {
-              session,
-              out,
-              print,
-              ask: ctx.ask,
-              interactive: Boolean(process.stdin.isTTY) && !opts.yes,
-              installAgent: session.remote
-                ? agentInstaller(session.remote, {
-                    serverUrl: opts.agentServer,
-                    ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
-                  })
-                : undefined,
-            },
-          );
-          return;
-        }
-        if (opts.provider !== "baremetal") {
-          throw new LabError("LAB_E_USAGE", `--provider ${opts.provider}: expected baremetal or ssh`);
-        }
-        const mac = normaliseMac(opts.mac ?? "");
-        if (!mac)
-          throw new LabError("LAB_E_USAGE", "--mac AA:BB:CC:DD:EE:FF is required for --provider baremetal");
-        const labels = splitList(opts.labels ?? "");
-        const session = await ctx.open();
-        const pxeWhere = session.remote
-          ? `lab server at ${session.remote.target.url}`
-          : "this device (local mode)";
-        print(
-          `${out.bold("Step 1: Render")}\n${box(
-            [
-              ["Name", name],
-              ["Provider", "baremetal (PXE boot)"],
-              ["MAC", mac.toUpperCase()],
-              ["Image", opts.image],
-              ["Labels", labels.join(",") || "-"],
-              ["PXE server", opts.bastion ? `bastion ${opts.bastion} (via ${pxeWhere})` : pxeWhere],
-              ...(opts.ipmi
-                ? [["Power", `IPMI ${opts.ipmi} (user ${opts.ipmiUser})`] as [string, string]]
-                : []),
-            ],
-            out,
-          )}\nOnboarding will:\n  + Create server ${name} with its labels\n  + Answer network boots from ${mac.toUpperCase()} with the ${opts.image} installer\n  + Serve an unattended install config with a one-time install token\n  + Follow the install until it reports complete\n${out.yellow("⚠")} PXE requires the boot services on the machine's L2 segment (lab server)\n${out.yellow("⚠")} In scoped DHCP mode Lab answers ONLY ${mac.toUpperCase()} (safe beside your router)\n`,
-        );
-        await confirmPlan(ctx.ask, opts.yes, "onboard it");
-        await applyServer(session.engine, name, {
-          provider: "baremetal",
-          mac,
-          image: opts.image,
-          labels,
-          ...(opts.environment ? { environment: opts.environment } : {}),
-          ...(opts.ipmi
-            ? {
-                power: {
-                  driver: "ipmi",
-                  host: opts.ipmi,
-                  ...(opts.ipmiPort !== "623" ? { port: Number(opts.ipmiPort) } : {}),
-                  user: opts.ipmiUser,
-                  ...(opts.ipmiPasswordEnv
-                    ? { password_env: opts.ipmiPasswordEnv }
-                    : { password_secret: opts.ipmiPasswordSecret ?? `bmc/${name}` }),
-                },
-              }
-            : {}),
-        });
-        print(`${out.bold("Step 2: PXE boot phase")}\n  → server ${name} created\n`);
-        await withClient(async (c) => {
-          const m = await c.enlist({
-            mac,
-            name,
-            image: opts.image,
-            ...(opts.bastion ? { bastion: opts.bastion } : {}),
-          });
-          if (opts.ipmi) {
-            // Scenario C: hands-free — the BMC boots it from the network into the installer.
-            const { powerClient } = await import("./power.js");
-            const power = await powerClient(session, io.env, actor(io.env), print);
-            try {
-              print(
-                `  → ${m.mac} queued for ${m.image}\n→ IPMI: setting next boot to PXE\n→ IPMI: powering on machine\n`,
-              );
-              const row = await power.act(name, "cycle", "pxe");
-              print(
-                `  → power ${row.state}, next boot ${row.nextBoot ?? "—"} (${row.detail})\n→ PXE server waiting for boot request...\n`,
-              );
-            } finally {
-              await power.close();
-            }
-          } else {
-            print(`  → ${m.mac} queued for ${m.image}: power it on and boot it from the network\n`);
-          }
-          if (!opts.wait) return;
-          const bar = progressBar(out, io);
-          const final = await follow(c, name, (step) => bar.step(step));
-          bar.done();
-          if (final?.state === "FAILED") {
-            throw new LabError(
-              "LAB_E_BAD_REPORT",
-              `install of ${name} failed: ${final.reason ?? "no reason"}`,
-            );
-          }
-          print(`${out.green("✓")} ${name} installed (${opts.image})\n`);
-        });
-      },
-    );
-
-  program
     .command("doctor")
     .description("check what network booting needs on this machine, and say how to get what is missing")
     .option("--ipxe-dir <dir>", "where the iPXE binaries are", DEFAULT_IPXE_DIR)
@@ -507,7 +314,7 @@ export function registerProvisionCommands(program: Command, ctx: Ctx): void {
 }
 
 /** Polls the timeline until the machine is INSTALLED or FAILED; returns its final record. */
-async function follow(
+export async function follow(
   c: ProvisionClient,
   target: string,
   onStep: (s: TimelineStep) => void,
@@ -527,7 +334,7 @@ async function follow(
 }
 
 /** The install's progress: a bar redrawn in place on a terminal, one line per stage otherwise. */
-function progressBar(out: Style, io: IO) {
+export function progressBar(out: Style, io: IO) {
   let shown = "";
   const width = 30;
   return {

@@ -6,6 +6,7 @@
  */
 import { LabError } from "@lab/core";
 import type {
+  ApplyOptions,
   ApplyOutcome,
   DiffResult,
   ProviderService,
@@ -22,7 +23,12 @@ import { localProvisioning } from "./provision.js";
 /** The lifecycle operations, whichever side runs them; `progress` gets each line as it happens. */
 export interface LifecycleClient {
   plan(name: string, draft?: ServerDraft): Promise<ServerPlan>;
-  apply(name: string, draft: ServerDraft | undefined, progress: (l: string) => void): Promise<ApplyOutcome>;
+  apply(
+    name: string,
+    draft: ServerDraft | undefined,
+    progress: (l: string) => void,
+    options?: ApplyOptions,
+  ): Promise<ApplyOutcome>;
   diff(name: string): Promise<{ spec: ResourceSpec; diff: DiffResult }>;
   sync(name: string, progress: (l: string) => void): Promise<ApplyOutcome>;
   planDestroy(name: string): Promise<ServerPlan>;
@@ -47,8 +53,15 @@ export async function lifecycleClient(
       });
     return {
       plan: (name, draft) => remote.request("POST", path(name, "plan"), draft ?? {}),
-      apply: (name, draft, progress) =>
-        replay(remote.request("POST", path(name, "apply"), draft ?? {}), progress),
+      apply: (name, draft, progress, options) =>
+        replay(
+          remote.request(
+            "POST",
+            `${path(name, "apply")}${options?.wait === false ? "?wait=false" : ""}`,
+            draft ?? {},
+          ),
+          progress,
+        ),
       diff: (name) => remote.request("GET", path(name, "diff")),
       sync: (name, progress) => replay(remote.request("POST", path(name, "sync"), {}), progress),
       planDestroy: (name) => remote.request("POST", path(name, "destroy"), { dryRun: true }),
@@ -60,7 +73,7 @@ export async function lifecycleClient(
   const service: ProviderService = await localProviderService(session, env, actor);
   return {
     plan: (n, d) => service.plan(n, d),
-    apply: (n, d, p) => service.apply(n, d, p),
+    apply: (n, d, p, o) => service.apply(n, d, p, o),
     diff: (n) => service.diff(n),
     sync: (n, p) => service.sync(n, p),
     planDestroy: (n) => service.planDestroy(n),
@@ -158,7 +171,11 @@ function serverWord(word: string): void {
   if (!/^servers?$/i.test(word)) throw new LabError("LAB_E_USAGE", `expected "server", got "${word}"`);
 }
 
-function outcomeLine(o: ApplyOutcome, ctx: Ctx): string {
+/** The comparison that followed an apply: in sync, absent, or which differences remain. */
+export function outcomeLine(
+  o: Pick<ApplyOutcome, "diff" | "spec">,
+  ctx: Pick<CommandContext, "out">,
+): string {
   const d = o.diff;
   if (!d) return "";
   if (!d.observed)
