@@ -60,6 +60,9 @@ describe("SSH onboarding of a real second host", () => {
     server = await startLabServer({
       home: join(home, "server"),
       tls: true,
+      // Onboarding plans and applies at lab server (as lab apply server): its ssh provider adopts
+      // the host with this key, from the server's side.
+      env: { LAB_SSH_IDENTITY_FILE: host.identityFile },
       args: [
         "--listen",
         "0.0.0.0:0",
@@ -124,6 +127,16 @@ describe("SSH onboarding of a real second host", () => {
     expect(onboard.stdout).toContain("Step 1: Render");
     expect(onboard.stdout).toContain(`RAM: ${Math.round((memKb * 1024) / 2 ** 30)}GB`);
     expect(onboard.stdout).toMatch(/OS\s+│ Debian GNU\/Linux 12/);
+    // Plan and apply are lab apply server's: the adoption planned, applied, and compared.
+    expect(onboard.stdout).toContain(`Plan for server ${NAME} (provider ssh):`);
+    expect(onboard.stdout).toMatch(
+      new RegExp(`\\+ adopt root@${host.ip.replaceAll(".", "\\.")}:22 as ${NAME}: pin host key SHA256:`),
+    );
+    // The key lab server pinned is the one this onboarding's own session saw.
+    const seen = /Host key: (SHA256:\S+)/.exec(onboard.stdout)?.[1];
+    expect(seen).toBeDefined();
+    expect(onboard.stdout).toContain(`→ ssh: adopted ${NAME}: host key ${seen} pinned`);
+    expect(onboard.stdout).toMatch(new RegExp(`✓ ${NAME}: in sync \\(provider ssh, Debian GNU/Linux 12`));
     expect(onboard.stdout).toContain("identity established");
     expect(onboard.stdout).toContain("SSH host key CA-signed");
 
@@ -173,7 +186,8 @@ describe("SSH onboarding of a real second host", () => {
 
     // The server lists it enrolled; describe shows the Identity block.
     const servers = await lab(["get", "servers"]);
-    expect(servers.stdout).toMatch(new RegExp(`${NAME}\\s+ssh\\s+edge.*enrolled`));
+    // SYNC is the comparison the apply kept, as after lab apply server.
+    expect(servers.stdout).toMatch(new RegExp(`${NAME}\\s+ssh\\s+edge\\s+\\S+\\s+sync\\s.*enrolled`));
     const describe = await lab(["describe", "server", NAME]);
     // What BIND accepted, as recorded at that step: the A address and the PTR name.
     const reverse = host.ip.split(".").reverse().join(".").concat(".in-addr.arpa");

@@ -201,7 +201,8 @@ describe("lab onboard --ipmi (Scenario C)", () => {
       ]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("→ IPMI: setting next boot to PXE");
+      // The provider switched it (Step 3, as lab apply server does), and says what the BMC reports.
+      expect(r.stdout).toContain("→ baremetal: power cycle, next boot pxe → on");
       expect(await bmc2.observed()).toBe("on");
       expect(await bmc2.observedNextBoot?.()).toBe("pxe");
       const shown = await labAsyncIn(home2, { BMC_PW: "lab-secret" })([

@@ -1,0 +1,162 @@
+/**
+ * `lab onboard` is the apply pipeline (design principle 3: render, plan, apply, enrol): it
+ * prints the plan `lab plan server` prints, asks once, and applies through the same code as
+ * `lab apply server` — so a machine onboarded and one applied end with the same model object,
+ * the same audit trail and the same SYNC pillar. Local mode, bare metal: the machine's side of
+ * the install is the same Provisioner calls lab server's boot routes make when a machine
+ * network-boots and its installer reports (no QEMU here; pxe-boot.test.ts boots a real one).
+ */
+import { join } from "node:path";
+import { loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
+import { openSqliteStore } from "@lab/store";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labAsyncIn, labIn, ROOT, tempHome } from "../support/cli.js";
+import { startTerminal, type Terminal } from "../support/tmux.js";
+import { until } from "../support/wait.js";
+
+const BIN = join(ROOT, "bin/lab.js");
+let home: string;
+let lab: ReturnType<typeof labIn>;
+const terminals: Terminal[] = [];
+
+interface Event {
+  action: string;
+  result: string;
+  summary: string;
+  changes: { op: string; kind: string; name: string }[];
+  subjects: string[];
+}
+
+const json = <T>(s: string): T => JSON.parse(s) as T;
+const events = () => json<Event[]>(lab(["get", "events", "-o", "json"]).stdout);
+/** One server's audit trail, with its name taken out so two servers' trails compare. */
+const trail = (name: string) =>
+  events()
+    .filter((e) => e.subjects.includes(`server/${name}`))
+    .map((e) => ({
+      action: e.action,
+      result: e.result,
+      summary: e.summary.replaceAll(name, "NAME").replace(/\(([0-9a-f]{2}:){5}[0-9a-f]{2}\)/, "(MAC)"),
+      changes: e.changes.map((c) => ({ ...c, name: c.name.replace(name, "NAME") })),
+    }));
+
+beforeAll(() => {
+  home = tempHome("lab-onboard-pipeline-");
+  lab = labIn(home);
+  expect(lab(["init", "--local"]).code).toBe(0);
+  // A label without a size: what is compared is the machine's state, not its hardware.
+  expect(lab(["apply", "-f", "-"], "labels:\n  rack: {}\n").code).toBe(0);
+});
+
+afterAll(() => {
+  for (const t of terminals) t.kill();
+});
+
+/** Plays the machine: network-boots (dispatch hands it its install token) and reports each stage. */
+async function install(mac: string): Promise<void> {
+  const store = await openSqliteStore(join(home, "state.db"));
+  const timeline = new Timeline(store.db);
+  const p = new Provisioner({ db: store.db, store, timeline, secret: loadPxeSecret(join(home, "server")) });
+  try {
+    await until(
+      `${mac} queued`,
+      async () => (await p.find(mac).catch(() => null))?.state === "INSTALL_QUEUE",
+    );
+    const decision = await p.dispatch(mac);
+    expect(decision.action).toBe("install");
+    const token = (decision as { token: string }).token;
+    for (const stage of ["booted", "partitioning", "installing", "configuring", "complete"])
+      await p.progress({ mac, stage, status: "ok" }, token);
+    await timeline.flush();
+  } finally {
+    await timeline.close();
+    await store.close();
+  }
+}
+
+describe("lab onboard is lab apply server's plan and apply", () => {
+  it('asks once after the plan; "N" changes nothing', async () => {
+    const before = events().length;
+    const t = startTerminal(
+      [
+        process.execPath,
+        BIN,
+        "onboard",
+        "no-1",
+        "--provider",
+        "baremetal",
+        "--mac",
+        "52:54:00:0b:00:09",
+        "--labels",
+        "rack",
+      ],
+      {
+        columns: 120,
+        rows: 50,
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, LAB_HOME: home, LAB_ACTOR: "tester" },
+      },
+    );
+    terminals.push(t);
+    const asked = await t.waitFor("Proceed? [y/N]:");
+    expect(asked).toContain("Plan for server no-1 (provider baremetal):");
+    expect(asked).toContain("+ register 52:54:00:0b:00:09 as no-1 and queue the install of ubuntu-24.04");
+    expect(asked.indexOf("Step 2: Plan")).toBeLessThan(asked.indexOf("Proceed?"));
+    t.type("N");
+    t.keys("Enter");
+    const refused = await t.waitFor("LAB_E_NOT_CONFIRMED");
+    expect(refused).toContain("not confirmed: nothing was changed");
+    expect(refused).not.toContain("Step 3: Apply");
+    // One question for the whole onboarding.
+    expect(refused.split("Proceed?").length).toBe(2);
+    expect(json<unknown[]>(lab(["get", "servers", "-o", "json"]).stdout)).toEqual([]);
+    expect(json<unknown[]>(lab(["provision", "list", "-o", "json"]).stdout)).toEqual([]);
+    expect(events().length).toBe(before);
+  });
+
+  it("prints lab plan server's plan, and ends as lab apply server ends: model, audit, SYNC", async () => {
+    const draft = (mac: string) => ["--provider", "baremetal", "--mac", mac, "--image", "ubuntu-24.04"];
+    const planned = lab(["plan", "server", "ob-1", ...draft("52:54:00:0b:00:01"), "--label", "rack"]);
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(planned.stdout).toContain("Plan for server ob-1 (provider baremetal):");
+
+    const run = labAsyncIn(home);
+    const [onboarded] = await Promise.all([
+      run(["onboard", "ob-1", ...draft("52:54:00:0b:00:01"), "--labels", "rack", "--yes"]),
+      install("52:54:00:0b:00:01"),
+    ]);
+    expect(onboarded.code, onboarded.stderr).toBe(0);
+    const [applied] = await Promise.all([
+      run(["apply", "server", "ap-1", ...draft("52:54:00:0b:00:02"), "--label", "rack", "--yes"]),
+      install("52:54:00:0b:00:02"),
+    ]);
+    expect(applied.code, applied.stderr).toBe(0);
+
+    const out = onboarded.stdout;
+    // The plan, byte for byte as lab plan server printed it, then Apply, then the install followed.
+    expect(out).toContain(planned.stdout);
+    const order = ["Step 1: Render", "Step 2: Plan", "Step 3: Apply", "Step 4: Install and enrol"];
+    expect(order.map((s) => out.indexOf(s))).toEqual(
+      [...order.map((s) => out.indexOf(s))].sort((a, b) => a - b),
+    );
+    expect(out).toContain("→ server ob-1 created in the model");
+    expect(out).toContain("→ baremetal: ob-1 (52:54:00:0b:00:01) queued for ubuntu-24.04");
+    expect(out).toContain("✓ ob-1 installed (ubuntu-24.04)");
+    expect(out).toContain("✓ ob-1: in sync (provider baremetal, INSTALLED ubuntu-24.04");
+    expect(applied.stdout).toContain("✓ ap-1: in sync (provider baremetal, INSTALLED ubuntu-24.04");
+
+    // The same model object (but its MAC), written by the same apply.
+    const servers = json<{ name: string; mac: string; status: { sync: unknown } }[]>(
+      lab(["get", "servers", "-o", "json"]).stdout,
+    );
+    const ob = servers.find((s) => s.name === "ob-1");
+    const ap = servers.find((s) => s.name === "ap-1");
+    expect(ob && { ...ob, name: "NAME", mac: "MAC" }).toEqual(ap && { ...ap, name: "NAME", mac: "MAC" });
+    // The SYNC pillar: what the provider reported after the install, the same for both.
+    expect(ob?.status.sync).toEqual({ state: "ok", text: "sync" });
+    // The same audit trail: apply (model), enlist, install start and end.
+    const obTrail = trail("ob-1");
+    expect(obTrail.map((e) => e.action)).toContain("apply");
+    expect(obTrail).toEqual(trail("ap-1"));
+  }, 120_000);
+});
