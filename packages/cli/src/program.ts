@@ -55,6 +55,7 @@ import {
   type Session,
   statePath,
 } from "./context.js";
+import { priceTable } from "./output/prices.js";
 import { makeStyle, type Style } from "./output/style.js";
 import * as views from "./output/views.js";
 import { VERSION } from "./version.js";
@@ -294,6 +295,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
       layout: () => views.layoutTable(rows as never, out),
       lab: () => views.labTable(rows as never, out),
       cluster: () => views.clusterTable(rows as never, out),
+      price: () => priceTable(rows as never, out),
     }[kind];
     if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
       io.stderr.write(`No ${word} found.\n`);
@@ -439,40 +441,77 @@ export async function run(argv: string[], io: IO): Promise<number> {
 
   program
     .command("render")
-    .description("write monitoring configuration generated from the fleet")
-    .argument("<what>", "alerts")
-    .addOption(
-      new Option("--backend <backend>", "monitoring system")
-        .choices(["prometheus", "naemon"])
-        .makeOptionMandatory(),
+    .description(
+      "write monitoring configuration generated from the fleet (render alerts), or compare a label at every provider (--label L --all-providers)",
     )
-    .requiredOption("--out <dir>", "folder to write into (files are replaced atomically)")
+    .argument("[what]", "alerts")
+    .addOption(
+      new Option("--backend <backend>", "render alerts: monitoring system").choices(["prometheus", "naemon"]),
+    )
+    .option("--out <dir>", "render alerts: folder to write into (files are replaced atomically)")
+    .option("--label <label>", "--all-providers: the label to compare")
+    .option("--all-providers", "the label at every provider, side by side, with a cost estimate")
+    .option(
+      "--prices <file>",
+      "--all-providers: a YAML file with prices: (over the model's and the shipped default)",
+    )
     .addOption(outputOption())
-    .action(async (what: string, opts: { backend: Backend; out: string; output: Format }) => {
-      if (what !== "alerts") throw usage(`cannot render "${what}": only alerts`);
-      const e = await engine();
-      const rendered = await e.render(opts.backend, resolve(opts.out));
-      const report = writeRendered(opts.out, rendered.files);
-      await e.noteRendered({
-        backend: opts.backend,
-        out: resolve(opts.out),
-        changed: report.changed.length,
-        unchanged: report.unchanged.length,
-        removed: report.removed.length,
-      });
-      emit(opts.output, { ...report, unrenderable: rendered.unrenderable }, () => {
-        const lines = [
-          ...report.changed.map((f) => `${out.yellow("changed")}    ${f}`),
-          ...report.removed.map((f) => `${out.red("removed")}    ${f}`),
-          `${opts.backend} → ${opts.out}: ${report.changed.length} changed, ${report.unchanged.length} unchanged, ${report.removed.length} removed`,
-          ...rendered.unrenderable.map(
-            (u) =>
-              `not rendered: ${u.alert} (${u.reason}) on ${u.servers.length} server${u.servers.length === 1 ? "" : "s"}`,
-          ),
-        ];
-        return `${lines.join("\n")}\n`;
-      });
-    });
+    .action(
+      async (
+        what: string | undefined,
+        opts: {
+          backend?: Backend;
+          out?: string;
+          label?: string;
+          allProviders?: boolean;
+          prices?: string;
+          output: Format;
+        },
+      ) => {
+        if (opts.allProviders || (what === undefined && opts.label)) {
+          if (what !== undefined) throw usage(`render --all-providers takes no <what> (got "${what}")`);
+          if (!opts.label) throw usage("render --all-providers needs --label L");
+          if (!opts.allProviders) throw usage("render --label L needs --all-providers");
+          const { renderAllProviders } = await import("./commands/render-providers.js");
+          return renderAllProviders(
+            { io, print, emit, out, open },
+            { label: opts.label, output: opts.output, ...(opts.prices ? { prices: opts.prices } : {}) },
+          );
+        }
+        if (what === undefined)
+          throw usage(
+            "expected `lab render alerts --backend B --out DIR` or `lab render --label L --all-providers`",
+          );
+        if (what !== "alerts")
+          throw usage(`cannot render "${what}": only alerts (or --label L --all-providers)`);
+        if (!opts.backend) throw usage("render alerts needs --backend prometheus|naemon");
+        if (!opts.out) throw usage("render alerts needs --out DIR");
+        const dir = opts.out;
+        const backend = opts.backend;
+        const e = await engine();
+        const rendered = await e.render(backend, resolve(dir));
+        const report = writeRendered(dir, rendered.files);
+        await e.noteRendered({
+          backend,
+          out: resolve(dir),
+          changed: report.changed.length,
+          unchanged: report.unchanged.length,
+          removed: report.removed.length,
+        });
+        emit(opts.output, { ...report, unrenderable: rendered.unrenderable }, () => {
+          const lines = [
+            ...report.changed.map((f) => `${out.yellow("changed")}    ${f}`),
+            ...report.removed.map((f) => `${out.red("removed")}    ${f}`),
+            `${backend} → ${dir}: ${report.changed.length} changed, ${report.unchanged.length} unchanged, ${report.removed.length} removed`,
+            ...rendered.unrenderable.map(
+              (u) =>
+                `not rendered: ${u.alert} (${u.reason}) on ${u.servers.length} server${u.servers.length === 1 ? "" : "s"}`,
+            ),
+          ];
+          return `${lines.join("\n")}\n`;
+        });
+      },
+    );
 
   registerServerLifecycleCommands(program, lifecycleCtx);
   registerRemoteCommands(program, { io, print, emit, out, open });

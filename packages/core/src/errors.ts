@@ -670,7 +670,7 @@ export const CATALOGUE = {
   LAB_E_PRICES: {
     http: 400,
     exit: EXIT.error,
-    hint: "fix the price table (`prices:` in a YAML file given with --prices; docs/providers.md shows its shape)",
+    hint: "fix the price table at the place named (`prices:` applied with lab apply -f, or the file given to --prices); docs/providers.md shows its shape",
   },
   LAB_W_TARGET_EMPTY: { http: 200, exit: EXIT.ok, hint: "check the target's names and values" },
   LAB_W_SIZE_CONFLICT: {

@@ -12,6 +12,7 @@ export * from "./model.js";
 export * from "./parse.js";
 export * from "./placement.js";
 export * from "./plan.js";
+export * from "./prices.js";
 export * from "./puppet.js";
 export * from "./query.js";
 export * from "./redact.js";

@@ -26,6 +26,7 @@ export function emptyModel(): Model {
     layout: new Map(),
     lab: new Map(),
     cluster: new Map(),
+    price: new Map(),
   };
 }
 

@@ -38,7 +38,7 @@ export interface ParseCache {
  * Changes whenever what parsing produces changes (schema, diagnostics), so a cache written by
  * an older Lab is never read as current.
  */
-export const PARSE_VERSION = "lab-parse-1";
+export const PARSE_VERSION = "lab-parse-2";
 
 interface FileResult {
   resources: Resource[];
@@ -147,7 +147,10 @@ function parseFile(file: SourceFile, nodes: Map<Resource, NodeInfo>): FileResult
     const result = documentSchema.safeParse(raw);
     if (!result.success) {
       for (const issue of result.error.issues) {
-        diagnostics.push(...issueDiagnostics(issue, doc, raw, at));
+        const found = issueDiagnostics(issue, doc, raw, at);
+        // A bad price table has its own code (its hint says where price tables live).
+        if (issue.path[0] === "prices") for (const d of found) d.code = "LAB_E_PRICES";
+        diagnostics.push(...found);
       }
     }
     // Objects that passed are still collected, so references to them resolve and one

@@ -510,6 +510,53 @@ export const clusterSchema = z.strictObject(
 
 export type ClusterSpec = z.infer<typeof clusterSchema>;
 
+function isCalendarDate(d: string): boolean {
+  const t = Date.parse(`${d}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().startsWith(d);
+}
+
+/** A calendar date as YAML writes it unquoted (2026-12-08); a Date (YAML 1.1 readers) becomes one too. */
+const isoDate = z.preprocess(
+  (v) => (v instanceof Date ? v.toISOString().slice(0, 10) : v),
+  z
+    .string({ error: "expected a date such as 2026-12-08" })
+    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: "expected a date such as 2026-12-08" })
+    .refine(isCalendarDate, { error: "expected a real calendar date such as 2026-12-08" }),
+);
+
+/**
+ * One provider's price table (`prices: {aws: …}`), keyed by the provider's name: price per
+ * hour by instance type (aws) or by size name (any provider), for `lab render --all-providers`.
+ * It replaces the shipped default for that provider as a whole, so every figure shown comes
+ * from one dated table (docs/providers.md).
+ */
+export const priceSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    /** When these figures were read off their source: shown with every estimate. */
+    as_of: isoDate,
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, { error: "a currency is a 3-letter ISO code such as USD" })
+      .optional(),
+    region: z.string().min(1).optional(),
+    /** Where the figures come from (a pricing page, a quote), for whoever checks them. */
+    source: z.string().optional(),
+    hourly: z
+      .record(
+        z.string().min(1),
+        z
+          .number({ error: "expected a price per hour (a number)" })
+          .nonnegative({ error: "a price per hour is 0 or more" }),
+        { error: "expected a map of instance type or size name → price per hour" },
+      )
+      .refine((m) => Object.keys(m).length > 0, { error: "hourly: lists at least one price" }),
+  },
+  { error: "expected a price table (as_of, currency, region, source, hourly)" },
+);
+
+export type PriceSpec = z.infer<typeof priceSchema>;
+
 /** One YAML document. Every top-level key is optional; several documents and files merge. */
 export const documentSchema = z.strictObject(
   {
@@ -531,10 +578,11 @@ export const documentSchema = z.strictObject(
     layout: z.record(nameSchema, layoutSchema).optional(),
     labs: z.record(nameSchema, labSchema).optional(),
     clusters: z.record(nameSchema, clusterSchema).optional(),
+    prices: z.record(nameSchema, priceSchema).optional(),
   },
   {
     error:
-      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules, layout, labs or clusters",
+      "expected a map with labels, groups, sizes, alerts, secrets, servers, classes, images, label_rules, layout, labs, clusters or prices",
   },
 );
 
@@ -564,6 +612,7 @@ export const KINDS = [
   "layout",
   "lab",
   "cluster",
+  "price",
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -581,6 +630,7 @@ export interface SpecOf {
   layout: LayoutSpec;
   lab: LabSpec;
   cluster: ClusterSpec;
+  price: PriceSpec;
 }
 
 /** The top-level YAML key that holds each kind. */
@@ -598,6 +648,7 @@ export const SECTION: Record<Kind, keyof DocumentSpec> = {
   layout: "layout",
   lab: "labs",
   cluster: "clusters",
+  price: "prices",
 };
 
 /** The plural of each kind is its YAML section (`classes`, `label_rules`), never `kind + "s"`. */
@@ -630,6 +681,7 @@ export const SPEC_SCHEMA: { [K in Kind]: z.ZodType<SpecOf[K]> } = {
   layout: layoutSchema as unknown as z.ZodType<LayoutSpec>,
   lab: labSchema as z.ZodType<LabSpec>,
   cluster: clusterSchema as z.ZodType<ClusterSpec>,
+  price: priceSchema as z.ZodType<PriceSpec>,
 };
 
 /** Known keys of each object shape, for "did you mean" on unknown keys. */

@@ -11,6 +11,7 @@ import { type Model, modelFromResources, type Resource } from "./model.js";
 import { type ParseCache, parseSources, type SourceFile } from "./parse.js";
 import { placeAlerts, type Unrenderable } from "./placement.js";
 import { type Change, planApply, withoutResource } from "./plan.js";
+import type { PriceRow } from "./prices.js";
 import {
   type EncNode,
   encNode,
@@ -227,6 +228,7 @@ export interface ListResultMap {
   layout: LayoutRow;
   lab: LabRow;
   cluster: ClusterRow;
+  price: PriceRow;
   event: AuditEvent;
 }
 export type ShowKind = "server" | "label" | "group" | "alert" | "secret";
@@ -408,6 +410,7 @@ export class LabService implements Engine {
       layout: () => views.layoutRows(),
       lab: () => views.labRows(),
       cluster: () => views.clusterRows(),
+      price: () => views.priceRows(),
     };
     const result = rows[kind as Kind]();
     if (kind === "server") {

@@ -12,6 +12,7 @@ import { notFound } from "./errors.js";
 import { imageCatalogue } from "./images.js";
 import { type LayoutRow, layoutRows } from "./layout.js";
 import { placeAlert, renderedPath } from "./placement.js";
+import { type PriceRow, priceRows, priceTables } from "./prices.js";
 import type { ClusterSpec, Kind, LabelRuleSpec, LabSpec, SelectorSpec, ServerSpec } from "./schema.js";
 
 /** Server filters shared by every `get`: any-of inside a flag, all-of across flags. */
@@ -487,6 +488,11 @@ export class FleetViews {
       reason: spec.reason ?? null,
       spec,
     }));
+  }
+
+  /** Every provider's price table (the model's, else the shipped default), one row per price. */
+  priceRows(): PriceRow[] {
+    return priceRows(priceTables(this.model));
   }
 
   sizeRows(filter: ServerFilter = {}): SizeRow[] {

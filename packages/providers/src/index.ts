@@ -1,3 +1,4 @@
+export * from "./all-providers.js";
 export * from "./aws.js";
 export * from "./baremetal.js";
 export * from "./compare.js";

@@ -54,6 +54,9 @@ const CAN: Reconcilable = {
   extra_disk: true,
   why: "libvirt cannot change this in place",
 };
+/** What a domain gets when its size says nothing to libvirt (and no `defaults` were given). */
+export const LIBVIRT_DEFAULTS = { cores: 1, memoryMiB: 512, diskMiB: 4096 } as const;
+
 /** Domains Lab made carry this in their <description>, so `list({managed})` can tell them apart. */
 const MARK = "managed by lab";
 
@@ -66,7 +69,7 @@ export class LibvirtProvider implements Provider {
   constructor(private readonly o: LibvirtProviderOptions = {}) {
     this.uri = o.uri ?? "qemu:///system";
     this.pool = o.pool ?? "default";
-    this.defaults = o.defaults ?? { cores: 1, memoryMiB: 512, diskMiB: 4096 };
+    this.defaults = o.defaults ?? { ...LIBVIRT_DEFAULTS };
   }
 
   private virsh(...args: string[]): Promise<string> {

@@ -225,3 +225,13 @@ export const serverDraftSchema = z
 /** `?wait=false`: queue and return (bare metal: `lab onboard --no-wait`). */
 export const applyQuerySchema = z.object({ wait: z.enum(["true", "false"]).optional() });
 export const destroyBodySchema = z.object({ dryRun: z.boolean().optional() }).strict();
+
+/** `lab render --label L --all-providers --prices FILE`: the file as the CLI read it (path for errors). */
+export const allProvidersBodySchema = z
+  .object({
+    prices: z
+      .object({ path: z.string().min(1).max(4096), text: z.string().max(1_000_000) })
+      .strict()
+      .optional(),
+  })
+  .strict();

@@ -2,6 +2,7 @@
 import { KINDS, SECTION } from "@lab/core";
 import { z } from "zod";
 import {
+  allProvidersBodySchema,
   applyQuerySchema,
   applyRequestSchema,
   applyResultSchema,
@@ -142,6 +143,15 @@ export function openApiDocument(): Json {
         summary: "Destroy at the provider, then in the model ({dryRun: true} plans it)",
         parameters: [nameParam],
         requestBody: body(destroyBodySchema),
+        responses: ok({ type: "object" }),
+      },
+    },
+    "/api/v1/labels/{name}/all-providers": {
+      post: {
+        summary:
+          "The label at every provider side by side (compute, image, Puppet, ports, estimated cost from prices:); {prices: {path, text}} adds a price file",
+        parameters: [nameParam],
+        requestBody: body(allProvidersBodySchema),
         responses: ok({ type: "object" }),
       },
     },

@@ -8,6 +8,7 @@
  *   GET  /api/v1/servers/:name/diff     read   spec against what the provider reports now
  *   POST /api/v1/servers/:name/sync     write  reconcile where the provider can
  *   POST /api/v1/servers/:name/destroy  write  at the provider, then in the model  {dryRun?}
+ *   POST /api/v1/labels/:name/all-providers  read  the label at every provider, priced  {prices?}
  *
  * Lines of progress are collected and returned with the answer (`progress`), as the CLI prints
  * them. A diff is a read that keeps an observation (the SYNC pillar): reading is what observes.
@@ -15,7 +16,12 @@
 import type { Provider, ProviderServiceDeps } from "@lab/providers";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { applyQuerySchema, destroyBodySchema, serverDraftSchema } from "./api-schema.js";
+import {
+  allProvidersBodySchema,
+  applyQuerySchema,
+  destroyBodySchema,
+  serverDraftSchema,
+} from "./api-schema.js";
 import { parse, type RouteAuth } from "./routes.js";
 
 const nameParam = z.object({ name: z.string().min(1).max(253) });
@@ -37,7 +43,8 @@ export async function registerProviderRoutes(
   { auth, actorOf }: RouteAuth,
 ): Promise<void> {
   // Loaded on first registration only: the AWS SDK is large and most servers never use it.
-  const { ProviderService } = await import("@lab/providers");
+  const { ProviderService, allProviders } = await import("@lab/providers");
+  const { parsePriceFile } = await import("@lab/core");
   const serviceFor = (req: FastifyRequest) => {
     const actor = actorOf(req);
     return new ProviderService({
@@ -77,6 +84,11 @@ export async function registerProviderRoutes(
     const name = nameOf(req);
     parse(z.object({}).strict(), req.body ?? {});
     return withProgress((p) => serviceFor(req).sync(name, p));
+  });
+  // A read with a body: the --prices file travels as text, and is parsed (and blamed) here.
+  app.post("/api/v1/labels/:name/all-providers", { preHandler: auth("read") }, async (req) => {
+    const { prices } = parse(allProvidersBodySchema, req.body ?? {});
+    return allProviders(await deps.load(), nameOf(req), prices ? { priceFile: parsePriceFile(prices) } : {});
   });
   app.post("/api/v1/servers/:name/destroy", { preHandler: auth("write") }, async (req) => {
     const name = nameOf(req);
