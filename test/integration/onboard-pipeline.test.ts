@@ -5,12 +5,15 @@
  * the same audit trail and the same SYNC pillar. Local mode, bare metal: the machine's side of
  * the install is the same Provisioner calls lab server's boot routes make when a machine
  * network-boots and its installer reports (no QEMU here; pxe-boot.test.ts boots a real one).
+ * SSH: a real second host (Debian sshd in its own network namespace, test/support/ssh-host.ts),
+ * adopted by the onboarding as `lab apply server` adopts it.
  */
 import { join } from "node:path";
 import { loadPxeSecret, Provisioner, Timeline } from "@lab/pxe";
 import { openSqliteStore } from "@lab/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labAsyncIn, labIn, ROOT, tempHome } from "../support/cli.js";
+import { startTestHost, type TestHost } from "../support/ssh-host.js";
 import { startTerminal, type Terminal } from "../support/tmux.js";
 import { until } from "../support/wait.js";
 
@@ -158,5 +161,58 @@ describe("lab onboard is lab apply server's plan and apply", () => {
     const obTrail = trail("ob-1");
     expect(obTrail.map((e) => e.action)).toContain("apply");
     expect(obTrail).toEqual(trail("ap-1"));
+  }, 120_000);
+});
+
+describe("lab onboard --provider ssh --no-agent (local mode) adopts as lab apply server does", () => {
+  let host: TestHost;
+  beforeAll(async () => {
+    host = await startTestHost({ prefix: "lop" });
+  }, 300_000);
+  afterAll(async () => {
+    await host?.stop();
+  });
+
+  it("plans the adoption, pins the host key it saw, and leaves lab plan server nothing to do", async () => {
+    const r = await labAsyncIn(home)([
+      "onboard",
+      "nuc-1",
+      "--provider",
+      "ssh",
+      "--host",
+      host.ip,
+      "--identity-file",
+      host.identityFile,
+      "--labels",
+      "rack",
+      "--no-agent",
+      "--yes",
+    ]);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain(`Host key: ${host.hostKeyFingerprint}`);
+    expect(r.stdout).toContain(
+      `+ adopt root@${host.ip}:22 as nuc-1: pin host key ${host.hostKeyFingerprint}`,
+    );
+    expect(r.stdout).toContain(`→ ssh: adopted nuc-1: host key ${host.hostKeyFingerprint} pinned`);
+    expect(r.stdout).toContain("✓ nuc-1: in sync (provider ssh, Debian GNU/Linux 12 over SSH, adopted)");
+    expect(r.stdout).not.toContain("Install lab agent binary");
+    // The model's server is the draft the flags made, with how the provider reaches it.
+    const described = lab(["describe", "server", "nuc-1", "-o", "json"]);
+    expect(described.code, described.stderr).toBe(0);
+    expect(json<{ spec: unknown }>(described.stdout).spec).toMatchObject({
+      provider: "ssh",
+      host: host.ip,
+      labels: ["rack"],
+      attributes: { ssh_user: "root" },
+    });
+    // Adopted: planning it again (with the same key) finds nothing to do.
+    const again = await labAsyncIn(home, { LAB_SSH_IDENTITY_FILE: host.identityFile })([
+      "plan",
+      "server",
+      "nuc-1",
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("Nothing to do: the provider reports what the spec asks for.");
+    expect(trail("nuc-1").map((e) => e.action)).toEqual(["apply"]);
   }, 120_000);
 });
