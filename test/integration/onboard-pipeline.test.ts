@@ -128,12 +128,12 @@ describe("lab onboard is lab apply server's plan and apply", () => {
       run(["onboard", "ob-1", ...draft("52:54:00:0b:00:01"), "--labels", "rack", "--yes"]),
       install("52:54:00:0b:00:01"),
     ]);
-    expect(onboarded.code, onboarded.stderr).toBe(0);
+    expect(onboarded.code, `${onboarded.stdout}\n${onboarded.stderr}`).toBe(0);
     const [applied] = await Promise.all([
       run(["apply", "server", "ap-1", ...draft("52:54:00:0b:00:02"), "--label", "rack", "--yes"]),
       install("52:54:00:0b:00:02"),
     ]);
-    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.code, `${applied.stdout}\n${applied.stderr}`).toBe(0);
 
     const out = onboarded.stdout;
     // The plan, byte for byte as lab plan server printed it, then Apply, then the install followed.

@@ -325,6 +325,10 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetS
   async putSyncObservation(o: SyncObservation): Promise<SyncObservation | undefined> {
     return this.run(() =>
       this.db.transaction().execute(async (trx) => {
+        // The write lock first: a read-then-write transaction on SQLite fails at once
+        // (SQLITE_BUSY, no waiting) when another process wrote in between — as lab server's
+        // boot routes do while `lab onboard` observes a machine that is booting.
+        await lockRevision(trx);
         const before = await trx
           .selectFrom("sync_observations")
           .select("observation")

@@ -314,6 +314,44 @@ describe("SQLite store", () => {
     }
   });
 
+  // A SYNC observation is read-then-write; begun as a reader, SQLite fails it at once (no busy
+  // wait) when another process commits first — lab server's boot routes writing while
+  // `lab onboard` observes a booting machine. Taking the write lock first makes it wait its turn.
+  it("a SYNC observation waits for another process's write instead of failing", async () => {
+    const path = join(freshDir(), "state.db");
+    const store = await openSqliteStore(path);
+    const obs = (state: "sync" | "drift") => ({
+      server: "x",
+      provider: "baremetal",
+      observedAt: new Date().toISOString(),
+      state,
+      summary: state,
+      differences: [],
+    });
+    try {
+      await store.putSyncObservation(obs("sync"));
+      // The other process writes under the lock and commits after a while, on its own.
+      const driver = createRequire(import.meta.url).resolve("better-sqlite3");
+      const child = spawn(
+        process.execPath,
+        [
+          "-e",
+          `const D = require(${JSON.stringify(driver)}); const db = new D(${JSON.stringify(path)});
+           db.exec("BEGIN IMMEDIATE"); db.exec("update meta set value = value + 1 where key = 'revision'");
+           process.stdout.write("locked\\n"); setTimeout(() => { db.exec("COMMIT"); db.close(); }, 500);`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      children.add(child);
+      await new Promise((r) => child.stdout?.once("data", r));
+      const before = await store.putSyncObservation(obs("drift"));
+      expect(before?.state).toBe("sync");
+      expect((await store.syncObservations()).map((o) => o.state)).toEqual(["drift"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   // Kysely's SQLite adapter runs migrations with no lock and no transaction; openSqliteStore
   // takes SQLite's write lock around them, so stores opening a new file at once migrate it once.
   it("opening a fresh database from several stores at once migrates it once", async () => {
