@@ -146,6 +146,13 @@ describe("lab render --label mailserver --all-providers", () => {
     const nb = await local(["render", "alerts", "--out", out]);
     expect(nb.code).toBe(2);
     expect(nb.stderr).toContain("--backend");
+    // Flags of one form are refused by the other rather than ignored.
+    const mixed = await local(["render", "--label", "mailserver", "--all-providers", "--out", out]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("--backend and --out are for render alerts");
+    const noFlag = await local(["render", "--label", "mailserver"]);
+    expect(noFlag.code).toBe(2);
+    expect(noFlag.stderr).toContain("needs --all-providers");
   });
 });
 

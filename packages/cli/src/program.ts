@@ -472,6 +472,8 @@ export async function run(argv: string[], io: IO): Promise<number> {
           if (what !== undefined) throw usage(`render --all-providers takes no <what> (got "${what}")`);
           if (!opts.label) throw usage("render --all-providers needs --label L");
           if (!opts.allProviders) throw usage("render --label L needs --all-providers");
+          if (opts.backend || opts.out)
+            throw usage("--backend and --out are for render alerts, not --all-providers");
           const { renderAllProviders } = await import("./commands/render-providers.js");
           return renderAllProviders(
             { io, print, emit, out, open },
@@ -484,6 +486,7 @@ export async function run(argv: string[], io: IO): Promise<number> {
           );
         if (what !== "alerts")
           throw usage(`cannot render "${what}": only alerts (or --label L --all-providers)`);
+        if (opts.prices) throw usage("--prices is for render --label L --all-providers, not render alerts");
         if (!opts.backend) throw usage("render alerts needs --backend prometheus|naemon");
         if (!opts.out) throw usage("render alerts needs --out DIR");
         const dir = opts.out;

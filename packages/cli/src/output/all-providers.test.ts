@@ -64,6 +64,13 @@ labels:
     expect(out).not.toMatch(/\$0\b/);
   });
 
+  it("colours on a terminal without moving a single column", () => {
+    const colour = allProvidersTable(view, makeStyle({ isTTY: true, columns: 100 }, { TERM: "xterm" }));
+    expect(colour).toContain("\u001b[1m");
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are control characters
+    expect(colour.replace(/\u001b\[[0-9;]*m/g, "")).toBe(allProvidersTable(view, plain(100)));
+  });
+
   it("still fits a narrow terminal (the grid; footnotes are one line each)", () => {
     const grid = allProvidersTable(view, plain(70))
       .split("\n")
