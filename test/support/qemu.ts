@@ -45,6 +45,13 @@ export interface VmOptions {
   serialPath: string;
   /** Default 512. */
   memoryMb?: number;
+  /** vCPUs; default 1. */
+  smp?: number;
+  /**
+   * Boots this kernel directly (QEMU's -kernel/-initrd/-append), as the boot loader on an
+   * installed disk would, instead of the network.
+   */
+  kernel?: { path: string; initrd: string; append: string };
   /** Shortcut for one virtio disk. */
   diskPath?: string;
   disks?: VmDisk[];
@@ -178,7 +185,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     "-accel",
     "tcg",
     "-smp",
-    "1",
+    String(opts.smp ?? 1),
     "-m",
     String(opts.memoryMb ?? 512),
     "-nographic",
@@ -193,8 +200,13 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`,
     "-device",
     `${device},netdev=n0,mac=${opts.mac}${opts.media ? "" : ",bootindex=1"}${rom ? "" : ",romfile="}`,
-    ...(opts.media ? mediaArgs(opts.media) : ["-boot", "n"]),
+    ...(opts.media ? mediaArgs(opts.media) : opts.kernel ? [] : ["-boot", "n"]),
   ];
+  if (opts.kernel) {
+    for (const f of [opts.kernel.path, opts.kernel.initrd])
+      if (/[,\s]/.test(f)) throw new Error(`kernel file ${f} must not contain commas or spaces`);
+    args.push("-kernel", opts.kernel.path, "-initrd", opts.kernel.initrd, "-append", opts.kernel.append);
+  }
   if (uefi) {
     const vars = `${opts.serialPath}.OVMF_VARS.fd`;
     await copyFile(OVMF_VARS, vars);

@@ -16,7 +16,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BootImage, ensureBootImage } from "./boot-image.js";
@@ -33,6 +33,18 @@ export interface VirtualMachine {
   qmp: string;
   /** The VM's disk image (the test install writes its marker to the first sector). */
   disk: string;
+  /**
+   * Stops QEMU and starts it again with the same MAC, tap, disk and QMP socket but other
+   * hardware — a person swapping RAM or CPUs. It comes up halted, as at the start, unless
+   * `installed` boots the installed system from its disk (installedSystem()) right away.
+   */
+  relaunch(o: Hardware & { installed?: boolean }): Promise<void>;
+}
+
+/** A virtual machine's hardware. */
+export interface Hardware {
+  memoryMb: number;
+  smp: number;
 }
 
 export interface VirtualLab {
@@ -45,6 +57,10 @@ export interface VirtualLab {
   token: string;
   /** `lab` as a client of the server (logged in). */
   cli: ReturnType<typeof labAsyncIn>;
+  /** The machine-facing boot URL (lab.server= of the images). */
+  bootUrl: string;
+  /** The server's CA (PEM), for API clients other than `lab`. */
+  caPem: string;
   machines: VirtualMachine[];
   /** The model applied: servers (with their QMP sockets and taps) and the labs. */
   modelFile: string;
@@ -55,6 +71,8 @@ export interface VirtualLabOptions {
   /** Names the namespaces, bridge and taps (≤ 8 characters). */
   prefix: string;
   count?: number;
+  /** The VMs' hardware (default 768 MiB, 1 vCPU). */
+  hardware?: Hardware;
   /** Progress lines (the demo prints them; tests may too). */
   say?: (line: string) => void;
 }
@@ -76,6 +94,27 @@ async function serveImages(home: string, image: BootImage): Promise<void> {
     await copyFile(image.initrd, join(dir, "initrd.gz"));
   }
   await run("bash", [join(ROOT, "scripts/build-agent-runtime.sh"), join(vmImage, "agent-runtime.cpio.gz")]);
+}
+
+/**
+ * The lab-vm image as its installed system's boot loader would start it: the same kernel, the
+ * initramfs and glibc runtime as one initrd (QEMU's -initrd takes one file; concatenated cpio
+ * archives are one to the kernel), and `lab.mode=installed` — restore the agent's identity the
+ * test install kept on the disk, and run the agent (packages/pxe/assets/init.sh).
+ */
+function installedSystem(home: string, bootUrl: string): { path: string; initrd: string; append: string } {
+  const dir = join(home, "images", "lab-vm");
+  return {
+    path: join(dir, "vmlinuz"),
+    initrd: join(home, "vms", "installed-initrd.gz"),
+    append: `lab.server=${bootUrl} lab.mode=installed console=ttyS0`,
+  };
+}
+
+async function writeInstalledInitrd(home: string): Promise<void> {
+  const dir = join(home, "images", "lab-vm");
+  const parts = await Promise.all(["initrd.gz", "agent-runtime.cpio.gz"].map((f) => readFile(join(dir, f))));
+  await writeFile(join(home, "vms", "installed-initrd.gz"), Buffer.concat(parts));
 }
 
 /** Builds the network, the server and the halted VMs, and applies the model; nothing is powered on. */
@@ -132,6 +171,9 @@ export async function startVirtualLab(o: VirtualLabOptions): Promise<VirtualLab>
     const login = await cli(["login", url, "--token", token, "--ca-file", join(home, "server", "ca.crt")]);
     if (login.code !== 0) throw new Error(`lab login failed: ${login.stderr}`);
 
+    const bootUrl = /PXE: boot (http:\/\/\S+),/.exec(server.output())?.[1];
+    if (!bootUrl) throw new Error("lab server did not say its boot URL (PXE: boot …)");
+    const caPem = readFileSync(join(home, "server", "ca.crt"), "utf8");
     const dir = join(home, "vms");
     await mkdir(dir, { recursive: true });
     const machines: VirtualMachine[] = [];
@@ -147,26 +189,43 @@ export async function startVirtualLab(o: VirtualLabOptions): Promise<VirtualLab>
       // Started halted (-S): "off" until Lab powers it on through QMP; -no-shutdown keeps a
       // guest power-off (the discovery image ends with one) a halted machine Lab can start
       // again; -action reboot=reset undoes startVm's -no-reboot (Lab's power-on is a reset).
-      const vm = await startVm({
-        net,
-        tap,
-        firmware: "bios",
-        mac,
-        diskPath: disk,
-        // The agent (a 95 MiB Node executable) runs from RAM beside the initramfs.
-        memoryMb: 768,
-        serialPath: join(dir, `${name}.serial`),
-        extraArgs: [
-          "-S",
-          "-no-shutdown",
-          "-action",
-          "reboot=reset",
-          "-qmp",
-          `unix:${qmp},server=on,wait=off`,
-        ],
-      });
+      const launch = (hw: Hardware, installed: boolean) =>
+        startVm({
+          net,
+          tap,
+          firmware: "bios",
+          mac,
+          diskPath: disk,
+          // The agent (a 95 MiB Node executable) runs from RAM beside the initramfs.
+          memoryMb: hw.memoryMb,
+          smp: hw.smp,
+          serialPath: join(dir, `${name}.serial`),
+          ...(installed ? { kernel: installedSystem(home, bootUrl) } : {}),
+          extraArgs: [
+            ...(installed ? [] : ["-S"]),
+            "-no-shutdown",
+            "-action",
+            "reboot=reset",
+            "-qmp",
+            `unix:${qmp},server=on,wait=off`,
+          ],
+        });
+      const vm = await launch(o.hardware ?? { memoryMb: 768, smp: 1 }, false);
       vms.push(vm);
-      machines.push({ name, vm, tap, qmp, disk });
+      const machine: VirtualMachine = {
+        name,
+        vm,
+        tap,
+        qmp,
+        disk,
+        async relaunch(hw) {
+          await machine.vm.kill();
+          const next = await launch(hw, hw.installed === true);
+          vms.splice(vms.indexOf(machine.vm), 1, next);
+          machine.vm = next;
+        },
+      };
+      machines.push(machine);
       servers.push(`  ${name}:
     provider: qemu
     mac: "${mac}"
@@ -197,11 +256,13 @@ images:
         (_m, n: string) => machines.find((x) => x.name === n)?.tap ?? "missing-tap",
       );
     await writeFile(join(home, "labs.yaml"), labs);
-    for (const f of [modelFile, join(home, "labs.yaml")]) {
+    // The labs name vm-1 … vm-3: a smaller lab (a provider's contract) has the machines only.
+    for (const f of count >= 3 ? [modelFile, join(home, "labs.yaml")] : [modelFile]) {
       const applied = await cli(["apply", "-f", f]);
       if (applied.code !== 0) throw new Error(`lab apply -f ${f} failed: ${applied.stderr}`);
     }
-    return { net, server, home, url, token, cli, machines, modelFile, close };
+    await writeInstalledInitrd(home);
+    return { net, server, home, url, token, cli, bootUrl, caPem, machines, modelFile, close };
   } catch (e) {
     const tail = server ? `\n── lab server (tail) ──\n${server.output().slice(-3000)}` : "";
     await close();

@@ -2,9 +2,11 @@
  * `provider: baremetal` — a physical machine known by its MAC, installed over the network by
  * Lab's own PXE lifecycle (the provisioner's DISCOVERED → INSTALL_QUEUE → INSTALLING →
  * INSTALLED) and switched by its `power:` driver. What Lab compares is what the machine itself
- * reported when it booted the discovery image (the provisioner's hardware record) — never the
- * spec — against the size with "at least" semantics. Its hardware is not Lab's to change, so
- * every difference is reported with why it cannot be reconciled.
+ * reported — never the spec — against the size with "at least" semantics: the freshest of its
+ * discovery boot's hardware record and, once installed, the facts its agent sends on every
+ * connection (so RAM swapped by hand shows at the installed system's next boot, not only after
+ * a rediscovery). Its hardware is not Lab's to change, so every difference is reported with why
+ * it cannot be reconciled.
  *
  * The provisioner and the power control belong to whoever runs the provider (the CLI's local
  * mode, lab server), so the caller builds it (registry `extra`) with both.
@@ -37,6 +39,8 @@ export interface BaremetalMachine {
   image: string | null;
   stage: string | null;
   hardware: Hardware | null;
+  /** When the provisioner last changed the record (for INSTALLED: when the install completed). */
+  updatedAt?: string;
 }
 
 /** The provisioner's operations this provider drives (Provisioner, or the CLI's ProvisionClient). */
@@ -50,14 +54,31 @@ export interface BaremetalMachines {
   forget(mac: string): Promise<BaremetalMachine>;
 }
 
+/** An enrolled agent as the identity store keeps it (the fields this provider reads). */
+export interface BaremetalAgent {
+  /** What it sent on its last connection (system.ts facts(): cpus, memoryBytes, …). */
+  facts: Record<string, unknown>;
+  lastSeenAt: string | null;
+  revokedAt: string | null;
+}
+
+/** The agents by server name (the identity store, or the API's /api/v1/agents/NAME). */
+export interface BaremetalAgents {
+  /** Undefined for a name no agent enrolled as. */
+  find(name: string): Promise<BaremetalAgent | undefined>;
+}
+
 /** Power through the server's drivers (PowerControl.act with its actor, or the CLI's PowerClient). */
 export interface BaremetalPower {
+  /** Refuses a next boot the driver cannot set with LAB_E_POWER_UNSUPPORTED. */
   act(name: string, action: "cycle" | "off", nextBoot?: "pxe"): Promise<{ state: string; detail: string }>;
 }
 
 export interface BaremetalProviderOptions {
   machines: () => Promise<BaremetalMachines>;
   power: () => Promise<BaremetalPower>;
+  /** The installed systems' agents; without it only the discovery record is compared. */
+  agents?: () => Promise<BaremetalAgents>;
   /** How long apply waits for INSTALLED (default 30 min; LAB_BAREMETAL_WAIT_MS). */
   waitMs?: number;
   /** Between reads of the machine's state while waiting (default 2 s). */
@@ -66,8 +87,11 @@ export interface BaremetalProviderOptions {
 }
 
 const CAN: Reconcilable = {
-  why: "a physical machine's hardware is changed by hand (Lab compares what its discovery boot reported)",
+  why: "a physical machine's hardware is changed by hand (Lab compares what the machine last reported of itself)",
 };
+
+/** Transport failures of whatever the provider talks to (lab server's API, a local daemon). */
+const UNREACHABLE = new Set(["LAB_E_UNREACHABLE", "ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"]);
 
 const STATE: Record<BaremetalMachine["state"], ObservedResource["state"]> = {
   DISCOVERED: "stopped",
@@ -95,23 +119,49 @@ export class BaremetalProvider implements Provider {
   private async machine(spec: ResourceSpec): Promise<BaremetalMachine | null> {
     const mac = this.mac(spec);
     try {
-      return await (await this.o.machines()).find(mac);
+      return await reached("the provisioner", async () => (await this.o.machines()).find(mac));
     } catch (e) {
       if (isLabError(e) && e.code === "LAB_E_NOT_FOUND") return null;
       throw e;
     }
   }
 
+  /**
+   * The installed system's own report, when it is fresher than the discovery record: the agent
+   * of the machine's name connected after the machine became INSTALLED (it sends its facts on
+   * every connection, so a connection after the install is a report of the installed system —
+   * not of an earlier install of another machine under that name).
+   */
+  private async agentReport(m: BaremetalMachine): Promise<AgentReport | null> {
+    if (!this.o.agents || m.state !== "INSTALLED" || !m.name) return null;
+    const name = m.name;
+    const agents = this.o.agents;
+    const a = await reached("the agents", async () => (await agents()).find(name));
+    if (!a || a.revokedAt || !a.lastSeenAt) return null;
+    if (m.updatedAt && Date.parse(a.lastSeenAt) < Date.parse(m.updatedAt)) return null;
+    const cpus = a.facts.cpus;
+    const memoryBytes = a.facts.memoryBytes;
+    if (typeof cpus !== "number" || typeof memoryBytes !== "number") return null;
+    return { cpus, memoryBytes, at: a.lastSeenAt };
+  }
+
+  private async observe(m: BaremetalMachine): Promise<ObservedResource> {
+    return observed(m, await this.agentReport(m));
+  }
+
   async get(spec: ResourceSpec): Promise<ObservedResource | null> {
     const m = await this.machine(spec);
-    return m ? observed(m) : null;
+    return m ? this.observe(m) : null;
   }
 
   async diff(spec: ResourceSpec): Promise<DiffResult> {
     const m = await this.machine(spec);
-    return compare(spec, m ? observed(m) : null, CAN, [
-      "mounts (the discovery image reports the hardware, not the installed system's mounts)",
-      ...(m && !m.hardware ? ["hardware (the machine has not booted the discovery image yet)"] : []),
+    const o = m ? await this.observe(m) : null;
+    return compare(spec, o, CAN, [
+      "mounts (the discovery image and the agent's facts report the hardware, not the installed system's mounts)",
+      ...(m && !m.hardware && o?.cores === null
+        ? ["hardware (neither a discovery boot nor the installed system's agent has reported it yet)"]
+        : []),
     ]);
   }
 
@@ -156,11 +206,11 @@ export class BaremetalProvider implements Provider {
     options: ApplyOptions = {},
   ): Promise<ObservedResource> {
     const mac = this.mac(spec);
-    const machines = await this.o.machines();
+    const machines = await reached("the provisioner", () => this.o.machines());
     let m = await this.machine(spec);
     if (m?.state === "INSTALLED") {
       progress(`${spec.name} is installed (${m.image ?? "—"}): nothing to do`);
-      return observed(m);
+      return this.observe(m);
     }
     if (!m || m.state === "DISCOVERED" || m.state === "FAILED") {
       const image = spec.image?.name;
@@ -176,12 +226,28 @@ export class BaremetalProvider implements Provider {
         : await machines.enlist({ mac, name: spec.name, image, ...(bastion ? { bastion } : {}) });
       progress(`${spec.name} (${mac}) queued for ${image}${bastion ? ` at bastion ${bastion}` : ""}`);
       if (spec.power) {
-        const row = await (await this.o.power()).act(spec.name, "cycle", "pxe");
-        progress(`power cycle, next boot pxe → ${row.state} (${row.detail})`);
+        progress(await this.cycleIntoPxe(spec.name));
       } else progress(`no power: section — boot ${spec.name} from the network now`);
     }
-    if (options.wait === false) return observed(await machines.find(mac));
-    return observed(await this.waitInstalled(machines, mac, spec.name, progress));
+    if (options.wait === false) return this.observe(await machines.find(mac));
+    return this.observe(await this.waitInstalled(machines, mac, spec.name, progress));
+  }
+
+  /**
+   * A power cycle with the next boot set to PXE; a driver that cannot choose the boot device
+   * (QMP, a relay, a person) gets a plain cycle — such a machine must boot the network first
+   * by its own firmware order (Lab's dispatch sends an installed one to its disk).
+   */
+  private async cycleIntoPxe(name: string): Promise<string> {
+    const power = await reached("the power control", () => this.o.power());
+    try {
+      const row = await reached("the power control", () => power.act(name, "cycle", "pxe"));
+      return `power cycle, next boot pxe → ${row.state} (${row.detail})`;
+    } catch (e) {
+      if (!isLabError(e) || e.code !== "LAB_E_POWER_UNSUPPORTED") throw e;
+      const row = await reached("the power control", () => power.act(name, "cycle"));
+      return `power cycle → ${row.state} (${row.detail}); its driver cannot choose the next boot, so it boots by its firmware order (network first)`;
+    }
   }
 
   private async waitInstalled(
@@ -220,16 +286,18 @@ export class BaremetalProvider implements Provider {
       return;
     }
     if (spec.power) {
-      const row = await (await this.o.power()).act(spec.name, "off");
+      const row = await reached("the power control", async () =>
+        (await this.o.power()).act(spec.name, "off"),
+      );
       progress(`power off → ${row.state} (${row.detail})`);
     }
-    await (await this.o.machines()).forget(m.mac);
+    await reached("the provisioner", async () => (await this.o.machines()).forget(m.mac));
     progress(`released ${m.mac}: Lab forgot the machine (its disks are left as they are)`);
   }
 
   async list(filters: Filters = {}): Promise<ObservedResource[]> {
-    const all = await (await this.o.machines()).list();
-    return all.filter((m) => !filters.managed || m.name !== null).map(observed);
+    const all = await reached("the provisioner", async () => (await this.o.machines()).list());
+    return Promise.all(all.filter((m) => !filters.managed || m.name !== null).map((m) => this.observe(m)));
   }
 
   /** Every machine that booted Lab's network, named or not (a DISCOVERED one may be no server yet). */
@@ -264,22 +332,59 @@ function bastionOf(spec: ResourceSpec): string | undefined {
   return b;
 }
 
-/** What the machine reported of itself (its discovery boot), with the provisioner's state. */
-function observed(m: BaremetalMachine): ObservedResource {
+/** The installed system's agent's figures (facts: cpus are logical CPUs, memory the kernel's MemTotal). */
+interface AgentReport {
+  cpus: number;
+  memoryBytes: number;
+  at: string;
+}
+
+/**
+ * Runs a read of the provisioner or the agents; a transport failure (lab server down, nothing on
+ * the socket) becomes LAB_E_PROVIDER_UNREACHABLE saying what was asked and where.
+ */
+async function reached<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const code = isLabError(e) ? e.code : String((e as { code?: unknown })?.code ?? "");
+    if (!UNREACHABLE.has(code)) throw e;
+    throw new LabError(
+      "LAB_E_PROVIDER_UNREACHABLE",
+      `baremetal: ${what} did not answer: ${(e as Error).message}`,
+    );
+  }
+}
+
+/**
+ * What the machine reported of itself, with the provisioner's state: cores and memory from the
+ * agent's report when there is a fresher one (see agentReport), else from the discovery boot;
+ * disks and NICs from the discovery boot (the agent does not report them). `detail` says which.
+ */
+function observed(m: BaremetalMachine, agent: AgentReport | null = null): ObservedResource {
   const hw = m.hardware;
+  const source = agent
+    ? `hardware as ${m.name}'s agent reported it (connected ${agent.at})`
+    : hw
+      ? "hardware as its discovery boot reported it"
+      : "hardware not reported yet";
   return {
     id: m.mac,
     name: m.name ?? m.mac,
     provider: "baremetal",
     state: STATE[m.state],
-    cores: hw?.cpu.cores ?? null,
-    memoryMiB: hw ? Math.round(hw.memoryBytes / 2 ** 20) : null,
+    cores: agent ? agent.cpus : (hw?.cpu.cores ?? null),
+    memoryMiB: agent
+      ? Math.round(agent.memoryBytes / 2 ** 20)
+      : hw
+        ? Math.round(hw.memoryBytes / 2 ** 20)
+        : null,
     instanceType: null,
     disks: (hw?.disks ?? [])
       .filter((d) => !d.removable)
       .map((d) => ({ name: d.name, sizeMiB: Math.round(d.sizeBytes / 2 ** 20) })),
     mounts: null,
     network: (hw?.nics ?? []).map((n) => ({ name: n.name, mac: n.mac ?? null, ipv4: n.ipv4 })),
-    detail: `${m.state}${m.image ? ` ${m.image}` : ""}${m.stage ? `, ${m.stage}` : ""}`,
+    detail: `${m.state}${m.image ? ` ${m.image}` : ""}${m.stage ? `, ${m.stage}` : ""}; ${source}`,
   };
 }

@@ -29,15 +29,28 @@ export interface ProviderPeer {
   cleanup(): Promise<void>;
 }
 
-export function providerContract(name: string, makePeer: () => Promise<ProviderPeer>): void {
-  describe(`provider contract: ${name}`, () => {
+export interface ContractOptions {
+  /**
+   * For each step and the peer's setup (vitest's defaults otherwise): a netbooting machine's
+   * apply, or its drift (a reboot, observed), takes minutes under emulation. No step asserts on time.
+   */
+  timeoutMs?: number;
+}
+
+export function providerContract(
+  name: string,
+  makePeer: () => Promise<ProviderPeer>,
+  options: ContractOptions = {},
+): void {
+  const t = options.timeoutMs;
+  describe(`provider contract: ${name}`, { ...(t ? { timeout: t } : {}) }, () => {
     let peer: ProviderPeer;
     beforeAll(async () => {
       peer = await makePeer();
-    });
+    }, t);
     afterAll(async () => {
       await peer?.cleanup();
-    });
+    }, t);
 
     it("names its sizes and images", async () => {
       const sizes = await peer.provider.sizes();

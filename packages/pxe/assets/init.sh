@@ -13,7 +13,11 @@
 #   lab.fail=STAGE              install: fail on purpose at STAGE (tests of the failed path)
 #   lab.agent=run               install: instead of rebooting, play the installed system's
 #                               first boot in RAM: install Lab's agent the way an installer's
-#                               last step does and run it (needs the glibc runtime initrd)
+#                               last step does and run it (needs the glibc runtime initrd);
+#                               once enrolled, its identity is kept on the disk after the marker
+#   lab.mode=installed          the installed system's later boots (booted from its "disk" by
+#                               the test, e.g. after its RAM was changed): restore the agent's
+#                               identity from the disk, fetch the agent again and run it
 # Every step prints a "lab-init: ..." line on the console; tests read them from the serial log.
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -88,10 +92,10 @@ http://* | https://*) ;;
 *) die_early "lab.server is missing or not an http(s) URL: '$SERVER'" ;;
 esac
 case "$MODE" in
-discover | install) ;;
-*) die_early "lab.mode must be discover or install, not '$MODE'" ;;
+discover | install | installed) ;;
+*) die_early "lab.mode must be discover, install or installed, not '$MODE'" ;;
 esac
-[ -n "$TOKEN" ] || log "warning: no lab.token on the command line; the server will refuse the posts"
+[ -n "$TOKEN" ] || [ "$MODE" = installed ] || log "warning: no lab.token on the command line; the server will refuse the posts"
 log "mode=$MODE server=$SERVER mac=${WANT_MAC:-any}"
 
 # ── drivers ──
@@ -304,6 +308,76 @@ inventory() {
   printf '"warnings":[%s]}\n' "${warnings#,}"
 }
 
+# The install target: the first NVMe disk, else the first other fixed disk (sets DISK).
+pick_disk() {
+  DISK=""
+  for want in nvme any; do
+    for d in /sys/block/*; do
+      is_disk "$d" || continue
+      [ "$(read1 "$d/removable")" = 1 ] && continue
+      [ "$(disk_type "$d")" = usb ] && continue
+      case "$want:${d##*/}" in nvme:nvme* | any:*) DISK=${d##*/} && break 2 ;; esac
+    done
+  done
+}
+
+# Where the test install keeps the agent's identity on its disk: a tar from 1 MiB on (the
+# marker is sector 0). A stand-in for the installed system's root file system.
+STATE_SECTOR=2048
+
+# Runs the installed agent until the machine is powered off (lab.agent=run and lab.mode=installed).
+run_agent() {
+  . /etc/lab/agent.env
+  export HOME=/tmp
+  while :; do
+    log "agent: starting (server $LAB_AGENT_SERVER, name $LAB_HOSTNAME)"
+    if [ -s /etc/lab/join-token ]; then
+      /usr/local/lib/lab-agent/lab-agent --server "$LAB_AGENT_SERVER" --state-dir /var/lib/lab-agent \
+        --join-token-file /etc/lab/join-token --ca-file /etc/lab/ca.crt --name "$LAB_HOSTNAME" --heartbeat 5s
+    else
+      /usr/local/lib/lab-agent/lab-agent --server "$LAB_AGENT_SERVER" --state-dir /var/lib/lab-agent \
+        --ca-file /etc/lab/ca.crt --name "$LAB_HOSTNAME" --heartbeat 5s
+    fi
+    code=$?
+    # 78: an operator must act (revoked, a spent token): restarting would not help.
+    [ "$code" = 78 ] && agent_fail "the agent exited 78 (an operator must act)"
+    log "agent: exited $code; restarting in 5 s"
+    sleep 5
+  done
+}
+
+agent_fail() {
+  log "FAILED: agent: $*"
+  post_log
+  finish poweroff
+}
+
+# install.sh enables its unit with systemctl or a wants/ link; this busybox system has neither.
+install_agent() { # url
+  [ -e /lib64/ld-linux-x86-64.so.2 ] || agent_fail "no glibc runtime in this image (add the agent runtime initrd)"
+  mkdir -p /etc/systemd/system/multi-user.target.wants
+  timeout 120 wget -q -O /run/agent-install.sh "$1" 2>/run/agent.err ||
+    agent_fail "could not fetch $1: $(tail -n1 /run/agent.err)"
+  t0=$(uptime_s)
+  sh /run/agent-install.sh >/run/agent-install.out 2>&1 ||
+    agent_fail "install.sh failed: $(tail -n2 /run/agent-install.out | tr '\n' ' ')"
+  log "agent installed in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s: $(tail -n1 /run/agent-install.out)"
+}
+
+# ── installed: a later boot of the installed system ──
+if [ "$MODE" = installed ]; then
+  settle_disks
+  pick_disk
+  [ -n "$DISK" ] || agent_fail "no disk to boot the installed system from: $(ls /sys/block | tr '\n' ' ')"
+  dd if="/dev/$DISK" bs=512 skip=$STATE_SECTOR count=2048 2>/dev/null | tar -xf - -C / 2>/run/tar.err ||
+    agent_fail "no agent identity on /dev/$DISK (was it installed with lab.agent=run?): $(tail -n1 /run/tar.err)"
+  [ -s /var/lib/lab-agent/cert.pem ] || agent_fail "/dev/$DISK holds no agent certificate"
+  LAB_HOSTNAME=$(cat /etc/lab/hostname)
+  log "installed system: agent identity restored from /dev/$DISK ($(cat /proc/cpuinfo | grep -c '^processor') CPUs, $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) kB)"
+  install_agent "$SERVER/pxe/v1/agent/install.sh"
+  run_agent
+fi
+
 if [ "$MODE" = discover ]; then
   settle_disks
   inventory >/run/inventory.json
@@ -372,15 +446,7 @@ stage booted ok "discovery image $(uname -r) up on $IFACE $MY_IP" 0
 slog "syslog to $SYSLOG"
 
 settle_disks
-DISK=""
-for want in nvme any; do
-  for d in /sys/block/*; do
-    is_disk "$d" || continue
-    [ "$(read1 "$d/removable")" = 1 ] && continue
-    [ "$(disk_type "$d")" = usb ] && continue
-    case "$want:${d##*/}" in nvme:nvme* | any:*) DISK=${d##*/} && break 2 ;; esac
-  done
-done
+pick_disk
 [ -n "$DISK" ] || install_fail "no installable disk (removable and USB disks are skipped): $(ls /sys/block | tr '\n' ' ')"
 stage partitioning running "target disk /dev/$DISK ($(($(read1 "/sys/block/$DISK/size") / 2048)) MiB, $(disk_type "/sys/block/$DISK"))" 10
 
@@ -412,36 +478,23 @@ sleep 1 # let syslogd send the last lines
 # image stays up as the installed system would come up. It runs the installer's last step
 # (Lab's /pxe/v1/agent/install.sh: binary, CA, API address) with the one-time join token from
 # lab.env, then the agent, which enrols and sends heartbeats until the machine is powered off.
-agent_fail() {
-  log "FAILED: agent: $*"
-  post_log
-  finish poweroff
-}
 LAB_JOIN_TOKEN="" LAB_AGENT_INSTALL_URL="" LAB_HOSTNAME=""
 [ -s /run/config ] && . /run/config
 [ -n "$LAB_JOIN_TOKEN" ] || agent_fail "lab.env has no LAB_JOIN_TOKEN (is the machine named?)"
 [ -n "$LAB_AGENT_INSTALL_URL" ] || agent_fail "lab.env has no LAB_AGENT_INSTALL_URL (the server has no agent build: npm run build)"
-[ -e /lib64/ld-linux-x86-64.so.2 ] || agent_fail "no glibc runtime in this image (add the agent runtime initrd)"
-# install.sh enables its unit with systemctl or a wants/ link; this busybox system has neither.
-mkdir -p /etc/systemd/system/multi-user.target.wants
-timeout 120 wget -q -O /run/agent-install.sh "$LAB_AGENT_INSTALL_URL" 2>/run/agent.err ||
-  agent_fail "could not fetch $LAB_AGENT_INSTALL_URL: $(tail -n1 /run/agent.err)"
-t0=$(uptime_s)
-sh /run/agent-install.sh >/run/agent-install.out 2>&1 ||
-  agent_fail "install.sh failed: $(tail -n2 /run/agent-install.out | tr '\n' ' ')"
-log "agent installed in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s: $(tail -n1 /run/agent-install.out)"
+install_agent "$LAB_AGENT_INSTALL_URL"
 umask 077
 printf '%s\n' "$LAB_JOIN_TOKEN" >/etc/lab/join-token
+printf '%s\n' "$LAB_HOSTNAME" >/etc/lab/hostname
 umask 022
-. /etc/lab/agent.env
-export HOME=/tmp
-while :; do
-  log "agent: starting (server $LAB_AGENT_SERVER, name $LAB_HOSTNAME)"
-  /usr/local/lib/lab-agent/lab-agent --server "$LAB_AGENT_SERVER" --state-dir /var/lib/lab-agent \
-    --join-token-file /etc/lab/join-token --ca-file /etc/lab/ca.crt --name "$LAB_HOSTNAME" --heartbeat 5s
-  code=$?
-  # 78: an operator must act (revoked, a spent token): restarting would not help.
-  [ "$code" = 78 ] && agent_fail "the agent exited 78 (an operator must act)"
-  log "agent: exited $code; restarting in 5 s"
-  sleep 5
-done
+# Once enrolled, the identity goes to the disk (what an installed system's root would keep), so
+# that a later boot (lab.mode=installed) is the same agent; the spent token is not kept.
+(
+  while [ ! -s /var/lib/lab-agent/cert.pem ] || [ ! -s /var/lib/lab-agent/agent.json ]; do sleep 1; done
+  sleep 1
+  tar -cf /run/state.tar -C / var/lib/lab-agent etc/lab/agent.env etc/lab/ca.crt etc/lab/hostname 2>/run/tar.err &&
+    dd if=/run/state.tar of="/dev/$DISK" bs=512 seek=$STATE_SECTOR conv=fsync 2>/run/dd.err &&
+    log "agent identity kept on /dev/$DISK ($(wc -c </run/state.tar) bytes)" ||
+    log "warning: could not keep the agent identity on /dev/$DISK: $(tail -n1 /run/tar.err /run/dd.err)"
+) &
+run_agent

@@ -527,6 +527,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // Through the bastions: a machine onboarded at a remote site is queued there.
     machines: async () => siteMachines(provisioner, bastions),
     power: async () => ({ act: (name, action, nextBoot) => power.act(name, action, "server", nextBoot) }),
+    // The installed systems' agents report their hardware on every connection (the freshest).
+    agents: async () => ({ find: (name) => identities.getAgent(name) }),
     ...(process.env.LAB_BAREMETAL_WAIT_MS ? { waitMs: Number(process.env.LAB_BAREMETAL_WAIT_MS) } : {}),
   });
   await registerProviderRoutes(

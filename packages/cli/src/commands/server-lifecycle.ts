@@ -96,6 +96,10 @@ async function localProviderService(
   };
   const machines = once(() => localProvisioning(session, env));
   const power = once(() => powerClient(session, env, actor, () => {}));
+  const agents = once(async () => {
+    const repo = (await import("@lab/store")).identityRepo(store);
+    return { find: (name: string) => repo.getAgent(name) };
+  });
   return new ProviderService({
     load: () => store.load(),
     engine: session.engine,
@@ -109,6 +113,7 @@ async function localProviderService(
           new BaremetalProvider({
             machines,
             power,
+            agents,
             ...(env.LAB_BAREMETAL_WAIT_MS ? { waitMs: Number(env.LAB_BAREMETAL_WAIT_MS) } : {}),
           }),
       },
