@@ -8,8 +8,14 @@
  * vault) and in client mode (the same command through `lab server`, which reads the same vault
  * and talks to the recorded API itself). The recorded API checks both conversations; client
  * mode must print the same bytes and exit with the same code.
+ *
+ * `lab get containers` lists real images in a throwaway buildah storage (made here with
+ * `buildah from scratch`, labelled as `lab build` labels them) and matches them to the
+ * deployments the recorded API lists.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunningServer, startServer } from "@lab/server";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -50,6 +56,34 @@ clusters:
 `;
 
 const IMAGE = "localhost/lab/app:2026.12.07";
+/** Built but deployed nowhere the recorded API knows of. */
+const WORKER_IMAGE = "localhost/lab/worker:2026.12.07";
+const NOKUBE_WHY =
+  "— nokube could not be asked: LAB_E_KUBECONFIG: cluster nokube: cannot read its kubeconfig secret k8s/nokube/kubeconfig";
+const DOWN_WHY = `— down could not be asked: LAB_E_KUBE_UNREACHABLE: cluster down: cannot reach the API server at https://127.0.0.1:${CLOSED_PORT}`;
+
+/** A real image in buildah storage `root`, labelled as `lab build` labels its images. */
+function builtImage(root: string, label: string, ref: string): void {
+  const b = (...args: string[]) => {
+    const r = spawnSync(
+      "buildah",
+      ["--storage-driver", "vfs", "--root", root, "--runroot", join(root, "run"), ...args],
+      {
+        encoding: "utf8",
+      },
+    );
+    if (r.error || r.status !== 0) {
+      throw new Error(
+        `buildah ${args.join(" ")} failed (apt-get install buildah): ${r.error?.message ?? r.stderr}`,
+      );
+    }
+    return r.stdout.trim();
+  };
+  const ctr = b("from", "scratch");
+  b("config", "--label", `io.lab.label=${label}`, "--label", `io.lab.classes=lab_test::${label}`, ctr);
+  b("commit", "-q", ctr, ref);
+  b("rm", ctr);
+}
 const DEPLOYMENT = "/apis/apps/v1/namespaces/default/deployments/app";
 const LIST =
   "/apis/apps/v1/namespaces/default/deployments?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dlab";
@@ -249,6 +283,61 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "get containers: an image a cluster runs shows it and the deployment's ready/replicas; a cluster that cannot be asked is a footnote, and an image found nowhere else is —",
+    args: ["get", "containers"],
+    api: [list("deployment-list.json")],
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(/NAME\s+IMAGE\s+LABEL\s+K8S CLUSTER\s+STATUS/);
+      expect(r.stdout).toMatch(
+        /app\s+localhost\/lab\/app:2026\.12\.07\s+app\s+production\s+running \(4\/4\)\n/,
+      );
+      // nokube and down did not answer: worker may run there, so its cluster is not known.
+      expect(r.stdout).toMatch(/worker\s+localhost\/lab\/worker:2026\.12\.07\s+worker\s+—\s+built\n/);
+      expect(r.stdout).toContain(NOKUBE_WHY);
+      expect(r.stdout).toContain(DOWN_WHY);
+    },
+  },
+  {
+    name: "get containers -o json: the cluster, deployment and pods observed; null and the reasons where not known",
+    args: ["get", "containers", "-o", "json"],
+    api: [list("deployment-list.json")],
+    code: 0,
+    check: (r) => {
+      expect(r.stderr).toBe("");
+      const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+      const app = rows.find((x) => x.image === IMAGE);
+      expect(app).toMatchObject({
+        name: "app",
+        label: "app",
+        cluster: "production",
+        status: "running (4/4)",
+        replicas: { ready: 4, desired: 4 },
+        deployment: "default/app",
+      });
+      const worker = rows.find((x) => x.image === WORKER_IMAGE);
+      expect(worker).toMatchObject({ label: "worker", cluster: null, status: "built" });
+      expect(worker?.clusterUnknown).toEqual([
+        expect.stringContaining(NOKUBE_WHY.slice(2)),
+        expect.stringContaining(DOWN_WHY.slice(2)),
+      ]);
+    },
+  },
+  {
+    name: "get containers when production refuses (403) too: no image's cluster is known, each reason below",
+    args: ["get", "containers"],
+    api: [list("status-403-list.json", 403)],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toMatch(/app\s+localhost\/lab\/app:2026\.12\.07\s+app\s+—\s+built\n/);
+      expect(r.stdout).toMatch(/worker\s+localhost\/lab\/worker:2026\.12\.07\s+worker\s+—\s+built\n/);
+      expect(r.stdout).toContain("— production could not be asked: LAB_E_KUBE_FORBIDDEN: cluster production");
+      expect(r.stdout).toContain(NOKUBE_WHY);
+      expect(r.stdout).toContain(DOWN_WHY);
+    },
+  },
+  {
     name: "no --image and no built image: LAB_E_DEPLOY_IMAGE",
     args: ["deploy", "-l", "db", "--cluster", "production"],
     code: 1,
@@ -287,12 +376,16 @@ const CASES: Case[] = [
 
 describe("lab deploy / scale / get deployments on a recorded Kubernetes API, local and client mode", () => {
   const home = tempHome("lab-h17-kube-");
-  const local = labAsyncIn(home);
+  // `lab get containers` reads the images on the CLI's machine, in both modes.
+  const buildahRoot = mkdtempSync(join(tmpdir(), "lab-h17-buildah-"));
+  const local = labAsyncIn(home, { LAB_BUILDAH_ROOT: buildahRoot });
   let remote: ReturnType<typeof labAsyncIn>;
   let api: RecordedApi;
   let server: RunningServer;
 
   beforeAll(async () => {
+    builtImage(buildahRoot, "app", IMAGE);
+    builtImage(buildahRoot, "worker", WORKER_IMAGE);
     api = await startRecordedApi(PORT);
     writeFileSync(join(home, "fleet.yaml"), FLEET);
     expect((await local(["apply", "-f", join(home, "fleet.yaml")])).code).toBe(0);
@@ -308,11 +401,13 @@ describe("lab deploy / scale / get deployments on a recorded Kubernetes API, loc
       LAB_SERVER: server.url,
       LAB_TOKEN: readFileSync(server.adminTokenPath as string, "utf8").trim(),
       LAB_CA_FILE: server.caPath as string,
+      LAB_BUILDAH_ROOT: buildahRoot,
     });
   }, 60_000);
   afterAll(async () => {
     await server?.close();
     await api?.close();
+    rmSync(buildahRoot, { recursive: true, force: true });
   });
   afterEach(() => {
     // Every request was the one expected, and every expected one came.

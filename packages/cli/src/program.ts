@@ -261,12 +261,17 @@ export async function run(argv: string[], io: IO): Promise<number> {
       return getBastions({ io, print, emit, out, open }, opts.output);
     }
     if (word === "containers" || word === "container") {
-      const { listContainers, containerTable } = await import("./commands/build.js");
-      const rows = listContainers(io.env);
-      if (rows.length === 0 && (opts.output === "table" || opts.output === "wide")) {
+      const { listContainers } = await import("./commands/build.js");
+      const images = listContainers(io.env);
+      if (images.length === 0 && (opts.output === "table" || opts.output === "wide")) {
         io.stderr.write("No containers found (lab build --label L makes one).\n");
         return;
       }
+      const [{ askClusters }, { placeContainers, containerTable }] = await Promise.all([
+        import("./commands/kube.js"),
+        import("./commands/containers.js"),
+      ]);
+      const rows = images.length ? placeContainers(images, await askClusters(runCtx)) : [];
       return emit(opts.output, rows, () => containerTable(rows, out));
     }
     const kind = listKind(word);

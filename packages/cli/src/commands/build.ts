@@ -10,8 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { artifactTag, containerfile, LabError } from "@lab/core";
 import type { Command } from "commander";
-import type { Style } from "../output/style.js";
-import { renderTable } from "../output/table.js";
 import type { CommandContext } from "./command-context.js";
 
 type Ctx = CommandContext;
@@ -37,8 +35,15 @@ export interface ContainerRow {
   classes: string[];
   created: string;
   sizeBytes: number | null;
-  cluster: string;
+  /** The cluster running it, "none" when every cluster answered without it, null when unknown. */
+  cluster: string | null;
+  /** "built", or the deployment's status and ready/desired pods (commands/containers.ts). */
   status: string;
+  replicas?: { ready: number; desired: number };
+  /** namespace/name of the deployment running it. */
+  deployment?: string;
+  /** Each cluster that could not be asked, and why (so `cluster` null, or maybe elsewhere too). */
+  clusterUnknown?: string[];
 }
 
 export function registerBuildCommands(program: Command, ctx: Ctx): void {
@@ -141,6 +146,15 @@ function runBuild(ctx: Ctx, args: string[]): Promise<void> {
 }
 
 /** The images Lab built, newest first. Deployment to a cluster is not tracked yet: "—". */
+/**
+ * When an image was made, as an ISO time: buildah's `createdat` is relative prose ("2 minutes
+ * ago"), which neither sorts nor stays the same between two listings.
+ */
+function createdAt(img: { createdatraw?: string; created?: number }): string {
+  const t = img.createdatraw ? Date.parse(img.createdatraw) : (img.created ?? Number.NaN) * 1000;
+  return Number.isFinite(t) ? new Date(t).toISOString() : "";
+}
+
 export function listContainers(env: NodeJS.ProcessEnv): ContainerRow[] {
   requireBuildah();
   const r = spawnSync("buildah", [...buildahArgs(env), "images", "--json"], { encoding: "utf8" });
@@ -149,6 +163,8 @@ export function listContainers(env: NodeJS.ProcessEnv): ContainerRow[] {
     id: string;
     names?: string[];
     createdat?: string;
+    createdatraw?: string;
+    created?: number;
     size?: string;
   }[];
   const rows: ContainerRow[] = [];
@@ -166,26 +182,13 @@ export function listContainers(env: NodeJS.ProcessEnv): ContainerRow[] {
         image: name,
         label,
         classes: (labels["io.lab.classes"] ?? "").split(",").filter(Boolean),
-        created: img.createdat ?? "",
+        created: createdAt(img),
         sizeBytes: null,
-        cluster: "—",
+        cluster: null,
         status: "built",
+        clusterUnknown: ["the clusters were not asked"],
       });
     }
   }
   return rows;
-}
-
-export function containerTable(rows: ContainerRow[], style: Style): string {
-  return renderTable(
-    rows,
-    [
-      { header: "NAME", value: (r) => r.name },
-      { header: "IMAGE", value: (r) => r.image },
-      { header: "LABEL", value: (r) => r.label },
-      { header: "K8S CLUSTER", value: (r) => r.cluster },
-      { header: "STATUS", value: (r) => r.status },
-    ],
-    style,
-  );
 }

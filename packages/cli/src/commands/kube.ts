@@ -16,6 +16,7 @@ import type { Style } from "../output/style.js";
 import { renderTable } from "../output/table.js";
 import type { Format } from "../program.js";
 import type { CommandContext } from "./command-context.js";
+import type { ClusterAnswers } from "./containers.js";
 
 interface Ctx extends CommandContext {
   setExitCode: (code: number) => void;
@@ -238,6 +239,27 @@ export function registerKubeCommands(program: Command, ctx: Ctx): void {
         api.close();
       }
     });
+}
+
+/**
+ * Every cluster's Lab deployments, for `lab get containers`: what `lab get deployments` lists,
+ * with the clusters that could not be asked; an error reaching the model or lab server at all is
+ * returned as `error`, since the images are still worth listing without their clusters.
+ */
+export async function askClusters(ctx: CommandContext): Promise<ClusterAnswers> {
+  try {
+    const clusters = (await (await ctx.open()).engine.list("cluster")).length;
+    if (clusters === 0) return { deployments: [], failures: [], clusters };
+    const api = await kubeApi(ctx);
+    try {
+      return { ...(await api.list({})), clusters };
+    } finally {
+      api.close();
+    }
+  } catch (e) {
+    const why = e instanceof LabError ? `${e.code}: ${e.message}` : (e as Error).message;
+    return { deployments: [], failures: [], clusters: 0, error: why };
+  }
 }
 
 /** `lab get deployments [--cluster C] [-l L]`: a cluster that cannot be asked is a row saying why. */
