@@ -2,11 +2,15 @@
  * The clusters kind through the built CLI in local mode: applied from YAML, listed, described
  * with its nodes resolved (control plane by name, workers by selector) and its kubeconfig
  * secret's state read from the real local vault; bad references are refused with their code.
+ * In client mode, a real `lab server` stores the kubeconfig through PUT
+ * /api/v1/secret-store/value, where `unlessSame` (what `lab apply cluster` sends) makes no new
+ * version for the value already stored.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { labIn, tempHome } from "../support/cli.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labAsyncIn, labIn, tempHome } from "../support/cli.js";
+import { killAllServers, type ServerProcess, startLabServer } from "../support/server-process.js";
 
 const FLEET = `
 labels:
@@ -95,5 +99,71 @@ describe("clusters: a model kind with its kubeconfig as a secret", () => {
     const missing = lab(["describe", "cluster", "homelabb"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('cluster "homelabb" not found (did you mean "homelab"?)');
+  });
+});
+
+describe("client mode: the kubeconfig stored through lab server, unlessSame", () => {
+  const SECRET = "k8s/homelab/kubeconfig";
+  const PATH = `/api/v1/secret-store/value?name=${encodeURIComponent(SECRET)}`;
+  const A = "apiVersion: v1\nkind: Config\nclusters: [{name: a}]\n";
+  const B = "apiVersion: v1\nkind: Config\nclusters: [{name: b}]\n";
+  let server: ServerProcess;
+  let lab: ReturnType<typeof labAsyncIn>;
+
+  type SetAnswer = { meta: { version: number }; unchanged?: boolean };
+  const put = async (value: string, unlessSame?: boolean) => {
+    const r = await server.request<SetAnswer>("PUT", PATH, {
+      value: Buffer.from(value).toString("base64"),
+      ...(unlessSame === undefined ? {} : { unlessSame }),
+    });
+    expect(r.status, r.text).toBe(200);
+    return r.body;
+  };
+  /** What the store says through the CLI in client mode: the kubeconfig's version. */
+  const version = async () => {
+    const r = await lab(["describe", "cluster", "homelab", "-o", "json"]);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as { kubeconfig: { state: string; version: number } }).kubeconfig;
+  };
+  const setEvents = async () => {
+    const r = await lab(["get", "events", "-o", "json", "--limit", "200"]);
+    return (JSON.parse(r.stdout) as { action: string; summary: string }[]).filter(
+      (e) => e.action === "secret.set" && e.summary.includes(SECRET),
+    ).length;
+  };
+
+  beforeAll(async () => {
+    server = await startLabServer({ home: tempHome("lab-h17-clusters-server-") });
+    lab = labAsyncIn(tempHome("lab-h17-clusters-client-"), {
+      LAB_SERVER: server.url,
+      LAB_TOKEN: server.token as string,
+    });
+    const file = join(tempHome("lab-h17-clusters-model-"), "fleet.yaml");
+    writeFileSync(file, FLEET);
+    const applied = await lab(["apply", "-f", file]);
+    expect(applied.code, applied.stderr).toBe(0);
+  });
+  afterAll(() => killAllServers());
+
+  it("a same value with unlessSame stores no new version (and records no event); a different one does", async () => {
+    expect(await put(A)).toMatchObject({ meta: { version: 1 } });
+    expect(await version()).toMatchObject({ state: "set", version: 1 });
+    expect(await setEvents()).toBe(1);
+
+    const same = await put(A, true);
+    expect(same.unchanged).toBe(true);
+    expect(same.meta.version).toBe(1);
+    expect(await version()).toMatchObject({ state: "set", version: 1 });
+    expect(await setEvents()).toBe(1);
+
+    const changed = await put(B, true);
+    expect(changed.unchanged).toBeUndefined();
+    expect(changed.meta.version).toBe(2);
+    expect(await version()).toMatchObject({ state: "set", version: 2 });
+    expect(await setEvents()).toBe(2);
+
+    // Without unlessSame every PUT is a new version, the same bytes or not.
+    expect(await put(B, false)).toMatchObject({ meta: { version: 3 } });
+    expect(await version()).toMatchObject({ version: 3 });
   });
 });
