@@ -71,7 +71,8 @@ function labClient(home: string, env: Record<string, string>) {
 }
 
 /**
- * One `puppet agent -t` as a fresh machine: its own confdir, ssldir and vardir, its facts from a
+ * One `puppet agent -t` as a fresh machine: its own confdir, ssldir, vardir and publicdir (each
+ * given: Debian's defaults for ssldir and publicdir do not follow confdir), its facts from a
  * file (Facter would probe this machine and its cloud metadata address), `waitforcert 0` so an
  * unsigned request ends the run at once instead of polling.
  */
@@ -112,6 +113,12 @@ async function agent(ps: PuppetServer, certname: string, csrAttributes?: string)
     join(dir, "run"),
     "--codedir",
     join(dir, "code"),
+    // Debian's puppet puts these under /var/lib/puppet and /var/cache/puppet whatever the confdir:
+    // a shared ssldir made the second run meet the first run's CA ("certificate verify failed").
+    "--ssldir",
+    join(dir, "ssl"),
+    "--publicdir",
+    join(dir, "public"),
     "--facts_terminus",
     "yaml",
     "--waitforcert",
@@ -205,7 +212,7 @@ describe("a real puppetserver signs through Lab's join tokens and classifies thr
         },
       });
       ps.manifest("lab_test", "motd", MOTD);
-      console.log(`puppetserver answered "running" after ${ps.startMs} ms`);
+      console.log(`puppetserver answered "running" on 127.0.0.1:${ps.port} after ${ps.startMs} ms`);
     },
     2 * START_GUARD_MS + 6 * LAB_BOUND_MS,
   );

@@ -57,7 +57,7 @@ export interface PuppetServerOptions {
 export interface PuppetServer {
   port: number;
   dir: string;
-  /** The name the server's certificate carries (agents use it with --server). */
+  /** The address agents use with --server (an IP SAN of the server's certificate). */
   host: string;
   /** Milliseconds from spawning the JVM to its status endpoint answering "running". */
   startMs: number;
@@ -125,13 +125,17 @@ profiler: {}
   }
   const server: Record<string, string> = {
     certname: HOST,
-    dns_alt_names: `${HOST},127.0.0.1`,
+    // Agents connect to 127.0.0.1 itself: "localhost" may resolve to ::1 first, where another
+    // process may listen on the same port number.
+    dns_alt_names: `DNS:${HOST},IP:127.0.0.1`,
     ssldir: d("puppet", "ssl"),
     cadir: d("puppet", "ca"),
     vardir: d("var"),
     logdir: d("log"),
     rundir: d("run"),
     codedir: d("code"),
+    // Debian's default is /var/cache/puppet/public whatever the confdir.
+    publicdir: d("var", "public"),
     // Reports stay with the test; the ENC and autosign hooks are what is under test.
     reports: "none",
     ...(opts.autosign ? { autosign: opts.autosign } : {}),
@@ -190,7 +194,7 @@ profiler: {}
     return {
       port,
       dir,
-      host: HOST,
+      host: "127.0.0.1",
       startMs: Date.now() - started,
       output: () => child.output(),
       manifest(module, file, text) {
@@ -217,16 +221,18 @@ async function portBelowEphemeralRange(): Promise<number> {
   const top = Number.isInteger(low) && low > 20_000 ? low : 32_768;
   for (let i = 0; i < 50; i++) {
     const port = 15_000 + Math.floor(Math.random() * (top - 15_000));
-    if (await canListen(port)) return port;
+    // Free on both loopbacks: nothing else may answer to this port number.
+    if ((await canListen(port, "127.0.0.1")) && (await canListen(port, "::1"))) return port;
   }
   throw new Error(`no free loopback port found between 15000 and ${top} in 50 tries`);
 }
 
-function canListen(port: number): Promise<boolean> {
+function canListen(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    // No IPv6 loopback at all: nothing can listen there either.
+    srv.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "EADDRNOTAVAIL"));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }
 
