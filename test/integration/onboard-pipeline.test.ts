@@ -203,7 +203,7 @@ describe("lab onboard --provider ssh --no-agent (local mode) adopts as lab apply
       provider: "ssh",
       host: host.ip,
       labels: ["rack"],
-      attributes: { ssh_user: "root" },
+      attributes: { ssh_user: "root", ssh_host_key: host.hostKeyFingerprint },
     });
     // Adopted: planning it again (with the same key) finds nothing to do.
     const again = await labAsyncIn(home, { LAB_SSH_IDENTITY_FILE: host.identityFile })([
@@ -214,5 +214,25 @@ describe("lab onboard --provider ssh --no-agent (local mode) adopts as lab apply
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain("Nothing to do: the provider reports what the spec asks for.");
     expect(trail("nuc-1").map((e) => e.action)).toEqual(["apply"]);
+  }, 120_000);
+
+  it("refuses to adopt a machine whose host key is not the one onboarding saw", async () => {
+    // What lab server does when another key answers there than the one Step 1 showed.
+    const other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const declared = lab(
+      ["apply", "-f", "-"],
+      `servers:\n  nuc-2:\n    provider: ssh\n    host: ${host.ip}\n    attributes: { ssh_host_key: "${other}" }\n`,
+    );
+    expect(declared.code, declared.stderr).toBe(0);
+    const r = await labAsyncIn(home, { LAB_SSH_IDENTITY_FILE: host.identityFile })([
+      "apply",
+      "server",
+      "nuc-2",
+      "--yes",
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("LAB_E_SSH_HOST_KEY");
+    expect(r.stderr).toContain("attributes.ssh_host_key, the key lab onboard saw");
+    expect(r.stdout).not.toContain("adopted nuc-2");
   }, 120_000);
 });

@@ -54,6 +54,12 @@ interface Target {
   where: string;
 }
 
+/** The host key the machine must present, and who said so. */
+interface Pin {
+  key: string;
+  from: "adoption" | "spec";
+}
+
 export class SshProvider implements Provider {
   readonly name = "ssh";
   private readonly adopted: AdoptedHosts;
@@ -81,8 +87,28 @@ export class SshProvider implements Provider {
     return { host: spec.host, port, user, where: `${user}@${spec.host}:${port}` };
   }
 
-  /** One SSH session to the machine; its key must be the one pinned at adoption, if any. */
-  private async connect(t: Target, pinned?: string): Promise<SshSession> {
+  /**
+   * The key to insist on: the one pinned at adoption; before adoption, the server's
+   * `attributes.ssh_host_key` (what `lab onboard` saw and showed), else none (first contact).
+   */
+  private async pinFor(spec: ResourceSpec, t: Target): Promise<{ pin?: Pin; adopted: boolean }> {
+    const record = await this.adopted.get(spec.name);
+    // A record for another address is a different machine: its pin does not apply here.
+    if (record && record.host === t.host && record.port === t.port)
+      return { pin: { key: record.hostKey, from: "adoption" }, adopted: true };
+    const want = spec.attributes.ssh_host_key;
+    if (want === undefined) return { adopted: false };
+    if (typeof want !== "string" || !/^SHA256:\S+$/.test(want))
+      throw new LabError(
+        "LAB_E_PROVIDER_NOT_CONFIGURED",
+        `server ${spec.name}: attributes.ssh_host_key must be a fingerprint (SHA256:…), not ${JSON.stringify(want)}`,
+      );
+    return { pin: { key: want, from: "spec" }, adopted: false };
+  }
+
+  /** One SSH session to the machine; its key must be the pinned one, if any. */
+  private async connect(t: Target, pin?: Pin): Promise<SshSession> {
+    const pinned = pin?.key;
     const identityFile = this.o.identityFile ?? defaultIdentityFile();
     if (!identityFile && !this.o.agent) {
       throw new LabError(
@@ -109,7 +135,9 @@ export class SshProvider implements Provider {
       if (isLabError(e) && e.code === "LAB_E_SSH_HOST_KEY")
         throw new LabError(
           "LAB_E_SSH_HOST_KEY",
-          `${e.message} (pinned when Lab adopted the machine: if it was reinstalled, lab destroy server then lab apply server adopts it again)`,
+          pin?.from === "spec"
+            ? `${e.message} (the server's attributes.ssh_host_key, the key lab onboard saw: something else answers at ${t.where} from here)`
+            : `${e.message} (pinned when Lab adopted the machine: if it was reinstalled, lab destroy server then lab apply server adopts it again)`,
         );
       throw e;
     }
@@ -117,19 +145,17 @@ export class SshProvider implements Provider {
 
   async get(spec: ResourceSpec): Promise<ObservedResource | null> {
     const t = this.target(spec);
-    const record = await this.adopted.get(spec.name);
-    // A record for another address is a different machine: its pin does not apply here.
-    const same = record && record.host === t.host && record.port === t.port;
-    return this.observe(spec.name, t, same ? record.hostKey : undefined, !!same);
+    const { pin, adopted } = await this.pinFor(spec, t);
+    return this.observe(spec.name, t, pin, adopted);
   }
 
   private async observe(
     name: string,
     t: Target,
-    pinned: string | undefined,
+    pin: Pin | undefined,
     adopted: boolean,
   ): Promise<ObservedResource & { hostKey: string }> {
-    const ssh = await this.connect(t, pinned);
+    const ssh = await this.connect(t, pin);
     try {
       const hw = await detectHardware(scriptRunner(ssh));
       const mounts = await ssh.exec("cat /proc/self/mounts", { timeoutMs: 30_000 });
@@ -167,11 +193,10 @@ export class SshProvider implements Provider {
 
   async plan(spec: ResourceSpec): Promise<PlanResult> {
     const t = this.target(spec);
-    const record = await this.adopted.get(spec.name);
-    const same = record && record.host === t.host && record.port === t.port;
-    const observed = await this.observe(spec.name, t, same ? record.hostKey : undefined, !!same);
+    const { pin, adopted } = await this.pinFor(spec, t);
+    const observed = await this.observe(spec.name, t, pin, adopted);
     const plan = planFrom(spec, compare(spec, strip(observed), CAN), []);
-    if (!same) {
+    if (!adopted) {
       plan.action = "adopt";
       plan.steps.unshift({
         op: "create",
@@ -184,11 +209,10 @@ export class SshProvider implements Provider {
   /** Adopts the machine: it must answer over SSH; its host key is pinned from now on. */
   async apply(spec: ResourceSpec, progress: Progress = () => {}): Promise<ObservedResource> {
     const t = this.target(spec);
-    const record = await this.adopted.get(spec.name);
-    const same = record && record.host === t.host && record.port === t.port;
+    const { pin, adopted } = await this.pinFor(spec, t);
     progress(`connecting to ${t.where}`);
-    const observed = await this.observe(spec.name, t, same ? record.hostKey : undefined, true);
-    if (same) progress(`${spec.name} is adopted already (host key ${record.hostKey})`);
+    const observed = await this.observe(spec.name, t, pin, true);
+    if (adopted) progress(`${spec.name} is adopted already (host key ${observed.hostKey})`);
     else {
       await this.adopted.put({
         name: spec.name,
@@ -220,7 +244,7 @@ export class SshProvider implements Provider {
       hosts.map(async (h) => {
         const t = { host: h.host, port: h.port, user: h.user, where: `${h.user}@${h.host}:${h.port}` };
         try {
-          return strip(await this.observe(h.name, t, h.hostKey, true));
+          return strip(await this.observe(h.name, t, { key: h.hostKey, from: "adoption" }, true));
         } catch (e) {
           return unanswered(h.name, t, (e as Error).message);
         }

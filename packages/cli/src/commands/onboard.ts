@@ -179,8 +179,13 @@ async function renderSsh(ctx: Ctx, name: string, opts: OnboardOpts): Promise<Ren
       host: opts.host,
       labels: r.labels,
       ...(opts.environment ? { environment: opts.environment } : {}),
-      // How the provider reaches it as this onboarding did (the adoption pins the same host key).
-      attributes: { ssh_user: opts.user, ...(port !== 22 ? { ssh_port: port } : {}) },
+      // How the provider reaches it as this onboarding did, and the host key Step 1 showed: the
+      // adoption (at lab server, in client mode) must find that key, or it refuses.
+      attributes: {
+        ssh_user: opts.user,
+        ...(port !== 22 ? { ssh_port: port } : {}),
+        ssh_host_key: r.hostKey,
+      },
     },
     will: r.will,
     warnings: [],
