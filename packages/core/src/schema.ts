@@ -290,8 +290,28 @@ export const imageSchema = z.strictObject(
         machine_config: z.string().min(1).optional(),
       })
       .optional(),
+    /**
+     * The same image as each provider names it, so one `image: ubuntu-24.04` serves a bare-metal
+     * install (kernel + initrd above), an EC2 instance (its AMI) and a libvirt VM (a volume in
+     * the pool it is cloned from).
+     */
+    providers: z
+      .strictObject(
+        {
+          aws: z
+            .strictObject({
+              ami: z.string().regex(/^ami-[0-9a-f]+$/, { error: "expected an AMI id such as ami-0abc123…" }),
+            })
+            .optional(),
+          libvirt: z.strictObject({ volume: z.string().min(1) }).optional(),
+        },
+        {
+          error: "expected a map of provider to its name for the image: aws: {ami: …}, libvirt: {volume: …}",
+        },
+      )
+      .optional(),
   },
-  { error: "expected an image definition (format, kernel, initrd, cmdline, …)" },
+  { error: "expected an image definition (format, kernel, initrd, cmdline, providers, …)" },
 );
 
 const positive = (what: string) =>

@@ -91,6 +91,19 @@ describe("allProviders", () => {
     expect(v.unregistered).toEqual(["xcpng"]);
   });
 
+  it("names each server's image as its provider does (images.*.providers)", () => {
+    const text = MODEL.replace(
+      "mail-2: { provider: aws, labels: [mailserver] }",
+      "mail-2: { provider: aws, labels: [mailserver], image: ubuntu }",
+    ).replace(
+      "ubuntu: { format: autoinstall, kernel: vmlinuz, initrd: initrd }",
+      "ubuntu: { format: autoinstall, kernel: vmlinuz, initrd: initrd, providers: { aws: { ami: ami-0abc1234 } } }",
+    );
+    const v = allProviders(resources(text), "mailserver");
+    expect(v.columns.find((c) => c.provider === "aws")?.images).toEqual(["ubuntu (ami-0abc1234)"]);
+    expect(v.columns.find((c) => c.provider === "baremetal")?.images).toEqual(["ubuntu"]);
+  });
+
   it("prices aws from the shipped default and leaves the rest unpriced (null, not 0)", () => {
     const v = allProviders(resources(), "mailserver");
     const aws = v.columns[0];

@@ -21,7 +21,7 @@ import {
   type Source,
 } from "@lab/core";
 import { LIBVIRT_DEFAULTS } from "./libvirt.js";
-import { sizingFor } from "./resolve.js";
+import { imageRefFor, sizingFor } from "./resolve.js";
 import type { Sizing } from "./types.js";
 import { formatMiB } from "./units.js";
 
@@ -113,7 +113,10 @@ export function allProviders(
       provider,
       compute: computeWords(provider, sizing, sizeName !== null, here),
       sizing,
-      images: unique(here.map((s) => s.image)),
+      images: unique(here.map((s) => s.image)).map((name) => {
+        const ref = imageRefFor(model.image.get(name)?.spec, provider);
+        return ref ? `${name} (${ref})` : name;
+      }),
       cost,
       noCost: cost ? null : whyNoCost(tables, provider, sizing, sizeName),
     };

@@ -1,5 +1,5 @@
 /** From the model's server (and its size and image) to what one provider is asked to make. */
-import { type Fleet, LabError, type ServerSpec, type SizeSpec } from "@lab/core";
+import { type Fleet, type ImageSpec, LabError, type ServerSpec, type SizeSpec } from "@lab/core";
 import type { ResourceSpec, Sizing } from "./types.js";
 import { toMiB } from "./units.js";
 
@@ -25,6 +25,14 @@ export function sizingFor(size: SizeSpec | null, provider: string): Sizing {
   };
 }
 
+/** What `provider` calls an image of the model (its `providers:` entry), or null. */
+export function imageRefFor(image: ImageSpec | undefined, provider: string): string | null {
+  const own = image?.providers;
+  if (provider === "aws") return own?.aws?.ami ?? null;
+  if (provider === "libvirt") return own?.libvirt?.volume ?? null;
+  return null;
+}
+
 /** The spec of server `name` as the model resolves it (its size may come from a label). */
 export function resourceSpec(fleet: Fleet, name: string): ResourceSpec {
   const resource = fleet.model.server.get(name);
@@ -36,10 +44,7 @@ export function resourceSpec(fleet: Fleet, name: string): ResourceSpec {
   if (!resolution) throw new LabError("LAB_E_NOT_FOUND", `no server "${name}" in the model`);
   const sizeName = resolution.size?.name ?? null;
   const size = sizeName ? (fleet.model.size.get(sizeName)?.spec ?? null) : null;
-  const imageSpec = spec.image ? fleet.model.image.get(spec.image)?.spec : undefined;
-  const imageRef = (imageSpec as { providers?: Record<string, Record<string, unknown>> } | undefined)
-    ?.providers?.[spec.provider];
-  const ref = imageRef ? String(Object.values(imageRef)[0] ?? "") || null : null;
+  const ref = spec.image ? imageRefFor(fleet.model.image.get(spec.image)?.spec, spec.provider) : null;
   return {
     name,
     provider: spec.provider,
