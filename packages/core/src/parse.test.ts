@@ -31,6 +31,17 @@ describe("located errors", () => {
       expected: [/^a\.yaml:1:1 LAB_E_SCHEMA_UNKNOWN_KEY unknown key "label" \(did you mean "labels"\?\)/],
     },
     {
+      name: "an image that is not defined (an AMI id is one only at aws)",
+      files: {
+        "a.yaml":
+          "servers:\n  e1: { provider: aws, image: ami-0abc123 }\n  m1: { provider: baremetal, image: ami-0abc123 }\n  m2: { provider: baremetal, image: ubuntu-24.4 }\n",
+      },
+      expected: [
+        /^a\.yaml:3:37 LAB_E_REF_IMAGE server "m1" is installed with image "ami-0abc123", which is not defined/,
+        /^a\.yaml:4:37 LAB_E_REF_IMAGE server "m2" .* \(did you mean "ubuntu-24\.04"\?\)/,
+      ],
+    },
+    {
       name: "wrong type",
       files: { "a.yaml": "labels:\n  web:\n    ports: '80'\n" },
       expected: [/^a\.yaml:3:12 LAB_E_SCHEMA_TYPE labels\.web\.ports: expected a list of port numbers/],

@@ -108,7 +108,9 @@ export function validateModel(model: Model, locate: Locator = (r) => r.origin): 
       ref(r, "label", l, ["labels", i]);
     });
     if (r.spec.size) ref(r, "size", r.spec.size, ["size"]);
-    if (r.spec.image && !images.has(r.spec.image)) {
+    // An EC2 server may name its AMI itself rather than an image of the model.
+    const ami = r.spec.provider === "aws" && /^ami-[0-9a-f]+$/.test(r.spec.image ?? "");
+    if (r.spec.image && !ami && !images.has(r.spec.image)) {
       const hint = didYouMean(r.spec.image, images.keys());
       out.push(
         diagnostic(
