@@ -293,6 +293,8 @@ export class KyselyStore implements StateStore, TokenStore, HealthStore, PuppetS
   async putPuppetRun(run: PuppetRun): Promise<PuppetRun | undefined> {
     return this.run(() =>
       this.db.transaction().execute(async (trx) => {
+        // Read-then-write: the write lock first, as putSyncObservation says why.
+        await lockRevision(trx);
         const before = await trx
           .selectFrom("puppet_runs")
           .select("run")

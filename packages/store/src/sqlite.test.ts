@@ -20,7 +20,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LabError, type Resource } from "@lab/core";
+import { LabError, type PuppetRun, type Resource } from "@lab/core";
 import BetterSqlite3 from "better-sqlite3";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -314,22 +314,54 @@ describe("SQLite store", () => {
     }
   });
 
-  // A SYNC observation is read-then-write; begun as a reader, SQLite fails it at once (no busy
-  // wait) when another process commits first — lab server's boot routes writing while
-  // `lab onboard` observes a booting machine. Taking the write lock first makes it wait its turn.
-  it("a SYNC observation waits for another process's write instead of failing", async () => {
+  // A SYNC observation and a Puppet run are read-then-write; begun as a reader, SQLite fails
+  // such a transaction at once (no busy wait) when another process commits first — lab server's
+  // boot routes writing while `lab onboard` observes a booting machine. Taking the write lock
+  // first makes it wait its turn.
+  const obs = (state: "sync" | "drift") => ({
+    server: "x",
+    provider: "baremetal",
+    observedAt: new Date().toISOString(),
+    state,
+    summary: state,
+    differences: [],
+  });
+  const run = (status: "changed" | "failed"): PuppetRun => ({
+    server: "x",
+    certname: "x.lab.internal",
+    time: new Date().toISOString(),
+    status,
+    environment: "production",
+    configurationVersion: null,
+    puppetVersion: null,
+    transactionUuid: null,
+    noop: false,
+    failures: [],
+    catalogErrors: [],
+    timing: { total: null, configRetrieval: null },
+    resources: { total: null, changed: null, failed: null },
+    receivedAt: new Date().toISOString(),
+  });
+  it.each([
+    {
+      what: "a SYNC observation",
+      put: (s: KyselyStore, first: boolean) => s.putSyncObservation(obs(first ? "sync" : "drift")),
+      now: async (s: KyselyStore) => (await s.syncObservations()).map((o) => o.state),
+      before: "sync",
+      after: ["drift"],
+    },
+    {
+      what: "a Puppet run",
+      put: (s: KyselyStore, first: boolean) => s.putPuppetRun(run(first ? "changed" : "failed")),
+      now: async (s: KyselyStore) => (await s.puppetRuns()).map((r) => r.status),
+      before: "changed",
+      after: ["failed"],
+    },
+  ])("$what waits for another process's write instead of failing", async ({ put, now, before, after }) => {
     const path = join(freshDir(), "state.db");
     const store = await openSqliteStore(path);
-    const obs = (state: "sync" | "drift") => ({
-      server: "x",
-      provider: "baremetal",
-      observedAt: new Date().toISOString(),
-      state,
-      summary: state,
-      differences: [],
-    });
     try {
-      await store.putSyncObservation(obs("sync"));
+      await put(store, true);
       // The other process writes under the lock and commits after a while, on its own.
       const driver = createRequire(import.meta.url).resolve("better-sqlite3");
       const child = spawn(
@@ -344,9 +376,9 @@ describe("SQLite store", () => {
       );
       children.add(child);
       await new Promise((r) => child.stdout?.once("data", r));
-      const before = await store.putSyncObservation(obs("drift"));
-      expect(before?.state).toBe("sync");
-      expect((await store.syncObservations()).map((o) => o.state)).toEqual(["drift"]);
+      const previous = (await put(store, false)) as { state?: string; status?: string } | undefined;
+      expect(previous?.state ?? previous?.status).toBe(before);
+      expect(await now(store)).toEqual(after);
     } finally {
       await store.close();
     }
