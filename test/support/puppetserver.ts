@@ -20,7 +20,7 @@
  * - waits without a bound: every wait here ends with an error saying what it waited for and the
  *   tail of puppetserver's log.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -202,7 +202,11 @@ profiler: {}
         mkdirSync(at, { recursive: true });
         writeFileSync(join(at, `${file}.pp`), text);
       },
-      stop: () => child.stop(),
+      async stop() {
+        await child.stop();
+        // Its CA, keys and state are this run's alone: nothing is kept for the next one.
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   }
 }
