@@ -4,26 +4,18 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type RunningServer, startServer } from "@lab/server";
+import type { RunningServer } from "@lab/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BothModes, homelabBothModes } from "../support/both-modes.js";
 import { labAsyncIn, tempHome } from "../support/cli.js";
 
 let server: RunningServer;
 let home: string;
-let local: ReturnType<typeof labAsyncIn>;
-let remote: ReturnType<typeof labAsyncIn>;
+let local: BothModes["local"];
+let remote: BothModes["remote"];
 
 beforeAll(async () => {
-  home = tempHome("lab-contract-");
-  local = labAsyncIn(home);
-  expect((await local(["apply", "-f", "examples/homelab"])).code).toBe(0);
-  server = await startServer({ home, host: "127.0.0.1", port: 0, tls: true });
-  const token = readFileSync(server.adminTokenPath as string, "utf8").trim();
-  remote = labAsyncIn(home, {
-    LAB_SERVER: server.url,
-    LAB_TOKEN: token,
-    LAB_CA_FILE: server.caPath as string,
-  });
+  ({ server, home, local, remote } = await homelabBothModes("lab-contract-"));
 });
 afterAll(async () => {
   await server?.close();

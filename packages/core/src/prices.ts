@@ -98,19 +98,22 @@ export function estimate(tables: PriceTable[], provider: string, keys: (string |
   for (const key of keys) {
     if (key === null) continue;
     const hourly = t.spec.hourly[key];
-    if (hourly === undefined) continue;
-    return {
-      provider,
-      key,
-      hourly,
-      monthly: hourly * HOURS_PER_MONTH,
-      currency: t.spec.currency ?? "USD",
-      as_of: t.spec.as_of,
-      region: t.spec.region ?? null,
-      source: t.source,
-    };
+    if (hourly !== undefined) return priced(t, key, hourly);
   }
   return null;
+}
+
+function priced(t: PriceTable, key: string, hourly: number): Estimate {
+  return {
+    provider: t.provider,
+    key,
+    hourly,
+    monthly: hourly * HOURS_PER_MONTH,
+    currency: t.spec.currency ?? "USD",
+    as_of: t.spec.as_of,
+    region: t.spec.region ?? null,
+    source: t.source,
+  };
 }
 
 const SYMBOL: Record<string, string> = { USD: "$", EUR: "€", GBP: "£", JPY: "¥" };
@@ -122,32 +125,14 @@ export function formatMonthly(e: Pick<Estimate, "monthly" | "currency">): string
   return sym ? `~${sym}${n}/mo` : `~${n} ${e.currency}/mo`;
 }
 
-/** One price as `lab get prices` lists it. */
-export interface PriceRow {
-  provider: string;
-  key: string;
-  hourly: number;
-  monthly: number;
-  currency: string;
-  as_of: string;
-  region: string | null;
-  source: PriceSource;
+/** One price as `lab get prices` lists it: an estimate for its own key, and where it is written. */
+export interface PriceRow extends Estimate {
   origin: Location | null;
 }
 
 export function priceRows(tables: PriceTable[]): PriceRow[] {
   return tables.flatMap((t) =>
-    Object.entries(t.spec.hourly).map(([key, hourly]) => ({
-      provider: t.provider,
-      key,
-      hourly,
-      monthly: hourly * HOURS_PER_MONTH,
-      currency: t.spec.currency ?? "USD",
-      as_of: t.spec.as_of,
-      region: t.spec.region ?? null,
-      source: t.source,
-      origin: t.origin,
-    })),
+    Object.entries(t.spec.hourly).map(([key, hourly]) => ({ ...priced(t, key, hourly), origin: t.origin })),
   );
 }
 

@@ -5,6 +5,7 @@
  * no provider is contacted, so the view is the same in local and client mode and offline.
  */
 import {
+  type Estimate,
   estimate,
   Fleet,
   formatMonthly,
@@ -38,16 +39,8 @@ export const PROVIDER_TITLES: Record<string, string> = {
   ssh: "SSH",
 };
 
-export interface ProviderCost {
-  /** The instance type or size name the price was found under. */
-  key: string;
-  hourly: number;
-  monthly: number;
-  currency: string;
-  as_of: string;
-  region: string | null;
-  source: PriceSource;
-}
+/** A column's estimate: the price found in its provider's table (`estimate`). */
+export type ProviderCost = Estimate;
 
 export interface ProviderColumn {
   provider: string;
