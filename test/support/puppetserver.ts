@@ -221,14 +221,16 @@ function tail(child: TrackedChild): string {
  * range, so a port picked there can be taken in the minute before the JVM binds it.
  */
 async function portBelowEphemeralRange(): Promise<number> {
+  // Above the fixed ports other test files bind later (17xxx, 21xxx): free now is not free then.
+  const FLOOR = 23_000;
   const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
-  const top = Number.isInteger(low) && low > 20_000 ? low : 32_768;
+  const top = Number.isInteger(low) && low > FLOOR + 1000 ? low : 32_768;
   for (let i = 0; i < 50; i++) {
-    const port = 15_000 + Math.floor(Math.random() * (top - 15_000));
+    const port = FLOOR + Math.floor(Math.random() * (top - FLOOR));
     // Free on both loopbacks: nothing else may answer to this port number.
     if ((await canListen(port, "127.0.0.1")) && (await canListen(port, "::1"))) return port;
   }
-  throw new Error(`no free loopback port found between 15000 and ${top} in 50 tries`);
+  throw new Error(`no free loopback port found between ${FLOOR} and ${top} in 50 tries`);
 }
 
 function canListen(port: number, host: string): Promise<boolean> {
