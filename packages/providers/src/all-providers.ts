@@ -39,9 +39,6 @@ export const PROVIDER_TITLES: Record<string, string> = {
   ssh: "SSH",
 };
 
-/** A column's estimate: the price found in its provider's table (`estimate`). */
-export type ProviderCost = Estimate;
-
 export interface ProviderColumn {
   provider: string;
   /** The provider's words for the size: "t3.large", "4c/8GB", "PXE + ipmi", "existing machine ≥ 4c/8GB". */
@@ -49,7 +46,8 @@ export interface ProviderColumn {
   sizing: Sizing;
   /** Images the label's servers at this provider declare; empty when none does. */
   images: string[];
-  cost: ProviderCost | null;
+  /** The price found in the provider's table (`estimate`). */
+  cost: Estimate | null;
   /** Why there is no estimate (no table for the provider, or the table lacks the type). */
   noCost: string | null;
 }
@@ -199,7 +197,7 @@ function tableRef(t: PriceTable): PriceTableRef {
 }
 
 /** "~$61/mo", or "—" when there is no estimate. */
-export function costWords(c: ProviderCost | null): string {
+export function costWords(c: Estimate | null): string {
   return c ? formatMonthly(c) : "—";
 }
 

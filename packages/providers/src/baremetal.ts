@@ -363,6 +363,7 @@ async function reached<T>(what: string, fn: () => Promise<T>): Promise<T> {
  */
 function observed(m: BaremetalMachine, agent: AgentReport | null = null): ObservedResource {
   const hw = m.hardware;
+  const memoryBytes = agent?.memoryBytes ?? hw?.memoryBytes;
   const source = agent
     ? `hardware as ${m.name}'s agent reported it (connected ${agent.at})`
     : hw
@@ -373,12 +374,8 @@ function observed(m: BaremetalMachine, agent: AgentReport | null = null): Observ
     name: m.name ?? m.mac,
     provider: "baremetal",
     state: STATE[m.state],
-    cores: agent ? agent.cpus : (hw?.cpu.cores ?? null),
-    memoryMiB: agent
-      ? Math.round(agent.memoryBytes / 2 ** 20)
-      : hw
-        ? Math.round(hw.memoryBytes / 2 ** 20)
-        : null,
+    cores: agent?.cpus ?? hw?.cpu.cores ?? null,
+    memoryMiB: memoryBytes === undefined ? null : Math.round(memoryBytes / 2 ** 20),
     instanceType: null,
     disks: (hw?.disks ?? [])
       .filter((d) => !d.removable)

@@ -64,11 +64,18 @@ type Target = { target: string };
  * (`lab apply server`, `lab onboard`) both go through it, so both reach the same site.
  */
 export function siteMachines(p: Provisioner, bastions?: BastionHub) {
-  const at = async (target: string) => {
+  /** Runs here, or at the bastion that serves the machine. */
+  const routed = async (
+    target: string,
+    action: BastionCommand,
+    args: Record<string, unknown>,
+    here: (mac: string) => Promise<Machine>,
+  ): Promise<Machine> => {
     const m = await p.find(target);
-    return { m, site: bastions && m.bastion ? m.bastion : undefined };
+    return m.bastion && bastions ? bastions.command(m.bastion, action, m.mac, args) : here(m.mac);
   };
   return {
+    routed,
     list: () => p.list(),
     find: (target: string) => p.find(target),
     async enlist({ bastion, ...body }: z.infer<typeof enlistSchema>): Promise<Machine> {
@@ -78,14 +85,9 @@ export function siteMachines(p: Provisioner, bastions?: BastionHub) {
       if (site && bastions) return bastions.command(site, "enlist", known?.mac ?? body.mac, body);
       return p.enlist(body);
     },
-    async install(target: string, o: z.infer<typeof installSchema>): Promise<Machine> {
-      const { m, site } = await at(target);
-      return site && bastions ? bastions.command(site, "install", m.mac, o) : p.install(m.mac, o);
-    },
-    async forget(target: string): Promise<Machine> {
-      const { m, site } = await at(target);
-      return site && bastions ? bastions.command(site, "forget", m.mac, {}) : p.forget(m.mac);
-    },
+    install: (target: string, o: z.infer<typeof installSchema>) =>
+      routed(target, "install", o, (mac) => p.install(mac, o)),
+    forget: (target: string) => routed(target, "forget", {}, (mac) => p.forget(mac)),
   };
 }
 
@@ -97,40 +99,27 @@ export function registerProvisionRoutes(
 ): void {
   const p = deps.provisioner;
   const target = (req: FastifyRequest) => (req.params as Target).target;
-
-  /** Runs here, or at the bastion that serves the machine. */
-  const routed = async (
-    req: FastifyRequest,
-    action: BastionCommand,
-    args: Record<string, unknown>,
-    here: (t: string) => Promise<Machine>,
-  ): Promise<Machine> => {
-    const m = await p.find(target(req));
-    if (m.bastion && deps.bastions) return deps.bastions.command(m.bastion, action, m.mac, args);
-    return here(m.mac);
-  };
+  const sites = siteMachines(p, deps.bastions);
 
   app.get("/api/v1/provision/machines", { preHandler: auth("read") }, async () => p.list());
   app.get("/api/v1/provision/machines/:target", { preHandler: auth("read") }, async (req) =>
     p.find(target(req)),
   );
-  const sites = siteMachines(p, deps.bastions);
   app.post("/api/v1/provision/enlist", { preHandler: auth("write") }, async (req) =>
     sites.enlist(parse(enlistSchema, req.body)),
   );
-  app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) => {
-    const body = parse(installSchema, req.body);
-    return routed(req, "install", body, (mac) => p.install(mac, body));
-  });
+  app.post("/api/v1/provision/machines/:target/install", { preHandler: auth("write") }, async (req) =>
+    sites.install(target(req), parse(installSchema, req.body)),
+  );
   app.post("/api/v1/provision/machines/:target/reprovision", { preHandler: auth("write") }, async (req) => {
     const body = parse(reprovisionSchema, req.body);
-    return routed(req, "reprovision", body, (mac) => p.reprovision(mac, body));
+    return sites.routed(target(req), "reprovision", body, (mac) => p.reprovision(mac, body));
   });
   app.post("/api/v1/provision/machines/:target/debug", { preHandler: auth("write") }, async (req) =>
-    routed(req, "debug", {}, (mac) => p.debug(mac)),
+    sites.routed(target(req), "debug", {}, (mac) => p.debug(mac)),
   );
   app.delete("/api/v1/provision/machines/:target", { preHandler: auth("write") }, async (req) =>
-    routed(req, "forget", {}, (mac) => p.forget(mac)),
+    sites.forget(target(req)),
   );
   app.get("/api/v1/bastions", { preHandler: auth("read") }, async () => deps.bastions?.list() ?? []);
   app.get("/api/v1/provision/machines/:target/timeline", { preHandler: auth("read") }, async (req) => {

@@ -1,6 +1,7 @@
 /**
- * A framed grid (the design's `lab render --all-providers` table) that fits the terminal: the
- * widest columns give up width first and their cells wrap at spaces rather than lose words.
+ * A framed grid (the design's `lab render --all-providers` table, the onboarding boxes) that
+ * fits the terminal: the widest columns give up width first and their cells wrap at spaces
+ * rather than lose words.
  */
 import { type Style, visibleWidth } from "./style.js";
 import { truncate } from "./table.js";
@@ -8,9 +9,10 @@ import { truncate } from "./table.js";
 /** Narrowest a wrapped column gets before the grid stops shrinking (and may overflow). */
 const MIN_WIDTH = 8;
 
-export function grid(header: string[], rows: string[][], style: Style): string {
-  const n = header.length;
-  const all = [header, ...rows];
+/** `header` null: rows only (the two-column boxes of the onboarding plans). */
+export function grid(header: string[] | null, rows: string[][], style: Style): string {
+  const all = header ? [header, ...rows] : rows;
+  const n = Math.max(0, ...all.map((r) => r.length));
   const widths = Array.from({ length: n }, (_, i) =>
     Math.max(1, ...all.map((r) => visibleWidth(r[i] ?? ""))),
   );
@@ -44,8 +46,7 @@ export function grid(header: string[], rows: string[][], style: Style): string {
   };
   return [
     rule("┌", "┬", "┐"),
-    line(header, true),
-    rule("├", "┼", "┤"),
+    ...(header ? [line(header, true), rule("├", "┼", "┤")] : []),
     ...rows.map((r) => line(r, false)),
     rule("└", "┴", "┘"),
   ].join("\n");
