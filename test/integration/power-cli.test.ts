@@ -149,14 +149,19 @@ describe("lab power, client mode, and the poller", () => {
   it("a switch made outside Lab is noticed and recorded as power.changed", async () => {
     const events = async () =>
       (await server.store.events({ limit: 1000 })).filter((e) => e.action === "power.changed");
-    // The poller's first round only learns the states: let it happen (every 200 ms).
-    await new Promise((r) => setTimeout(r, 1000));
+    // The poller's first round only learns the states, so the flip must come after a whole
+    // round has seen mini-2 on. Rounds run one after another and read the board once per relay
+    // server (mini-1, mini-2) or less, so four more reads contain a complete round — counted at
+    // the board rather than waited for by the clock (a loaded machine made 1 s too short).
+    const reads = () => board.received.filter((l) => l === "status").length;
+    const start = reads();
+    await until("four poll reads of the relay board", () => reads() >= start + 4, 60_000);
     const before = (await events()).length;
     board.flip(2, "off"); // a person at the board
     const seen = await until(
       "power.changed for mini-2",
       async () => (await events()).slice(before).find((e) => e.summary.startsWith("mini-2: power on → off")),
-      15_000,
+      60_000,
     );
     expect(seen.subjects).toEqual(["server/mini-2"]);
     expect(seen.actor).toBe("power");
